@@ -1,0 +1,412 @@
+"""The :class:`Ratings` container: the one place where ids, validation and sparse views live.
+
+Every model in bayesrec consumes a :class:`Ratings`, never a raw DataFrame.  A ``Ratings`` holds
+
+* ``users``, ``items``: dense ``int32`` indices in ``[0, n_users)`` / ``[0, n_items)``;
+* ``ratings``: ``float64`` values;
+* ``timestamps``: optional ``int64`` (epoch seconds);
+* ``user_ids``, ``item_ids``: the original ids, ``user_ids[users[r]]`` is the user of row ``r``;
+* ``csr`` (rows = users) and ``csc`` (columns = items) views, built once on first use.
+
+Instances are immutable: the arrays are read-only and every operation returns a new object.
+Selections (:meth:`Ratings.take`, the splits) keep the id maps, so the indices of a train and a
+test set refer to the same users and items; :meth:`Ratings.compact` drops ids no row uses.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Hashable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .sorting import sorted_unique, stable_argsort
+
+DUPLICATE_POLICIES = ("error", "last", "mean")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+def _first_bad_row(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad)[0])
+
+
+def _as_numeric(values, name: str) -> np.ndarray:
+    """Convert ratings (or timestamps) to float64, naming the first non-numeric row."""
+    s = pd.Series(values, copy=False)
+    numeric = pd.to_numeric(s, errors="coerce")
+    bad = numeric.isna().to_numpy() & ~s.isna().to_numpy()
+    if bad.any():
+        r = _first_bad_row(bad)
+        raise ValueError(f"non-numeric {name} at row {r}: {s.iloc[r]!r}")
+    out = numeric.to_numpy(dtype=np.float64)
+    if np.isnan(out).any():
+        r = _first_bad_row(np.isnan(out))
+        raise ValueError(f"NaN {name} at row {r}")
+    if np.isinf(out).any():
+        r = _first_bad_row(np.isinf(out))
+        raise ValueError(f"infinite {name} at row {r}: {out[r]}")
+    return out
+
+
+def _check_ids(values, name: str) -> np.ndarray:
+    arr = pd.Series(values, copy=False)
+    missing = arr.isna().to_numpy()
+    if missing.any():
+        raise ValueError(f"missing (NaN/None) {name} id at row {_first_bad_row(missing)}")
+    return arr.to_numpy()
+
+
+def _as_timestamps(values) -> np.ndarray:
+    """Epoch seconds as int64 from numbers, datetimes or date-time strings."""
+    s = pd.Series(values, copy=False)
+    if s.isna().any():
+        raise ValueError(f"missing timestamp at row {_first_bad_row(s.isna().to_numpy())}")
+    if pd.api.types.is_numeric_dtype(s):
+        return s.to_numpy().astype(np.int64)
+    try:
+        dt = pd.to_datetime(s)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"timestamps are neither numbers nor date-times: {exc}") from None
+    if dt.dt.tz is not None:
+        dt = dt.dt.tz_convert("UTC").dt.tz_localize(None)
+    return (dt.to_numpy().astype("datetime64[s]").astype(np.int64))
+
+
+class Ratings:
+    """An immutable set of (user, item, rating[, timestamp]) rows with dense indices.
+
+    Build one with :meth:`from_frame` or :meth:`from_arrays`; do not call the constructor with
+    unchecked data.
+
+    Parameters
+    ----------
+    users, items : ndarray of int32
+        Dense indices into ``user_ids`` / ``item_ids``.
+    ratings : ndarray of float64
+    user_ids, item_ids : ndarray
+        Original ids; ``user_ids[k]`` is the id of user index ``k``.
+    timestamps : ndarray of int64, optional
+        Epoch seconds.
+    rating_scale : (float, float), optional
+        The declared ``(low, high)`` scale; models clip predictions to it.
+    """
+
+    __slots__ = ("users", "items", "ratings", "timestamps", "user_ids", "item_ids",
+                 "rating_scale", "__dict__")
+
+    def __init__(self, users, items, ratings, user_ids, item_ids, timestamps=None,
+                 rating_scale=None):
+        self.users = _readonly(np.asarray(users, dtype=np.int32))
+        self.items = _readonly(np.asarray(items, dtype=np.int32))
+        self.ratings = _readonly(np.asarray(ratings, dtype=np.float64))
+        self.timestamps = None if timestamps is None else _readonly(
+            np.asarray(timestamps, dtype=np.int64))
+        self.user_ids = _readonly(np.asarray(user_ids))
+        self.item_ids = _readonly(np.asarray(item_ids))
+        self.rating_scale = None if rating_scale is None else (
+            float(rating_scale[0]), float(rating_scale[1]))
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, user_col: str = "userId", item_col: str = "movieId",
+                   rating_col: str = "rating", timestamp_col: str | None = None,
+                   rating_scale: tuple[float, float] | None = None,
+                   duplicates: str = "error") -> "Ratings":
+        """Build from a DataFrame with one row per rating.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+        user_col, item_col, rating_col : str
+            Column names; ids may be integers or strings.
+        timestamp_col : str, optional
+            Epoch seconds, datetimes or date-time strings (stored as epoch seconds).
+        rating_scale : (low, high), optional
+            If given, a rating outside it raises ``ValueError``.
+        duplicates : {"error", "last", "mean"}
+            What to do with repeated (user, item) pairs: raise (default), keep the last row in
+            input order, or average the ratings (keeping the latest timestamp).
+
+        Raises
+        ------
+        ValueError
+            Missing columns, empty input, missing ids, NaN/non-numeric/out-of-scale ratings,
+            duplicate pairs under ``duplicates="error"``; the message names the row.
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"from_frame expects a pandas DataFrame, got {type(df).__name__}")
+        wanted = [user_col, item_col, rating_col] + ([timestamp_col] if timestamp_col else [])
+        missing = [c for c in wanted if c not in df.columns]
+        if missing:
+            raise ValueError(f"missing column(s) {missing}; the frame has {list(df.columns)}")
+        return cls.from_arrays(df[user_col].to_numpy(), df[item_col].to_numpy(),
+                               df[rating_col].to_numpy(),
+                               None if timestamp_col is None else df[timestamp_col].to_numpy(),
+                               rating_scale=rating_scale, duplicates=duplicates)
+
+    @classmethod
+    def from_arrays(cls, users: Sequence[Hashable], items: Sequence[Hashable],
+                    ratings: Sequence[float], timestamps=None,
+                    rating_scale: tuple[float, float] | None = None,
+                    duplicates: str = "error") -> "Ratings":
+        """Build from parallel arrays of original user ids, item ids and ratings.
+
+        See :meth:`from_frame` for the parameters and the errors raised.
+        """
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+        n = len(ratings)
+        if len(users) != n or len(items) != n or (timestamps is not None and len(timestamps) != n):
+            raise ValueError("users, items, ratings (and timestamps) must have the same length; "
+                             f"got {len(users)}, {len(items)}, {n}"
+                             + ("" if timestamps is None else f", {len(timestamps)}"))
+        if n == 0:
+            raise ValueError("empty input: no ratings")
+        users = _check_ids(users, "user")
+        items = _check_ids(items, "item")
+        values = _as_numeric(ratings, "rating")
+        ts = None if timestamps is None else _as_timestamps(timestamps)
+        if rating_scale is not None:
+            lo, hi = _check_scale(rating_scale)
+            bad = (values < lo) | (values > hi)
+            if bad.any():
+                r = _first_bad_row(bad)
+                raise ValueError(f"rating {values[r]} at row {r} (user {users[r]!r}, item "
+                                 f"{items[r]!r}) is outside the rating scale [{lo}, {hi}]")
+        u_codes, u_ids = pd.factorize(users, sort=True)
+        i_codes, i_ids = pd.factorize(items, sort=True)
+        u_codes = u_codes.astype(np.int32)
+        i_codes = i_codes.astype(np.int32)
+        key = u_codes.astype(np.int64) * len(i_ids) + i_codes
+        order, sk = stable_argsort(key, len(u_ids) * len(i_ids))
+        del key
+        dup = sk[1:] == sk[:-1]
+        if dup.any():
+            if duplicates == "error":
+                k = _first_bad_row(dup)
+                first, again = sorted((int(order[k]), int(order[k + 1])))
+                raise ValueError(
+                    f"duplicate (user, item) pair at row {again} (user {users[again]!r}, item "
+                    f"{items[again]!r}) repeats row {first}; pass duplicates='last' or 'mean'")
+            u_codes, i_codes, values, ts = _resolve_duplicates(
+                order, sk, u_codes, i_codes, values, ts, duplicates)
+        out = cls(u_codes, i_codes, values, np.asarray(u_ids), np.asarray(i_ids), ts,
+                  rating_scale)
+        if not dup.any():
+            out.__dict__["_csr_order"] = _readonly(order)
+        return out
+
+    # ------------------------------------------------------------------ basic facts
+    def __len__(self) -> int:
+        return len(self.ratings)
+
+    def __repr__(self) -> str:
+        return (f"Ratings({len(self)} ratings, {self.n_users} users, {self.n_items} items, "
+                f"density {self.density:.4%}{', timestamps' if self.has_timestamps else ''})")
+
+    @property
+    def n_users(self) -> int:
+        """Number of users in the id map (some may have no rows after a selection)."""
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        """Number of items in the id map (some may have no rows after a selection)."""
+        return len(self.item_ids)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_users, self.n_items)
+
+    @property
+    def has_timestamps(self) -> bool:
+        return self.timestamps is not None
+
+    @property
+    def density(self) -> float:
+        return len(self) / max(1, self.n_users * self.n_items)
+
+    @cached_property
+    def global_mean(self) -> float:
+        return float(self.ratings.mean()) if len(self) else float("nan")
+
+    @cached_property
+    def user_counts(self) -> np.ndarray:
+        """Ratings per user index, shape ``(n_users,)``."""
+        return _readonly(np.bincount(self.users, minlength=self.n_users))
+
+    @cached_property
+    def item_counts(self) -> np.ndarray:
+        """Ratings per item index, shape ``(n_items,)``."""
+        return _readonly(np.bincount(self.items, minlength=self.n_items))
+
+    def user_sums(self) -> np.ndarray:
+        return np.bincount(self.users, weights=self.ratings, minlength=self.n_users)
+
+    def item_sums(self) -> np.ndarray:
+        return np.bincount(self.items, weights=self.ratings, minlength=self.n_items)
+
+    # ------------------------------------------------------------------ sparse views
+    @cached_property
+    def _csr_order(self) -> np.ndarray:
+        key = self.users.astype(np.int64) * self.n_items + self.items
+        return _readonly(stable_argsort(key, self.n_users * self.n_items)[0])
+
+    @cached_property
+    def csr(self) -> sp.csr_matrix:
+        """Ratings by user: ``(n_users, n_items)`` CSR, column indices sorted within rows.
+
+        Explicit zero ratings are kept as stored entries, so the sparsity pattern is exactly
+        the set of observed pairs.  The matrix is built once and must not be modified.
+        """
+        order = self._csr_order
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(self.user_counts, out=indptr[1:])
+        m = sp.csr_matrix((self.ratings[order], self.items[order].copy(), indptr),
+                          shape=self.shape)
+        m.has_sorted_indices = True
+        return m
+
+    @cached_property
+    def csc(self) -> sp.csc_matrix:
+        """Ratings by item: ``(n_users, n_items)`` CSC, row indices sorted within columns."""
+        order = stable_argsort(self.items.astype(np.int64) * self.n_users + self.users,
+                               self.n_users * self.n_items)[0]
+        indptr = np.zeros(self.n_items + 1, dtype=np.int64)
+        np.cumsum(self.item_counts, out=indptr[1:])
+        m = sp.csc_matrix((self.ratings[order], self.users[order].copy(), indptr),
+                          shape=self.shape)
+        m.has_sorted_indices = True
+        return m
+
+    @property
+    def csr_order(self) -> np.ndarray:
+        """Row permutation that sorts the ratings by (user, item): ``csr.data == ratings[csr_order]``."""
+        return self._csr_order
+
+    # ------------------------------------------------------------------ ids
+    @cached_property
+    def _user_lookup(self) -> pd.Index:
+        return pd.Index(self.user_ids)
+
+    @cached_property
+    def _item_lookup(self) -> pd.Index:
+        return pd.Index(self.item_ids)
+
+    def user_index(self, ids) -> np.ndarray:
+        """Dense indices of original user ids; unknown ids give -1."""
+        return _lookup(self._user_lookup, ids)
+
+    def item_index(self, ids) -> np.ndarray:
+        """Dense indices of original item ids; unknown ids give -1."""
+        return _lookup(self._item_lookup, ids)
+
+    def to_frame(self, user_col: str = "userId", item_col: str = "movieId",
+                 rating_col: str = "rating", timestamp_col: str = "timestamp") -> pd.DataFrame:
+        """The rows as a DataFrame with the original ids."""
+        cols = {user_col: self.user_ids[self.users], item_col: self.item_ids[self.items],
+                rating_col: np.array(self.ratings)}
+        if self.has_timestamps:
+            cols[timestamp_col] = np.array(self.timestamps)
+        return pd.DataFrame(cols)
+
+    # ------------------------------------------------------------------ selection
+    def take(self, selection) -> "Ratings":
+        """Rows selected by a boolean mask or an integer index array; the id maps are kept."""
+        sel = np.asarray(selection)
+        if sel.dtype == bool:
+            if sel.shape != (len(self),):
+                raise ValueError(f"boolean mask has shape {sel.shape}, expected ({len(self)},)")
+        elif sel.size and not np.issubdtype(sel.dtype, np.integer):
+            raise ValueError(f"take expects a boolean mask or integer indices, got {sel.dtype}")
+        else:
+            sel = sel.astype(np.int64)
+            if sel.size and (sel.min() < -len(self) or sel.max() >= len(self)):
+                raise ValueError(f"row index out of range for {len(self)} ratings")
+            if sorted_unique(sel).size != sel.size:
+                raise ValueError("take: repeated row indices would duplicate (user, item) pairs")
+        return Ratings(self.users[sel], self.items[sel], self.ratings[sel], self.user_ids,
+                       self.item_ids, None if self.timestamps is None else self.timestamps[sel],
+                       self.rating_scale)
+
+    def compact(self) -> "Ratings":
+        """Drop users and items without rows and re-index densely (order of ids preserved)."""
+        keep_u = self.user_counts > 0
+        keep_i = self.item_counts > 0
+        new_u = np.cumsum(keep_u) - 1
+        new_i = np.cumsum(keep_i) - 1
+        return Ratings(new_u[self.users], new_i[self.items], self.ratings,
+                       self.user_ids[keep_u], self.item_ids[keep_i], self.timestamps,
+                       self.rating_scale)
+
+    def most_active(self, n_users: int, n_items: int) -> "Ratings":
+        """Keep the ``n_users`` most active users and ``n_items`` most rated items.
+
+        The course's shrink step: users and items are ranked by their counts in the full data
+        (ties broken by index), rows outside both sets are dropped, and the result is
+        re-indexed densely.
+        """
+        for name, v in (("n_users", n_users), ("n_items", n_items)):
+            if int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        top_u = np.argsort(-self.user_counts, kind="stable")[:n_users]
+        top_i = np.argsort(-self.item_counts, kind="stable")[:n_items]
+        ku = np.zeros(self.n_users, bool)
+        ku[top_u] = True
+        ki = np.zeros(self.n_items, bool)
+        ki[top_i] = True
+        return self.take(ku[self.users] & ki[self.items]).compact()
+
+    # splits are defined in bayesrec.data.splits; the method is a shortcut
+    def split(self, test_size: float = 0.2, rng=None) -> tuple["Ratings", "Ratings"]:
+        """Random holdout split; see :func:`bayesrec.data.splits.random_split`."""
+        from .splits import random_split
+        return random_split(self, test_size=test_size, rng=rng)
+
+
+def _check_scale(scale) -> tuple[float, float]:
+    try:
+        lo, hi = (float(scale[0]), float(scale[1]))
+    except (TypeError, IndexError, ValueError):
+        raise ValueError(f"rating_scale must be a (low, high) pair, got {scale!r}") from None
+    if not lo < hi:
+        raise ValueError(f"rating_scale needs low < high, got {scale!r}")
+    return lo, hi
+
+
+def _lookup(index: pd.Index, ids) -> np.ndarray:
+    scalar = np.ndim(ids) == 0 and not isinstance(ids, (list, tuple))
+    arr = [ids] if scalar else ids
+    out = index.get_indexer(pd.Index(arr) if not isinstance(arr, pd.Index) else arr)
+    out = out.astype(np.int64)
+    return out[0] if scalar else out
+
+
+def _resolve_duplicates(order, sorted_key, users, items, values, ts, policy):
+    """Collapse repeated (user, item) pairs: ``last`` in input order, or ``mean`` rating."""
+    starts = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
+    group = np.cumsum(starts) - 1
+    ends = np.r_[np.flatnonzero(starts)[1:] - 1, len(order) - 1]
+    last_rows = order[ends]  # stable sort: the last of each group is the last in input order
+    if policy == "last":
+        keep = np.sort(last_rows)
+        return users[keep], items[keep], values[keep], None if ts is None else ts[keep]
+    sums = np.bincount(group, weights=values[order])
+    counts = np.bincount(group)
+    mean_by_group = sums / counts
+    # place each group at the position of its last row, keeping input order
+    pos = np.argsort(last_rows, kind="stable")
+    keep = last_rows[pos]
+    new_ts = None
+    if ts is not None:
+        latest = np.full(len(counts), np.iinfo(np.int64).min)
+        np.maximum.at(latest, group, ts[order])
+        new_ts = latest[pos]
+    return users[keep], items[keep], mean_by_group[pos], new_ts

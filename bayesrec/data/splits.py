@@ -1,0 +1,138 @@
+"""Train/test splits of a :class:`~bayesrec.data.Ratings`, all seeded by a ``numpy.random.Generator``.
+
+Every split keeps the id maps of its input, so train and test indices refer to the same users
+and items (a user may then have no training rows: models treat it like an unknown user).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from ..rng import check_random_state
+from .ratings import Ratings
+
+
+def _check_fraction(test_size: float, name: str = "test_size") -> float:
+    if not (isinstance(test_size, (int, float, np.floating)) and 0.0 < test_size < 1.0):
+        raise ValueError(f"{name} must be a fraction in (0, 1), got {test_size!r}")
+    return float(test_size)
+
+
+def _mask_split(ratings: Ratings, test: np.ndarray) -> tuple[Ratings, Ratings]:
+    if test.all() or not test.any():
+        raise ValueError("split leaves the train or the test set empty; "
+                         f"{int(test.sum())} of {len(ratings)} rows went to test")
+    return ratings.take(~test), ratings.take(test)
+
+
+def random_split(ratings: Ratings, test_size: float = 0.2, rng=None) -> tuple[Ratings, Ratings]:
+    """Random holdout: exactly ``round(test_size * len(ratings))`` rows go to the test set.
+
+    Parameters
+    ----------
+    ratings : Ratings
+    test_size : float in (0, 1)
+    rng : numpy.random.Generator or int or None
+
+    Returns
+    -------
+    train, test : Ratings
+    """
+    test_size = _check_fraction(test_size)
+    rng = check_random_state(rng)
+    n_test = int(round(test_size * len(ratings)))
+    test = np.zeros(len(ratings), bool)
+    test[rng.permutation(len(ratings))[:n_test]] = True
+    return _mask_split(ratings, test)
+
+
+def _rank_within_user(ratings: Ratings, key: np.ndarray) -> np.ndarray:
+    """0-based position of every row within its user when the user's rows are sorted by ``key``."""
+    order = np.lexsort((key, ratings.users))
+    starts = np.zeros(ratings.n_users + 1, np.int64)
+    np.cumsum(ratings.user_counts, out=starts[1:])
+    rank = np.empty(len(ratings), np.int64)
+    rank[order] = np.arange(len(ratings)) - starts[ratings.users[order]]
+    return rank
+
+
+def _holdout_by_rank(ratings: Ratings, rank_from_end: np.ndarray, test_size, n_test,
+                     min_train: int) -> np.ndarray:
+    counts = ratings.user_counts[ratings.users]
+    if (test_size is None) == (n_test is None):
+        raise ValueError("give exactly one of test_size (a fraction) or n_test (ratings per user)")
+    if n_test is not None:
+        if int(n_test) != n_test or n_test < 1:
+            raise ValueError(f"n_test must be a positive integer, got {n_test!r}")
+        per_user = np.full_like(counts, int(n_test))
+    else:
+        per_user = np.round(_check_fraction(test_size) * counts).astype(np.int64)
+    if int(min_train) != min_train or min_train < 0:
+        raise ValueError(f"min_train must be a non-negative integer, got {min_train!r}")
+    per_user = np.minimum(per_user, np.maximum(counts - min_train, 0))
+    return rank_from_end < per_user
+
+
+def per_user_split(ratings: Ratings, test_size: float | None = None, n_test: int | None = None,
+                   rng=None, min_train: int = 1) -> tuple[Ratings, Ratings]:
+    """Hold out a fraction (``test_size``) or a number (``n_test``) of each user's ratings.
+
+    Rows are chosen uniformly at random within each user; a user always keeps at least
+    ``min_train`` training ratings (so users with few ratings contribute fewer test rows).
+    """
+    rng = check_random_state(rng)
+    rank = _rank_within_user(ratings, rng.random(len(ratings)))
+    return _mask_split(ratings, _holdout_by_rank(ratings, rank, test_size, n_test, min_train))
+
+
+def time_split(ratings: Ratings, test_size: float | None = None, cutoff=None,
+               per_user: bool = False, n_test: int | None = None,
+               min_train: int = 1) -> tuple[Ratings, Ratings]:
+    """Time-ordered split: the latest ratings form the test set.
+
+    Parameters
+    ----------
+    test_size : float, optional
+        Global mode: the latest ``test_size`` fraction of all rows (ties broken by row order).
+    cutoff : int or datetime-like, optional
+        Global mode: rows with ``timestamp >= cutoff`` are test rows.
+    per_user : bool
+        Per-user mode: each user's latest ``test_size`` fraction or ``n_test`` rows are test rows
+        ("leave the last k out"), keeping at least ``min_train`` training rows per user.
+    """
+    if not ratings.has_timestamps:
+        raise ValueError("time_split needs timestamps; build the Ratings with timestamp_col")
+    ts = ratings.timestamps
+    if per_user:
+        rank = _rank_within_user(ratings, -ts.astype(np.float64))
+        return _mask_split(ratings, _holdout_by_rank(ratings, rank, test_size, n_test, min_train))
+    if (test_size is None) == (cutoff is None):
+        raise ValueError("give exactly one of test_size or cutoff")
+    if cutoff is not None:
+        import pandas as pd
+        c = cutoff if isinstance(cutoff, (int, np.integer, float)) else \
+            pd.Timestamp(cutoff).value // 10**9
+        return _mask_split(ratings, ts >= c)
+    n_test = int(round(_check_fraction(test_size) * len(ratings)))
+    order = np.argsort(ts, kind="stable")
+    test = np.zeros(len(ratings), bool)
+    test[order[len(ratings) - n_test:]] = True
+    return _mask_split(ratings, test)
+
+
+def kfold(ratings: Ratings, n_splits: int = 5, rng=None) -> Iterator[tuple[Ratings, Ratings]]:
+    """K-fold cross-validation over rows: yields ``n_splits`` (train, test) pairs.
+
+    Every row is in exactly one test fold; fold sizes differ by at most one.
+    """
+    if int(n_splits) != n_splits or n_splits < 2:
+        raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
+    if n_splits > len(ratings):
+        raise ValueError(f"n_splits={n_splits} exceeds the number of ratings ({len(ratings)})")
+    rng = check_random_state(rng)
+    fold = np.empty(len(ratings), np.int64)
+    fold[rng.permutation(len(ratings))] = np.arange(len(ratings)) % n_splits
+    for f in range(n_splits):
+        yield _mask_split(ratings, fold == f)

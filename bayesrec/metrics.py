@@ -1,0 +1,161 @@
+"""Evaluation metrics: rating error (RMSE, MAE) and top-k ranking quality.
+
+Top-k metrics take
+
+* ``recommended``: an integer array ``(n_users, >= k)`` of item indices, best first; ``-1``
+  pads lists shorter than ``k`` (a padded slot is never a hit);
+* ``relevant``: a sparse ``(n_users, n_items)`` matrix whose stored entries (with non-zero
+  value) mark the relevant items of each row, e.g. :func:`relevance_matrix` of a test set.
+
+Relevance rule: a test rating is relevant when ``rating >= threshold`` (default 4.0 on the
+MovieLens 0.5-5 scale).  Users with no relevant test item are **excluded** from the averages
+(their precision would be 0 whatever the model does); with ``per_user=True`` they get NaN.
+All metrics are vectorized over users: hits are found by one sorted search of
+``user * n_items + item`` keys.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .data import Ratings
+
+
+def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(y_true, dtype=np.float64)
+    b = np.asarray(y_pred, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"y_true and y_pred shapes differ: {a.shape} vs {b.shape}")
+    if a.size == 0:
+        raise ValueError("empty input: no ratings to score")
+    if np.isnan(b).any():
+        raise ValueError(f"NaN prediction at position {int(np.flatnonzero(np.isnan(b))[0])}")
+    return a, b
+
+
+def rmse(y_true, y_pred) -> float:
+    """Root mean squared error."""
+    a, b = _pair(y_true, y_pred)
+    return float(np.sqrt(np.mean((a - b) ** 2)))
+
+
+def mae(y_true, y_pred) -> float:
+    """Mean absolute error."""
+    a, b = _pair(y_true, y_pred)
+    return float(np.mean(np.abs(a - b)))
+
+
+def relevance_matrix(test: Ratings, threshold: float = 4.0) -> sp.csr_matrix:
+    """Boolean ``(n_users, n_items)`` CSR of the test rows with ``rating >= threshold``."""
+    keep = test.ratings >= threshold
+    m = sp.csr_matrix((np.ones(int(keep.sum()), bool), (test.users[keep], test.items[keep])),
+                      shape=test.shape)
+    m.sum_duplicates()
+    return m
+
+
+def _hits(recommended: np.ndarray, relevant, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean hits ``(n_users, k)`` and the count of relevant items per user."""
+    rec = np.asarray(recommended)
+    if rec.ndim != 2:
+        raise ValueError(f"recommended must be 2-D (users, positions), got shape {rec.shape}")
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if rec.shape[1] < k:
+        raise ValueError(f"recommended has {rec.shape[1]} columns, fewer than k={k}")
+    rel = sp.csr_matrix(relevant, copy=True)
+    rel.eliminate_zeros()
+    rel.sort_indices()
+    if rel.shape[0] != rec.shape[0]:
+        raise ValueError(f"relevant has {rel.shape[0]} rows but recommended has {rec.shape[0]}")
+    rec = rec[:, :k].astype(np.int64)
+    n_items = rel.shape[1]
+    rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
+    keys = rows * n_items + rel.indices  # sorted: CSR rows in order, columns sorted
+    query = np.arange(rec.shape[0], dtype=np.int64)[:, None] * n_items + rec
+    if len(keys) == 0:
+        return np.zeros(rec.shape, bool), np.diff(rel.indptr)
+    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    hits = (rec >= 0) & (keys[pos] == query)
+    return hits, np.diff(rel.indptr)
+
+
+def _average(values: np.ndarray, n_relevant: np.ndarray, per_user: bool):
+    values = np.where(n_relevant > 0, values, np.nan)
+    if per_user:
+        return values
+    if not (n_relevant > 0).any():
+        raise ValueError("no user has a relevant item: the top-k metrics are undefined")
+    return float(np.nanmean(values))
+
+
+def precision_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
+    """Share of the top-k recommendations that are relevant: ``hits / k``."""
+    hits, n_rel = _hits(recommended, relevant, k)
+    return _average(hits.sum(1) / k, n_rel, per_user)
+
+
+def recall_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
+    """Share of the relevant items found in the top k: ``hits / |relevant|``."""
+    hits, n_rel = _hits(recommended, relevant, k)
+    return _average(hits.sum(1) / np.maximum(n_rel, 1), n_rel, per_user)
+
+
+def hit_rate_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
+    """Share of users with at least one relevant item in their top k."""
+    hits, n_rel = _hits(recommended, relevant, k)
+    return _average(hits.any(1).astype(float), n_rel, per_user)
+
+
+def ndcg_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
+    """Normalised discounted cumulative gain with binary relevance.
+
+    ``DCG = sum_{p=1..k} hit_p / log2(p + 1)``, divided by the DCG of a perfect list
+    (``min(k, |relevant|)`` hits first) (Jarvelin & Kekalainen 2002).
+    """
+    hits, n_rel = _hits(recommended, relevant, k)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = hits @ discount
+    ideal = np.cumsum(discount)[np.clip(np.minimum(n_rel, k) - 1, 0, k - 1)]
+    return _average(dcg / ideal, n_rel, per_user)
+
+
+def average_precision_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
+    """AP@k: ``sum_p precision@p * hit_p / min(k, |relevant|)``; its mean over users is MAP@k."""
+    hits, n_rel = _hits(recommended, relevant, k)
+    prec_at_p = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
+    ap = (prec_at_p * hits).sum(1) / np.maximum(np.minimum(n_rel, k), 1)
+    return _average(ap, n_rel, per_user)
+
+
+def catalogue_coverage(recommended, n_items: int, k: int | None = None) -> float:
+    """Share of the ``n_items`` catalogue that appears in at least one user's top-k list."""
+    rec = np.asarray(recommended)
+    if k is not None:
+        rec = rec[:, :k]
+    shown = np.unique(rec[rec >= 0])
+    return len(shown) / n_items
+
+
+def evaluate_topk(model, train: Ratings, test: Ratings, k: int = 10,
+                  threshold: float = 4.0) -> dict[str, float]:
+    """Top-k metrics of a fitted model on the test users that have a relevant test item.
+
+    Recommendations exclude the items each user rated in ``train``; ``train`` and ``test``
+    must share id maps (as every split in :mod:`bayesrec.data.splits` does).
+    """
+    if train.user_ids is not test.user_ids and not np.array_equal(train.user_ids, test.user_ids):
+        raise ValueError("train and test must share id maps (use a bayesrec split)")
+    rel = relevance_matrix(test, threshold)
+    users = np.flatnonzero(np.diff(rel.indptr) > 0)
+    users = users[train.user_counts[users] > 0]
+    rec, _ = model.recommend_indices(users, k=k, exclude_seen=True)
+    rel_u = rel[users]
+    return {f"precision@{k}": precision_at_k(rec, rel_u, k),
+            f"recall@{k}": recall_at_k(rec, rel_u, k),
+            f"ndcg@{k}": ndcg_at_k(rec, rel_u, k),
+            f"map@{k}": average_precision_at_k(rec, rel_u, k),
+            f"hit_rate@{k}": hit_rate_at_k(rec, rel_u, k),
+            "coverage": catalogue_coverage(rec, train.n_items),
+            "n_users": int(len(users))}
