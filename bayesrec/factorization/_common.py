@@ -1,0 +1,312 @@
+"""Shared machinery of the factor models: prediction with biases, batched ridge solves, histories.
+
+Every factor model here predicts::
+
+    r_hat(i, j) = mu + b_i + c_j + w_i . v_j
+
+with user factors ``w_i`` (``user_factors_``), item factors ``v_j`` (``item_factors_``), user and
+item biases ``b_i``, ``c_j`` and global mean ``mu``.  A user (item) unknown to the training data
+has ``b_i = 0`` and ``w_i = 0`` (its prior mean), so its prediction falls back to
+``mu + c_j`` (``mu + b_i``), and to ``mu`` when both are unknown.
+
+The alternating-least-squares machinery (:class:`SparseSides`, :func:`ridge_factors`,
+:func:`ridge_biases`, :func:`als_run`) is shared by :class:`~bayesrec.factorization.ALS` and
+:class:`~bayesrec.factorization.PMF`, whose MAP estimate is the same block coordinate descent
+with separate regularization strengths.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..base import RatingModel
+from ..data import Ratings
+
+_CHUNK = 1 << 20  # ratings per chunk when gathering factor rows (bounds temporary memory)
+
+
+# ---------------------------------------------------------------------- predictions
+def factor_dots(W: np.ndarray, V: np.ndarray, users: np.ndarray, items: np.ndarray,
+                chunk: int = _CHUNK) -> np.ndarray:
+    """``w_u . v_i`` for index pairs, computed in chunks (memory O(chunk * K))."""
+    out = np.empty(len(users))
+    if W.shape[1] == 0:
+        out[:] = 0.0
+        return out
+    for s in range(0, len(users), chunk):
+        u = users[s:s + chunk]
+        i = items[s:s + chunk]
+        out[s:s + chunk] = np.einsum("nk,nk->n", W[u], V[i])
+    return out
+
+
+class FactorModel(RatingModel):
+    """Base of the biased factor models: prediction, fallback, user scoring, test curves.
+
+    Subclasses implement ``_fit(ratings)``, set ``global_mean_``, ``user_bias_``,
+    ``item_bias_``, ``user_factors_``, ``item_factors_`` and ``history_``; they may read the
+    optional held-out set ``self._eval_set`` (a :class:`TestSet` or ``None``) to record test
+    curves.
+    """
+
+    def fit(self, ratings: Ratings, test: Ratings | None = None):
+        """Fit to ``ratings``; ``test`` (optional) adds held-out curves to ``history_``.
+
+        ``test`` is used only for monitoring, never for learning.
+        """
+        if test is not None and not isinstance(test, Ratings):
+            raise TypeError(f"test must be a bayesrec.data.Ratings or None, got "
+                            f"{type(test).__name__}")
+        if test is not None and len(test) == 0:
+            raise ValueError("test ratings are empty; pass None to skip the test curve")
+        self._eval_set = None if test is None else TestSet.build(ratings, test)
+        try:
+            return super().fit(ratings)
+        finally:
+            self._eval_set = None
+
+    # the user-side vector that multiplies the item factors (SVD++ adds its implicit term)
+    def _user_vectors(self) -> np.ndarray:
+        return self.user_factors_
+
+    def _predict_indices(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        ku, ki = users >= 0, items >= 0
+        pred = np.full(len(users), self.global_mean_, dtype=np.float64)
+        pred[ku] += self.user_bias_[users[ku]]
+        pred[ki] += self.item_bias_[items[ki]]
+        both = ku & ki
+        pred[both] += factor_dots(self._user_vectors(), self.item_factors_, users[both],
+                                  items[both])
+        return pred
+
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        W = self._user_vectors()
+        users = np.asarray(users, dtype=np.int64)
+        return (self.global_mean_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]
+                + W[users] @ self.item_factors_.T)
+
+
+@dataclass
+class TestSet:
+    """A held-out set in the training index space (``-1`` = unknown user or item)."""
+
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray
+    rating_scale: tuple[float, float] | None
+
+    @classmethod
+    def build(cls, train: Ratings, test: Ratings) -> "TestSet":
+        if test.user_ids is train.user_ids and test.item_ids is train.item_ids:
+            u = test.users.astype(np.int64)
+            i = test.items.astype(np.int64)
+        else:
+            u = train.user_index(test.user_ids[test.users]).astype(np.int64)
+            i = train.item_index(test.item_ids[test.items]).astype(np.int64)
+        u = np.where((u >= 0) & (train.user_counts[np.maximum(u, 0)] > 0), u, -1)
+        i = np.where((i >= 0) & (train.item_counts[np.maximum(i, 0)] > 0), i, -1)
+        return cls(u, i, np.asarray(test.ratings, np.float64), train.rating_scale)
+
+    def rmse(self, model: FactorModel) -> float:
+        pred = model._predict_indices(self.users, self.items)
+        if self.rating_scale is not None:
+            pred = np.clip(pred, *self.rating_scale)
+        return float(np.sqrt(np.mean((self.ratings - pred) ** 2)))
+
+
+def clipped_rmse(err_unclipped_pred: np.ndarray, ratings: np.ndarray,
+                 scale: tuple[float, float] | None) -> float:
+    """RMSE of predictions ``ratings - err`` after clipping them to the rating scale."""
+    pred = ratings - err_unclipped_pred
+    if scale is not None:
+        pred = np.clip(pred, *scale)
+    return float(np.sqrt(np.mean((ratings - pred) ** 2)))
+
+
+def history_frame(rows: list[dict], index: str) -> pd.DataFrame:
+    """Loss history as a DataFrame indexed by ``iteration``/``epoch`` (1-based)."""
+    df = pd.DataFrame(rows)
+    df.index = pd.RangeIndex(1, len(df) + 1, name=index)
+    return df
+
+
+# ---------------------------------------------------------------------- ALS machinery
+class SparseSides:
+    """The training ratings seen from both sides, in CSR layout, built once per fit.
+
+    ``by_user`` is ``(n_users, n_items)`` CSR, ``by_item`` ``(n_items, n_users)`` CSR (the CSC
+    of the same matrix); ``*_rows`` repeat each row index over its stored entries, so that a
+    per-entry residual ``r_ij - mu - b_i - c_j`` is one vectorized expression in either layout.
+    ``pattern_*`` share the index arrays and hold ones: ``pattern @ X`` sums ``X`` over each
+    row's observed entries.
+    """
+
+    def __init__(self, ratings: Ratings):
+        csr = ratings.csr
+        csc = ratings.csc
+        self.n_users, self.n_items = ratings.shape
+        self.user_counts = np.asarray(ratings.user_counts, np.float64)
+        self.item_counts = np.asarray(ratings.item_counts, np.float64)
+        self.u_indptr, self.u_cols, self.u_r = csr.indptr, csr.indices, csr.data
+        self.i_indptr, self.i_cols, self.i_r = csc.indptr, csc.indices, csc.data
+        self.u_rows = np.repeat(np.arange(self.n_users, dtype=np.int32),
+                                np.diff(self.u_indptr))
+        self.i_rows = np.repeat(np.arange(self.n_items, dtype=np.int32),
+                                np.diff(self.i_indptr))
+        ones = np.ones(len(self.u_r))
+        self.pattern_u = self._csr(ones, by_user=True)
+        self.pattern_i = self._csr(ones, by_user=False)
+
+    def _csr(self, data: np.ndarray, by_user: bool) -> sp.csr_matrix:
+        if by_user:
+            m = sp.csr_matrix((data, self.u_cols, self.u_indptr),
+                              shape=(self.n_users, self.n_items))
+        else:
+            m = sp.csr_matrix((data, self.i_cols, self.i_indptr),
+                              shape=(self.n_items, self.n_users))
+        m.has_sorted_indices = True
+        return m
+
+    def user_targets(self, mu, b, c) -> sp.csr_matrix:
+        """``(n_users, n_items)`` CSR of ``r_ij - mu - b_i - c_j``."""
+        return self._csr(self.u_r - mu - b[self.u_rows] - c[self.u_cols], by_user=True)
+
+    def item_targets(self, mu, b, c) -> sp.csr_matrix:
+        """``(n_items, n_users)`` CSR of ``r_ij - mu - b_i - c_j``."""
+        return self._csr(self.i_r - mu - b[self.i_cols] - c[self.i_rows], by_user=False)
+
+    def errors(self, mu, b, c, W, V) -> np.ndarray:
+        """Residuals ``r_ij - mu - b_i - c_j - w_i . v_j`` in CSR (by user) order."""
+        return (self.u_r - mu - b[self.u_rows] - c[self.u_cols]
+                - factor_dots(W, V, self.u_rows, self.u_cols))
+
+
+def ridge_factors(pattern: sp.csr_matrix, targets: sp.csr_matrix, F: np.ndarray,
+                  reg: float) -> np.ndarray:
+    """Solve every row's ridge regression at once (the ALS factor update).
+
+    For each row ``i`` of the sparse matrices (observed set ``Psi_i``)::
+
+        w_i = (sum_{j in Psi_i} f_j f_j^T + reg I)^{-1}  sum_{j in Psi_i} t_ij f_j
+
+    The ``(n_rows, K, K)`` Gram matrices come from ONE sparse product of the 0/1 pattern with
+    the item-wise outer products ``f_j f_j^T`` (only the ``K(K+1)/2`` upper-triangle columns,
+    then mirrored), the right-hand sides from ``targets @ F``, and the systems are solved by
+    one batched ``numpy.linalg.solve``.  Rows without observations get ``w_i = 0``.
+    """
+    n_rows = pattern.shape[0]
+    K = F.shape[1]
+    if K == 0:
+        return np.zeros((n_rows, 0))
+    iu, ju = np.triu_indices(K)
+    outer = F[:, iu] * F[:, ju]                      # (n_cols, K(K+1)/2)
+    upper = pattern @ outer                          # (n_rows, K(K+1)/2)
+    G = np.empty((n_rows, K, K))
+    G[:, iu, ju] = upper
+    G[:, ju, iu] = upper
+    del upper
+    G[:, np.arange(K), np.arange(K)] += reg
+    rhs = targets @ F                                # (n_rows, K)
+    return np.linalg.solve(G, rhs[..., None])[..., 0]
+
+
+def ridge_biases(pattern: sp.csr_matrix, targets: sp.csr_matrix, W: np.ndarray,
+                 F: np.ndarray, counts: np.ndarray, reg: float) -> np.ndarray:
+    """Exact bias update given everything else (the course's closed form)::
+
+        b_i = sum_{j in Psi_i} (r_ij - w_i . f_j - c_j - mu) / (|Psi_i| + reg)
+
+    ``targets`` holds ``r_ij - mu - c_j`` (the row's own bias excluded); the factor term
+    ``sum_j w_i . f_j = w_i . (sum_j f_j)`` is one sparse product, no per-rating gather.
+    """
+    s = np.asarray(targets.sum(axis=1)).ravel()
+    if W.shape[1]:
+        s -= np.einsum("nk,nk->n", W, pattern @ F)
+    return s / (counts + reg)
+
+
+@dataclass
+class ALSState:
+    """Parameters during alternating least squares."""
+
+    mu: float
+    b: np.ndarray   # user biases
+    c: np.ndarray   # item biases
+    W: np.ndarray   # user factors (n_users, K)
+    V: np.ndarray   # item factors (n_items, K)
+
+
+def als_objective(sides: SparseSides, st: ALSState, reg_w: float, reg_v: float,
+                  reg_b: float, reg_c: float) -> tuple[float, np.ndarray]:
+    """``sum err^2 + reg_w |W|^2 + reg_v |V|^2 + reg_b |b|^2 + reg_c |c|^2`` and the errors."""
+    err = sides.errors(st.mu, st.b, st.c, st.W, st.V)
+    J = (float(err @ err) + reg_w * float(np.sum(st.W ** 2)) + reg_v * float(np.sum(st.V ** 2))
+         + reg_b * float(st.b @ st.b) + reg_c * float(st.c @ st.c))
+    return J, err
+
+
+def als_sweep(sides: SparseSides, st: ALSState, reg_w: float, reg_v: float, reg_b: float,
+              reg_c: float, biases: bool) -> None:
+    """One iteration of exact block coordinate descent: W, then b, then V, then c.
+
+    Each block update is the exact minimizer of the objective of :func:`als_objective` given
+    the other blocks, so the objective never increases.
+    """
+    K = st.W.shape[1]
+    if K:
+        st.W = ridge_factors(sides.pattern_u, sides.user_targets(st.mu, st.b, st.c), st.V, reg_w)
+    if biases:
+        zero_u = np.zeros_like(st.b)
+        st.b = ridge_biases(sides.pattern_u, sides.user_targets(st.mu, zero_u, st.c), st.W,
+                            st.V, sides.user_counts, reg_b)
+    if K:
+        st.V = ridge_factors(sides.pattern_i, sides.item_targets(st.mu, st.b, st.c), st.W, reg_v)
+    if biases:
+        zero_i = np.zeros_like(st.c)
+        st.c = ridge_biases(sides.pattern_i, sides.item_targets(st.mu, st.b, zero_i), st.V,
+                            st.W, sides.item_counts, reg_c)
+
+
+def als_run(model: FactorModel, ratings: Ratings, st: ALSState, n_iters: int,
+            regs: tuple[float, float, float, float], biases: bool, description: str,
+            verbose: bool, loss_scale: float = 1.0, extra=None) -> pd.DataFrame:
+    """Run ``n_iters`` sweeps, writing the state into ``model`` and recording the history.
+
+    History columns: ``loss`` (``loss_scale`` times the objective of :func:`als_objective`),
+    ``train_rmse``, ``test_rmse`` (when the model has an evaluation set), ``seconds``.
+    """
+    from ..progress import progress_bar
+
+    sides = SparseSides(ratings)
+    rows = []
+    with progress_bar(n_iters, description, enabled=verbose) as bar:
+        for _ in range(n_iters):
+            t0 = time.perf_counter()
+            als_sweep(sides, st, *regs, biases=biases)
+            seconds = time.perf_counter() - t0
+            J, err = als_objective(sides, st, *regs)
+            _store(model, st)
+            row = {"loss": loss_scale * J,
+                   "train_rmse": clipped_rmse(err, sides.u_r, ratings.rating_scale),
+                   "seconds": seconds}
+            if getattr(model, "_eval_set", None) is not None:
+                row["test_rmse"] = model._eval_set.rmse(model)
+            rows.append(row)
+            bar.update(rmse=row["train_rmse"])
+    _store(model, st)
+    return history_frame(rows, "iteration")
+
+
+def _store(model: FactorModel, st: ALSState) -> None:
+    model.global_mean_ = st.mu
+    model.user_bias_ = st.b
+    model.item_bias_ = st.c
+    model.user_factors_ = st.W
+    model.item_factors_ = st.V

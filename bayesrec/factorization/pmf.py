@@ -1,0 +1,183 @@
+"""Probabilistic matrix factorization: the MAP estimate (Salakhutdinov & Mnih 2007).
+
+Model (the biased PMF of the BPMF paper with *fixed* hyperparameters; bias priors optional)::
+
+    r_ij | U, V, b, c  ~  N(mu + b_i + c_j + u_i . v_j,  1 / alpha)        for observed (i, j)
+    u_i ~ N(0, I / lambda_u),   v_j ~ N(0, I / lambda_v)                    (K-dimensional)
+    b_i ~ N(0, 1 / lambda_b),   c_j ~ N(0, 1 / lambda_b)                    (when biases=True)
+
+``mu`` is a constant (the training mean unless given), not a parameter.  The MAP estimate
+minimizes the negative log posterior, up to an additive constant::
+
+    E(U, V, b, c) = alpha/2 * sum_{(i,j) observed} (r_ij - mu - b_i - c_j - u_i . v_j)^2
+                  + lambda_u/2 * sum_i |u_i|^2 + lambda_v/2 * sum_j |v_j|^2
+                  + lambda_b/2 * (sum_i b_i^2 + sum_j c_j^2)
+
+(:func:`pmf_neg_log_posterior` evaluates it for any estimate, e.g. a BPMF posterior mean or a
+neural "dot" model's weights, so they can be compared on identical priors).  Dividing by
+``alpha / 2`` shows it is the ALS objective with ``reg_u = lambda_u / alpha``,
+``reg_v = lambda_v / alpha`` and ``reg_b = lambda_b / alpha``; the course's Keras embedding
+model with L2 penalties minimizes the same function.
+
+Optimizer: exact block coordinate descent on E (the posterior of each block given the others is
+Gaussian, so each block's conditional mode is a ridge solve): all ``u_i`` at once (one batched
+solve), then all ``b_i``, then all ``v_j``, then all ``c_j``.  E never increases; iterations stop
+after ``n_iters`` sweeps or when the relative decrease of E falls below ``tol``.  The only random
+step is the initialization ``v_j ~ N(0, init_std^2 I)`` drawn from ``random_state`` (user factors
+are solved first), so the result is deterministic given the seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..base import check_positive
+from ..data import Ratings
+from ..rng import check_random_state
+from ._common import ALSState, FactorModel, SparseSides, als_objective, als_sweep, \
+    clipped_rmse, history_frame, _store
+
+
+def pmf_neg_log_posterior(ratings: Ratings, user_factors, item_factors, user_bias=None,
+                          item_bias=None, global_mean=None, *, alpha: float,
+                          lambda_u: float, lambda_v: float, lambda_b: float = 0.0) -> float:
+    """The PMF negative log posterior ``E`` (module docstring), up to its additive constant.
+
+    Parameters use training indices: ``user_factors`` is ``(n_users, K)``, ``item_factors``
+    ``(n_items, K)``; biases default to zero and ``global_mean`` to the ratings' mean.
+    """
+    W = np.asarray(user_factors, np.float64)
+    V = np.asarray(item_factors, np.float64)
+    b = np.zeros(ratings.n_users) if user_bias is None else np.asarray(user_bias, np.float64)
+    c = np.zeros(ratings.n_items) if item_bias is None else np.asarray(item_bias, np.float64)
+    mu = ratings.global_mean if global_mean is None else float(global_mean)
+    err = (ratings.ratings - mu - b[ratings.users] - c[ratings.items]
+           - np.einsum("nk,nk->n", W[ratings.users], V[ratings.items]))
+    return float(0.5 * alpha * (err @ err) + 0.5 * lambda_u * np.sum(W ** 2)
+                 + 0.5 * lambda_v * np.sum(V ** 2) + 0.5 * lambda_b * (b @ b + c @ c))
+
+
+class PMF(FactorModel):
+    """MAP estimate of (biased) probabilistic matrix factorization.
+
+    Parameters
+    ----------
+    rank : int
+        Latent dimension K.
+    alpha : float
+        Observation precision (noise variance ``1/alpha``).
+    lambda_u, lambda_v : float
+        Prior precisions of the user and item factors.
+    lambda_b : float
+        Prior precision of the user and item biases (used when ``biases=True``).
+    biases : bool
+        Include ``b_i`` and ``c_j``; ``False`` fixes them at 0 (plain PMF with mean offset).
+    global_mean : float, optional
+        The constant ``mu``; ``None`` uses the training mean.
+    n_iters : int
+        Maximum number of block-coordinate sweeps.
+    tol : float
+        Stop when ``(E_prev - E) / E < tol`` (0 runs all ``n_iters``).
+    init_std : float
+        Standard deviation of the initial item factors.
+    random_state : int or numpy.random.Generator, optional
+    verbose : bool
+        Show a progress bar.
+
+    Attributes
+    ----------
+    user_factors_, item_factors_ : ndarray (n_users, K), (n_items, K)
+    user_bias_, item_bias_ : ndarray
+    global_mean_ : float
+    neg_log_posterior_ : float
+        ``E`` at the estimate.
+    history_ : DataFrame
+        Per iteration: ``neg_log_posterior``, ``train_rmse``, ``test_rmse`` (when ``fit`` got
+        a test set), ``seconds``.
+    n_iter_ : int
+        Sweeps run.
+
+    Notes
+    -----
+    Unknown users/items fall back to their prior mean (zero factors and bias): predictions
+    ``mu + c_j``, ``mu + b_i`` or ``mu``.
+    """
+
+    def __init__(self, rank: int = 10, alpha: float = 2.0, lambda_u: float = 20.0,
+                 lambda_v: float = 20.0, lambda_b: float = 20.0, biases: bool = True,
+                 global_mean: float | None = None, n_iters: int = 100, tol: float = 1e-6,
+                 init_std: float = 0.1, random_state=None, verbose: bool = False):
+        self.rank = rank
+        self.alpha = alpha
+        self.lambda_u = lambda_u
+        self.lambda_v = lambda_v
+        self.lambda_b = lambda_b
+        self.biases = biases
+        self.global_mean = global_mean
+        self.n_iters = n_iters
+        self.tol = tol
+        self.init_std = init_std
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, ratings: Ratings) -> None:
+        K = check_positive("rank", self.rank, integer=True)
+        alpha = check_positive("alpha", self.alpha)
+        lu = check_positive("lambda_u", self.lambda_u)
+        lv = check_positive("lambda_v", self.lambda_v)
+        lb = check_positive("lambda_b", self.lambda_b, allow_zero=True)
+        n_iters = check_positive("n_iters", self.n_iters, integer=True)
+        tol = check_positive("tol", self.tol, allow_zero=True)
+        init_std = check_positive("init_std", self.init_std)
+        if self.global_mean is None:
+            mu = ratings.global_mean
+        else:
+            mu = float(self.global_mean)
+            if not np.isfinite(mu):
+                raise ValueError(f"global_mean must be finite, got {self.global_mean!r}")
+        rng = check_random_state(self.random_state)
+        st = ALSState(mu=mu, b=np.zeros(ratings.n_users), c=np.zeros(ratings.n_items),
+                      W=np.zeros((ratings.n_users, K)),
+                      V=rng.normal(0.0, init_std, (ratings.n_items, K)))
+        # E = alpha/2 * J with J the ALS objective at these ridge strengths
+        regs = (lu / alpha, lv / alpha, lb / alpha, lb / alpha)
+        sides = SparseSides(ratings)
+        from ..progress import progress_bar
+        import time
+        rows, prev = [], np.inf
+        with progress_bar(n_iters, "PMF-MAP", enabled=self.verbose) as bar:
+            for _ in range(n_iters):
+                t0 = time.perf_counter()
+                als_sweep(sides, st, *regs, biases=bool(self.biases))
+                seconds = time.perf_counter() - t0
+                J, err = als_objective(sides, st, *regs)
+                E = 0.5 * alpha * J
+                _store(self, st)
+                row = {"neg_log_posterior": E,
+                       "train_rmse": clipped_rmse(err, sides.u_r, ratings.rating_scale),
+                       "seconds": seconds}
+                if self._eval_set is not None:
+                    row["test_rmse"] = self._eval_set.rmse(self)
+                rows.append(row)
+                bar.update(rmse=row["train_rmse"])
+                done = np.isfinite(prev) and (prev - E) <= tol * abs(E)
+                prev = E
+                if done:
+                    break
+        self.neg_log_posterior_ = float(prev)
+        self.history_ = history_frame(rows, "iteration")
+        self.n_iter_ = len(rows)
+
+    def neg_log_posterior(self, ratings: Ratings | None = None) -> float:
+        """``E`` of the fitted estimate on ``ratings`` (default: the training ratings).
+
+        ``ratings`` must share the training id maps (e.g. come from the same split).
+        """
+        train = self._check_fitted()
+        r = train if ratings is None else ratings
+        return pmf_neg_log_posterior(r, self.user_factors_, self.item_factors_,
+                                     self.user_bias_, self.item_bias_, self.global_mean_,
+                                     alpha=self.alpha, lambda_u=self.lambda_u,
+                                     lambda_v=self.lambda_v,
+                                     lambda_b=self.lambda_b if self.biases else 0.0)
