@@ -55,7 +55,7 @@ def _cell(value) -> str:
 
 def markdown_table(df) -> str:
     """A DataFrame as a GitHub markdown table (index included), numbers to 4 significant digits."""
-    header = [str(df.index.name or "")] + [str(c) for c in df.columns]
+    header = [_cell(df.index.name or "")] + [_cell(c) for c in df.columns]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for idx, row in zip(df.index, df.itertuples(index=False)):
         rows.append("| " + " | ".join(_cell(v) for v in (idx, *row)) + " |")
