@@ -1,0 +1,1 @@
+"""PyMC twins of the bayesrec models, the specifications the samplers are tested against."""
