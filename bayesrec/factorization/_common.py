@@ -208,11 +208,15 @@ def ridge_factors(pattern: sp.csr_matrix, targets: sp.csr_matrix, F: np.ndarray,
     iu, ju = np.triu_indices(K)
     outer = F[:, iu] * F[:, ju]                      # (n_cols, K(K+1)/2)
     upper = pattern @ outer                          # (n_rows, K(K+1)/2)
-    G = np.empty((n_rows, K, K))
-    G[:, iu, ju] = upper
-    G[:, ju, iu] = upper
+    # full K*K layout by gathering the upper-triangle columns (entry (a, b) and (b, a) both
+    # read column "a <= b" of the packed product)
+    packed = np.empty((K, K), np.int64)
+    packed[iu, ju] = np.arange(len(iu))
+    packed[ju, iu] = np.arange(len(iu))
+    G = np.take(upper, packed.ravel(), axis=1)       # (n_rows, K*K)
     del upper
-    G[:, np.arange(K), np.arange(K)] += reg
+    G[:, ::K + 1] += reg                             # the diagonal entries
+    G = G.reshape(n_rows, K, K)
     rhs = targets @ F                                # (n_rows, K)
     return np.linalg.solve(G, rhs[..., None])[..., 0]
 
