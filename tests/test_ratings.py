@@ -161,3 +161,11 @@ def test_counts_and_means(frame):
     np.testing.assert_array_equal(r.item_counts, [2, 2, 1])
     np.testing.assert_allclose(r.user_sums(), [8.5, 6.0, 1.0])
     assert r.global_mean == pytest.approx(15.5 / 5)
+
+
+def test_integer_ids_compact_and_sparse_ranges_agree():
+    # compact range (presence table) and huge range (hash factorize) give sorted id maps
+    for ids in ([7, 3, 7, -2, 3], [10**15, 3, 10**15, -2, 3]):
+        r = Ratings.from_arrays(ids, [1, 1, 2, 1, 2], [1.0, 2.0, 3.0, 4.0, 5.0])
+        assert list(r.user_ids) == sorted(set(ids))
+        np.testing.assert_array_equal(r.user_ids[r.users], ids)

@@ -38,14 +38,20 @@ def _first_bad_row(bad: np.ndarray) -> int:
 
 
 def _as_numeric(values, name: str) -> np.ndarray:
-    """Convert ratings (or timestamps) to float64, naming the first non-numeric row."""
-    s = pd.Series(values, copy=False)
-    numeric = pd.to_numeric(s, errors="coerce")
-    bad = numeric.isna().to_numpy() & ~s.isna().to_numpy()
-    if bad.any():
-        r = _first_bad_row(bad)
-        raise ValueError(f"non-numeric {name} at row {r}: {s.iloc[r]!r}")
-    out = numeric.to_numpy(dtype=np.float64)
+    """Convert ratings to float64, naming the first non-numeric, NaN or infinite row."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iuf":
+        out = arr.astype(np.float64, copy=False)
+        if np.isfinite(out).all():  # the common case: one pass, no pandas
+            return out
+    else:
+        s = pd.Series(values, copy=False)
+        numeric = pd.to_numeric(s, errors="coerce")
+        bad = numeric.isna().to_numpy() & ~s.isna().to_numpy()
+        if bad.any():
+            r = _first_bad_row(bad)
+            raise ValueError(f"non-numeric {name} at row {r}: {s.iloc[r]!r}")
+        out = numeric.to_numpy(dtype=np.float64)
     if np.isnan(out).any():
         r = _first_bad_row(np.isnan(out))
         raise ValueError(f"NaN {name} at row {r}")
@@ -61,6 +67,23 @@ def _check_ids(values, name: str) -> np.ndarray:
     if missing.any():
         raise ValueError(f"missing (NaN/None) {name} id at row {_first_bad_row(missing)}")
     return arr.to_numpy()
+
+
+def _factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense int32 codes and sorted distinct ids (like ``pd.factorize(ids, sort=True)``).
+
+    Integer ids with a compact range (MovieLens's) use a presence table: two O(n) gathers
+    instead of hashing, about 5x faster at 20M rows.
+    """
+    if ids.dtype.kind in "iu" and len(ids):
+        lo, hi = int(ids.min()), int(ids.max())
+        if hi - lo <= 4 * len(ids) + 1_000_000:
+            present = np.zeros(hi - lo + 1, bool)
+            present[ids - lo] = True
+            code_of = np.cumsum(present, dtype=np.int64) - 1
+            return code_of[ids - lo].astype(np.int32), np.flatnonzero(present) + lo
+    codes, uniques = pd.factorize(ids, sort=True)
+    return codes.astype(np.int32), np.asarray(uniques)
 
 
 def _as_timestamps(values) -> np.ndarray:
@@ -180,10 +203,8 @@ class Ratings:
                 r = _first_bad_row(bad)
                 raise ValueError(f"rating {values[r]} at row {r} (user {users[r]!r}, item "
                                  f"{items[r]!r}) is outside the rating scale [{lo}, {hi}]")
-        u_codes, u_ids = pd.factorize(users, sort=True)
-        i_codes, i_ids = pd.factorize(items, sort=True)
-        u_codes = u_codes.astype(np.int32)
-        i_codes = i_codes.astype(np.int32)
+        u_codes, u_ids = _factorize(users)
+        i_codes, i_ids = _factorize(items)
         key = u_codes.astype(np.int64) * len(i_ids) + i_codes
         order, sk = stable_argsort(key, len(u_ids) * len(i_ids))
         del key
@@ -197,7 +218,7 @@ class Ratings:
                     f"{items[again]!r}) repeats row {first}; pass duplicates='last' or 'mean'")
             u_codes, i_codes, values, ts = _resolve_duplicates(
                 order, sk, u_codes, i_codes, values, ts, duplicates)
-        out = cls(u_codes, i_codes, values, np.asarray(u_ids), np.asarray(i_ids), ts,
+        out = cls(u_codes, i_codes, values, u_ids, i_ids, ts,
                   rating_scale)
         if not dup.any():
             out.__dict__["_csr_order"] = _readonly(order)
