@@ -208,9 +208,10 @@ class DirichletRows:
 
         ``g_ij ~ Gamma(c_ij)`` on the stored entries, ``G0_i ~ Gamma(epsilon V)``, and
         ``theta_i = (g_i + G0_i / V) / (sum_j g_ij + G0_i)``.  Same sparsity pattern as the
-        counts; cost ``O(nnz + R)``.
+        counts; cost ``O(nnz + R)``.  ``epsilon = 0`` is allowed here: each row is then a
+        ``Dirichlet(c_i)`` over its observed entries only (proper, as stored counts are > 0) and
+        an empty row is uniform, the same convention as :meth:`mean`.
         """
-        self._need_positive("sampling")
         rng = check_random_state(rng)
         c = self.counts
         g = sp.csr_matrix((rng.standard_gamma(c.data), c.indices, c.indptr), shape=c.shape)
