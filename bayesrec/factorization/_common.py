@@ -121,15 +121,6 @@ class TestSet:
         return float(np.sqrt(np.mean((self.ratings - pred) ** 2)))
 
 
-def clipped_rmse(err_unclipped_pred: np.ndarray, ratings: np.ndarray,
-                 scale: tuple[float, float] | None) -> float:
-    """RMSE of predictions ``ratings - err`` after clipping them to the rating scale."""
-    pred = ratings - err_unclipped_pred
-    if scale is not None:
-        pred = np.clip(pred, *scale)
-    return float(np.sqrt(np.mean((ratings - pred) ** 2)))
-
-
 def history_frame(rows: list[dict], index: str) -> pd.DataFrame:
     """Loss history as a DataFrame indexed by ``iteration``/``epoch`` (1-based)."""
     df = pd.DataFrame(rows)
@@ -163,6 +154,10 @@ class SparseSides:
         ones = np.ones(len(self.u_r))
         self.pattern_u = self._csr(ones, by_user=True)
         self.pattern_i = self._csr(ones, by_user=False)
+        # reusable target matrices: their data buffers are overwritten in place (building a
+        # scipy matrix re-validates all indices, an O(nnz) pass per call)
+        self._targets_u = self._csr(np.empty(len(self.u_r)), by_user=True)
+        self._targets_i = self._csr(np.empty(len(self.u_r)), by_user=False)
 
     def _csr(self, data: np.ndarray, by_user: bool) -> sp.csr_matrix:
         if by_user:
@@ -175,17 +170,31 @@ class SparseSides:
         return m
 
     def user_targets(self, mu, b, c) -> sp.csr_matrix:
-        """``(n_users, n_items)`` CSR of ``r_ij - mu - b_i - c_j``."""
-        return self._csr(self.u_r - mu - b[self.u_rows] - c[self.u_cols], by_user=True)
+        """``(n_users, n_items)`` CSR of ``r_ij - mu - b_i - c_j`` (a shared buffer, valid until
+        the next call)."""
+        m = self._targets_u
+        np.subtract(self.u_r, mu, out=m.data)
+        m.data -= b[self.u_rows]
+        m.data -= c[self.u_cols]
+        return m
 
     def item_targets(self, mu, b, c) -> sp.csr_matrix:
-        """``(n_items, n_users)`` CSR of ``r_ij - mu - b_i - c_j``."""
-        return self._csr(self.i_r - mu - b[self.i_cols] - c[self.i_rows], by_user=False)
+        """``(n_items, n_users)`` CSR of ``r_ij - mu - b_i - c_j`` (a shared buffer, valid until
+        the next call)."""
+        m = self._targets_i
+        np.subtract(self.i_r, mu, out=m.data)
+        m.data -= b[self.i_cols]
+        m.data -= c[self.i_rows]
+        return m
 
-    def errors(self, mu, b, c, W, V) -> np.ndarray:
-        """Residuals ``r_ij - mu - b_i - c_j - w_i . v_j`` in CSR (by user) order."""
-        return (self.u_r - mu - b[self.u_rows] - c[self.u_cols]
-                - factor_dots(W, V, self.u_rows, self.u_cols))
+    def sse(self, mu, b, c, W, V, scale=None) -> tuple[float, float]:
+        """Sum of squared residuals of ``mu + b_i + c_j + w_i . v_j`` (raw and with predictions
+        clipped to ``scale``), one compiled pass without O(nnz K) temporaries."""
+        from .sgd_kernels import sum_squared_errors
+        lo, hi = scale if scale is not None else (-np.inf, np.inf)
+        return sum_squared_errors(self.u_rows, self.u_cols, self.u_r, float(mu), b, c,
+                                  np.ascontiguousarray(W), np.ascontiguousarray(V),
+                                  float(lo), float(hi))
 
 
 def ridge_factors(pattern: sp.csr_matrix, targets: sp.csr_matrix, F: np.ndarray,
@@ -248,12 +257,13 @@ class ALSState:
 
 
 def als_objective(sides: SparseSides, st: ALSState, reg_w: float, reg_v: float,
-                  reg_b: float, reg_c: float) -> tuple[float, np.ndarray]:
-    """``sum err^2 + reg_w |W|^2 + reg_v |V|^2 + reg_b |b|^2 + reg_c |c|^2`` and the errors."""
-    err = sides.errors(st.mu, st.b, st.c, st.W, st.V)
-    J = (float(err @ err) + reg_w * float(np.sum(st.W ** 2)) + reg_v * float(np.sum(st.V ** 2))
+                  reg_b: float, reg_c: float, scale=None) -> tuple[float, float]:
+    """``J = sum err^2 + reg_w |W|^2 + reg_v |V|^2 + reg_b |b|^2 + reg_c |c|^2``, and the sum
+    of squared errors of the predictions clipped to ``scale``."""
+    sse, sse_clipped = sides.sse(st.mu, st.b, st.c, st.W, st.V, scale)
+    J = (sse + reg_w * float(np.sum(st.W ** 2)) + reg_v * float(np.sum(st.V ** 2))
          + reg_b * float(st.b @ st.b) + reg_c * float(st.c @ st.c))
-    return J, err
+    return J, sse_clipped
 
 
 def als_sweep(sides: SparseSides, st: ALSState, reg_w: float, reg_v: float, reg_b: float,
@@ -295,10 +305,10 @@ def als_run(model: FactorModel, ratings: Ratings, st: ALSState, n_iters: int,
             t0 = time.perf_counter()
             als_sweep(sides, st, *regs, biases=biases)
             seconds = time.perf_counter() - t0
-            J, err = als_objective(sides, st, *regs)
+            J, sse_clipped = als_objective(sides, st, *regs, scale=ratings.rating_scale)
             _store(model, st)
             row = {"loss": loss_scale * J,
-                   "train_rmse": clipped_rmse(err, sides.u_r, ratings.rating_scale),
+                   "train_rmse": float(np.sqrt(sse_clipped / len(sides.u_r))),
                    "seconds": seconds}
             if getattr(model, "_eval_set", None) is not None:
                 row["test_rmse"] = model._eval_set.rmse(model)

@@ -36,7 +36,7 @@ from ..base import check_positive
 from ..data import Ratings
 from ..rng import check_random_state
 from ._common import ALSState, FactorModel, SparseSides, als_objective, als_sweep, \
-    clipped_rmse, history_frame, _store
+    history_frame, _store
 
 
 def pmf_neg_log_posterior(ratings: Ratings, user_factors, item_factors, user_bias=None,
@@ -151,11 +151,11 @@ class PMF(FactorModel):
                 t0 = time.perf_counter()
                 als_sweep(sides, st, *regs, biases=bool(self.biases))
                 seconds = time.perf_counter() - t0
-                J, err = als_objective(sides, st, *regs)
+                J, sse_clipped = als_objective(sides, st, *regs, scale=ratings.rating_scale)
                 E = 0.5 * alpha * J
                 _store(self, st)
                 row = {"neg_log_posterior": E,
-                       "train_rmse": clipped_rmse(err, sides.u_r, ratings.rating_scale),
+                       "train_rmse": float(np.sqrt(sse_clipped / len(sides.u_r))),
                        "seconds": seconds}
                 if self._eval_set is not None:
                     row["test_rmse"] = self._eval_set.rmse(self)
