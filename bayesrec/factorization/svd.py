@@ -120,7 +120,8 @@ class TruncatedSVD(FactorModel):
         self.global_mean_, self.user_bias_, self.item_bias_ = mu, b, c
 
         sides = SparseSides(ratings)
-        resid = sides.user_targets(mu, b, c)          # X - B on the observed cells (CSR)
+        sides.fill_targets(mu, b, c)
+        resid = sides.targets_u.copy()                # X - B on the observed cells (CSR)
         resid_data = resid.data.copy()
         v0 = rng.uniform(-1.0, 1.0, min(ratings.shape))
         rows = []
