@@ -37,23 +37,29 @@ def _out(x):
     return float(x) if np.ndim(x) == 0 else x
 
 
-def _array(x, name: str) -> np.ndarray:
+def _array(x, name: str, nonnegative: bool = False) -> np.ndarray:
+    """``x`` as a float64 array; ``ValueError`` on NaN (and on negatives if ``nonnegative``).
+
+    One reduction pass checks both: ``min`` propagates NaN.  Integer input cannot hold NaN.
+    """
+    raw = x if isinstance(x, np.ndarray) else np.asarray(x)
     try:
-        arr = np.asarray(x, dtype=np.float64)
+        arr = raw.astype(np.float64, copy=False)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be numeric") from None
-    if np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN (first at flat index "
-                         f"{int(np.flatnonzero(np.isnan(arr.ravel()))[0])})")
+    if arr.size and (nonnegative or raw.dtype.kind not in "iub"):
+        low = arr.min()
+        if np.isnan(low):
+            bad = int(np.flatnonzero(np.isnan(arr.ravel()))[0])
+            raise ValueError(f"{name} contains NaN (first at flat index {bad})")
+        if nonnegative and low < 0:
+            raise ValueError(f"{name} must be >= 0, got {low} at flat index "
+                             f"{int(np.argmin(arr.ravel()))}")
     return arr
 
 
 def _nonnegative(x, name: str) -> np.ndarray:
-    arr = _array(x, name)
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"{name} must be >= 0, got {arr.min()} at flat index "
-                         f"{int(np.argmin(arr.ravel()))}")
-    return arr
+    return _array(x, name, nonnegative=True)
 
 
 # ---------------------------------------------------------------------------- vote scores
@@ -131,7 +137,8 @@ def reddit_hot(ups, downs, created):
     seconds = _epoch_seconds(created) - REDDIT_EPOCH
     s = ups - downs
     order = np.log10(np.maximum(np.abs(s), 1.0))
-    return _out(np.sign(s) * order + seconds / REDDIT_SCALE)
+    # copysign(order, s) = sign(s) * order in one pass, as order = 0 whenever |s| <= 1
+    return _out(np.copysign(order, s) + seconds / REDDIT_SCALE)
 
 
 # ---------------------------------------------------------------------------- proportions

@@ -59,6 +59,8 @@ class BanditPolicy:
 
     def update(self, arms, rewards) -> None:
         """Record one round: ``rewards[r]`` (0/1) of ``arms[r]`` in every replication ``r``."""
+        if not hasattr(self, "pulls_"):
+            raise AttributeError(f"{type(self).__name__} has no state yet: call reset() first")
         arms = np.asarray(arms)
         rewards = np.asarray(rewards)
         if arms.shape != self._rows.shape or rewards.shape != self._rows.shape:
