@@ -280,6 +280,16 @@ class Ratings:
         key = self.users.astype(np.int64) * self.n_items + self.items
         return _readonly(stable_argsort(key, self.n_users * self.n_items)[0])
 
+    def _compressed(self, fmt, order: np.ndarray, minor: np.ndarray, counts: np.ndarray):
+        """CSR/CSC from a row permutation sorted by (major, minor) and the major counts."""
+        index_dtype = np.int32 if len(self) < 2**31 else np.int64  # int32 avoids a copy
+        indptr = np.zeros(len(counts) + 1, dtype=index_dtype)
+        np.cumsum(counts, out=indptr[1:])
+        m = fmt((self.ratings[order], minor[order].astype(index_dtype), indptr),
+                shape=self.shape)
+        m.has_sorted_indices = True
+        return m
+
     @cached_property
     def csr(self) -> sp.csr_matrix:
         """Ratings by user: ``(n_users, n_items)`` CSR, column indices sorted within rows.
@@ -287,25 +297,15 @@ class Ratings:
         Explicit zero ratings are kept as stored entries, so the sparsity pattern is exactly
         the set of observed pairs.  The matrix is built once and must not be modified.
         """
-        order = self._csr_order
-        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
-        np.cumsum(self.user_counts, out=indptr[1:])
-        m = sp.csr_matrix((self.ratings[order], self.items[order].copy(), indptr),
-                          shape=self.shape)
-        m.has_sorted_indices = True
-        return m
+        return self._compressed(sp.csr_matrix, self._csr_order, self.items, self.user_counts)
 
     @cached_property
     def csc(self) -> sp.csc_matrix:
         """Ratings by item: ``(n_users, n_items)`` CSC, row indices sorted within columns."""
-        order = stable_argsort(self.items.astype(np.int64) * self.n_users + self.users,
-                               self.n_users * self.n_items)[0]
-        indptr = np.zeros(self.n_items + 1, dtype=np.int64)
-        np.cumsum(self.item_counts, out=indptr[1:])
-        m = sp.csc_matrix((self.ratings[order], self.users[order].copy(), indptr),
-                          shape=self.shape)
-        m.has_sorted_indices = True
-        return m
+        # a stable sort by item of the (user, item)-sorted rows is the (item, user) order
+        by_user = self._csr_order
+        order = by_user[stable_argsort(self.items[by_user], self.n_items)[0]]
+        return self._compressed(sp.csc_matrix, order, self.users, self.item_counts)
 
     @property
     def csr_order(self) -> np.ndarray:
