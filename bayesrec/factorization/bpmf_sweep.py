@@ -165,9 +165,10 @@ def sample_side(pattern: sp.csr_matrix, values: np.ndarray, f_other: np.ndarray,
 def direct_sse(data: SweepData, xu: np.ndarray, xv: np.ndarray, biases: bool,
                chunk: int = 1 << 20) -> float:
     """Training SSE by gathering rows (chunked, so memory stays O(chunk * K))."""
-    r = data.ratings
-    users, items = r.users, r.items
-    vals = r.ratings - data.offset
+    pat = data.pattern_u
+    users = np.repeat(np.arange(data.n_users, dtype=np.int32), np.diff(pat.indptr))
+    items = pat.indices
+    vals = data.values_u
     k = xu.shape[1] - int(biases)
     total = 0.0
     for s in range(0, len(users), chunk):
@@ -252,8 +253,8 @@ def rescale(state: State, prior: BPMFPrior, rng: np.random.Generator) -> None:
     cancel against the Jacobian, and under the Haar measure ``dc / c`` the target in
     ``t = c^2`` is ``t^-1 exp(-(A / t + B t) / 2)``, a GIG(0, B, A) with
     ``A = tr(W0^-1 Lambda_U)``, ``B = tr(W0^-1 Lambda_V)``.  Without hyperprior (fixed
-    ``lambda``) the same algebra gives GIG((n_users - n_items) K / 2, lambda ||U||^2,
-    lambda ||V||^2).  Plain Gibbs moves along this ridge only by a slow random walk (the norms
+    ``lambda``) the same algebra gives ``t^(p-1) exp(-(A / t + B t) / 2)`` with
+    ``p = (n_users - n_items) K / 2``, ``A = lambda ||V||^2``, ``B = lambda ||U||^2``.  Plain Gibbs moves along this ridge only by a slow random walk (the norms
     of U and V drift for hundreds of sweeps on MovieLens); this step removes that drift.
     """
     k = prior.rank
@@ -262,9 +263,10 @@ def rescale(state: State, prior: BPMFPrior, rng: np.random.Generator) -> None:
         a, b, p = np.sum(w0inv * state.lam_u), np.sum(w0inv * state.lam_v), 0.0
     else:
         lam = prior.factor_precision
-        a = lam * float(np.sum(state.xu[:, :k] ** 2))
-        b = lam * float(np.sum(state.xv[:, :k] ** 2))
+        a = lam * float(np.sum(state.xv[:, :k] ** 2))
+        b = lam * float(np.sum(state.xu[:, :k] ** 2))
         p = 0.5 * k * (state.xu.shape[0] - state.xv.shape[0])
+    # density of t: t^(p-1) exp(-(a / t + b t) / 2); t = sqrt(a / b) * Y, Y ~ GIG(p, sqrt(ab))
     t = float(np.sqrt(a / b) * geninvgauss.rvs(p, np.sqrt(a * b), random_state=rng))
     c = np.sqrt(t)
     state.xu[:, :k] *= c
