@@ -7,21 +7,27 @@ square).  For rows ``a, b`` with co-rated set ``C_ab``::
 
     w_ab = sum_C d_a d_b / sqrt( sum_C d_a^2 * sum_C d_b^2 )
 
-           num   = D P^T-free cross products  D D^T          (sum_C d_a d_b)
-           norm_a = S P^T                                   (sum_C d_a^2, over the overlap only)
-           norm_b = P S^T                                   (sum_C d_b^2, over the overlap only)
-           count  = P P^T                                   (|C_ab|)
+    numerator = D D^T     (sum_C d_a d_b: a product vanishes off the overlap)
+    norm_a    = S P^T     (sum_C d_a^2, over the overlap only)
+    norm_b    = P S^T     (sum_C d_b^2, over the overlap only)
+    count     = P P^T     (|C_ab|)
 
 With ``d = r - mean(row)`` this is the course's Pearson correlation (means over *all* the row's
 ratings, norms over the overlap); with ``d = r`` it is cosine, with ``d = r - mean(column)``
 Sarwar et al.'s (2001) adjusted cosine.  Pairs with ``count < min_overlap``, zero norms, and the
 row itself get no weight.
 
-The ``n x n`` matrix is never formed: rows are processed in blocks of ``block_size``; each
-block's four products are densified to ``(block_size, n)`` arrays and reduced to the ``k``
-largest weights per row with ``argpartition``.  Ties are broken by the smaller index, which is
-the order of the course's ``SortedList`` of ``(-w, j)``.  Work memory is a small multiple of
-``8 * block_size * n`` bytes (the default keeps one such array near 64 MiB).
+The ``n x n`` matrix is never formed; only the ``k`` largest weights of each row are kept.
+Ties are broken by the smaller index, which is the order of the course's ``SortedList`` of
+``(-w, j)``.  Two engines compute exactly this:
+
+* ``engine="sparse"``: rows in blocks of ``block_size``; each block's four scipy products are
+  densified to ``(block_size, n)`` arrays and reduced with ``argpartition``.  Work memory is a
+  small multiple of ``8 * block_size * n`` bytes (the default keeps one array near 64 MiB).
+* ``engine="numba"`` (default): the four sums fused into one pass over the co-rating pairs per
+  row, with dense per-thread accumulators and a bounded heap of the ``k`` best
+  (:func:`bayesrec.neighbors.kernels.similarity_rows`): work memory ``~ 48 * n`` bytes per
+  thread, 4-5x faster (item-item on ml-latest-small: ~0.7 s against ~3-6 s).
 """
 
 from __future__ import annotations
@@ -121,7 +127,8 @@ ENGINES = ("numba", "sparse")
 
 def top_k_similarities(D: sp.csr_matrix, k: int, min_overlap: int,
                        block_size: int | None = None, engine: str = "numba",
-                       progress: bool = False, description: str = "similarities") -> TopK:
+                       progress: bool = False, description: str = "similarities",
+                       rows: tuple[int, int] | None = None) -> TopK:
     """The ``k`` most similar rows of every row of ``D`` (overlap-restricted, see module doc).
 
     Parameters
@@ -140,6 +147,9 @@ def top_k_similarities(D: sp.csr_matrix, k: int, min_overlap: int,
         Both give the same neighbours and weights (to rounding).
     progress : bool
         Show a progress bar over the blocks.
+    rows : (start, stop), optional
+        Compute only these rows (the others stay empty), against all rows: used to time a
+        sample of a large problem.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -166,10 +176,11 @@ def top_k_similarities(D: sp.csr_matrix, k: int, min_overlap: int,
         else:
             bs = max(1, -(-n // 50)) if progress else max(n, 1)
         n_chunks = 8 * get_num_threads()
-    starts = range(0, n, bs)
+    first, last = (0, n) if rows is None else (max(0, int(rows[0])), min(n, int(rows[1])))
+    starts = range(first, last, bs)
     with progress_bar(len(starts), description, enabled=progress) as bar:
         for s in starts:
-            e = min(n, s + bs)
+            e = min(last, s + bs)
             if engine == "sparse":
                 w, count = overlap_similarity_block(D[s:e], P[s:e], S[s:e], DT, PT, ST,
                                                     min_overlap, s)
