@@ -4,14 +4,15 @@ Every function is vectorized over numpy arrays (and array-likes), broadcasts its
 returns a ``float`` when all inputs are scalars.  Bad input (NaN, negative counts, more positive
 votes than votes) raises ``ValueError``.
 
-==========================  ===============================================================
-:func:`hacker_news_score`   ``(votes - 1)^0.8 / (age_hours + 2)^gravity * penalty``
-:func:`reddit_hot`          ``sign(s) log10(max(|s|, 1)) + (created - 1134028003) / 45000``
-:func:`wilson_lower_bound`  lower end of the Wilson score interval of a proportion
-:func:`smoothed_average`    ``(sum + lambda mu0) / (N + lambda)``: a conjugate Normal posterior mean
-:class:`BetaPosteriorRanker`  Beta-Bernoulli posterior per item: mean, lower bound or one draw
-:func:`item_statistics`     per-item counts, sums, likes and dislikes of a :class:`Ratings`
-==========================  ===============================================================
+=============================  ============================================================
+:func:`hacker_news_score`      ``(votes - 1)^0.8 / (age_hours + 2)^gravity * penalty``
+:func:`reddit_hot`             ``sign(s) log10(max(|s|, 1)) + (created - 1134028003) / 45000``
+:func:`wilson_lower_bound`     lower end of the Wilson score interval of a proportion
+:func:`wilson_upper_bound`     its upper end
+:func:`smoothed_average`       ``(sum + lambda mu0) / (N + lambda)``, a Normal posterior mean
+:class:`BetaPosteriorRanker`   Beta-Bernoulli posterior per item: mean, lower bound, one draw
+:func:`item_statistics`        per-item counts, sums, likes, dislikes of a ``Ratings``
+=============================  ============================================================
 
 References: E. B. Wilson (1927), "Probable inference, the law of succession, and statistical
 inference", JASA 22; E. Miller (2009), "How not to sort by average rating"; A. Salihefendic
@@ -216,9 +217,22 @@ def smoothed_average(sum_ratings, count, prior_mean, prior_weight):
 
 # ---------------------------------------------------------------------------- Beta posterior
 def _rank(scores: np.ndarray, k: int | None) -> np.ndarray:
-    """Indices by decreasing score; ties keep index order (a stable sort)."""
-    order = np.argsort(-scores, kind="stable")
-    return order if k is None else order[: int(k)]
+    """Indices by decreasing score, ties in index order (a stable sort); the first ``k`` if given.
+
+    With ``k`` much smaller than ``n`` only the ``k`` winners are sorted (``np.partition``:
+    O(n)); the result equals the first ``k`` of the full stable sort, ties at the cut included.
+    """
+    n = scores.size
+    if k is None or int(k) >= n:
+        return np.argsort(-scores, kind="stable")
+    k = int(k)
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    cut = np.partition(scores, n - k)[n - k]             # the k-th largest score
+    above = np.flatnonzero(scores > cut)
+    tied = np.flatnonzero(scores == cut)[: k - above.size]
+    chosen = np.concatenate([above, tied])
+    return chosen[np.lexsort((chosen, -scores[chosen]))]
 
 
 class BetaPosteriorRanker:
@@ -289,7 +303,7 @@ class BetaPosteriorRanker:
                                  stats.index.to_numpy())
 
     def update(self, items, liked) -> "BetaPosteriorRanker":
-        """Online update with new feedback: ``liked[j]`` (bool or 0/1) about item index ``items[j]``.
+        """Online update with new feedback: ``liked[j]`` (bool or 0/1) on item index ``items[j]``.
 
         Conjugacy makes this exact: the posterior after the new data is the prior updated with
         all the data at once.  Vectorized over the feedback (``np.bincount``).

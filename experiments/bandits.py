@@ -59,7 +59,8 @@ def run(ctx: Context) -> Section:
     rows["Lai-Robbins C log T"] = {"mean regret at T": float(bound[-1])}
     table = pd.DataFrame(rows).T.rename_axis("policy").astype(object).fillna("")
     sec.note(
-        f"p = {tuple(float(v) for v in p)}, T = {n_trials} trials, {n_rep} replications per policy (one Python loop "
+        f"p = {tuple(float(v) for v in p)}, T = {n_trials} trials, {n_rep} replications per "
+        f"policy (one Python loop "
         f"over trials; each step acts on (replications, arms) arrays). Regret is the cumulative "
         f"pseudo-regret sum_t (p* - p_arm_t). Lai-Robbins constant C(p) = sum over suboptimal "
         f"arms of (p* - p_a) / KL(p_a || p*) = {c:.4f}, so C log T = {bound[-1]:.2f}: an "

@@ -118,7 +118,8 @@ def bench_bandits(args) -> None:
             print(f"  {name}: bayesrec regret {ours.mean():.2f} +- {_se(ours):.2f} ({R} reps, "
                   f"{R * T / dt:,.0f} decisions/s); mabwiser {regrets.mean():.2f} +- "
                   f"{_se(regrets):.2f} ({args.others} reps, {args.others * T / mdt:,.0f} "
-                  f"decisions/s); z = {z:+.2f}; ratio {(R * T / dt) / (args.others * T / mdt):,.0f}x",
+                  f"decisions/s); z = {z:+.2f}; "
+                  f"ratio {(R * T / dt) / (args.others * T / mdt):,.0f}x",
                   flush=True)
 
 

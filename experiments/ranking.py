@@ -129,8 +129,9 @@ def run(ctx: Context) -> Section:
     order = seen[np.argsort(-counts[seen], kind="stable")][:30]
     sec.table(f"Thompson ranking: share of {n_calls} randomized top-{TOP} lists containing the "
               f"movie ({seen.size} distinct movies appear)",
-              pd.DataFrame({"movie": [t[:45] for t in titles[order]], "n": n[order], "likes": st["likes"].to_numpy()[
-                  order], "share in top 20": counts[order] / n_calls}).set_index("movie"))
+              pd.DataFrame({"movie": [t[:45] for t in titles[order]], "n": n[order],
+                            "likes": st["likes"].to_numpy()[order],
+                            "share in top 20": counts[order] / n_calls}).set_index("movie"))
 
     if r.has_timestamps:
         _trending(ctx, sec, r, st, titles, timings)
@@ -156,7 +157,8 @@ def _trending(ctx, sec, r, st, titles, timings) -> None:
     timings["reddit_hot"] = time.perf_counter() - t0
     sec.note("Trending: with time in the formula, recency dominates over years of data: at "
              "gravity 1.8 (and under reddit) movies first rated in the last days win with one "
-             "like; lower gravity trades recency for votes (gravity 0 would rank by likes alone). Under "
+             "like; lower gravity trades recency for votes (gravity 0 would rank by likes "
+             "alone). Under "
              "reddit, net +1, 0 and -1 all give a vote term of 0, so one dislike ties one like.")
     columns = [("Hacker News, gravity 1.8", hn)]
     columns += [(f"Hacker News, gravity {g}", hacker_news_score(ups + 1, age_hours, gravity=g))

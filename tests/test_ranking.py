@@ -91,7 +91,8 @@ def test_reddit_datetime_inputs_agree_with_epoch_seconds():
 
 def test_reddit_ordering_and_bad_input():
     # ten times the votes is worth exactly 12.5 hours
-    assert reddit_hot(100, 0, REDDIT_EPOCH) == pytest.approx(reddit_hot(10, 0, REDDIT_EPOCH + 45000))
+    later = reddit_hot(10, 0, REDDIT_EPOCH + 45000)
+    assert reddit_hot(100, 0, REDDIT_EPOCH) == pytest.approx(later)
     with pytest.raises(ValueError, match="ups"):
         reddit_hot(-1, 0, REDDIT_EPOCH)
     with pytest.raises(ValueError, match="created"):
@@ -247,6 +248,15 @@ def test_beta_ranker_scores():
         BetaPosteriorRanker(a=[1, 2]).fit([1, 2, 3], [1, 1, 1])
     with pytest.raises(ValueError, match="failures"):
         BetaPosteriorRanker().fit([1, 2], [1, -1])
+
+
+def test_top_k_rank_equals_prefix_of_stable_sort():
+    rng = np.random.default_rng(2)
+    rk = BetaPosteriorRanker().fit(rng.integers(0, 4, 500), rng.integers(0, 4, 500))  # many ties
+    full = rk.rank("mean")
+    np.testing.assert_array_equal(full, np.argsort(-rk.posterior_mean(), kind="stable"))
+    for k in (0, 1, 7, 33, 499, 500, 800):
+        np.testing.assert_array_equal(rk.rank("mean", k=k), full[:k])
 
 
 def test_beta_ranker_thompson_frequency_and_reproducibility():

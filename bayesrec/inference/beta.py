@@ -108,7 +108,7 @@ def _lattice_quantile(q: float, a: np.ndarray, b: np.ndarray) -> np.ndarray | No
 
 
 def beta_quantile(q, a, b) -> np.ndarray | float:
-    """The ``q`` quantile of ``Beta(a, b)``, elementwise; equal to ``scipy.stats.beta.ppf(q, a, b)``.
+    """The ``q`` quantile of ``Beta(a, b)``, elementwise; equals ``scipy.stats.beta.ppf(q, a, b)``.
 
     Both compute the inverse regularized incomplete beta function ``scipy.special.betaincinv``
     (about 0.6 microseconds per element here).  For large arrays with a scalar ``q``, distinct
@@ -140,7 +140,8 @@ def check_credible(credible) -> float:
     """A credible / confidence level strictly between 0 and 1, else ``ValueError``."""
     c = float(credible)
     if not 0.0 < c < 1.0:
-        raise ValueError(f"credible/confidence level must lie strictly between 0 and 1, got {credible}")
+        raise ValueError("credible/confidence level must lie strictly between 0 and 1, "
+                         f"got {credible}")
     return c
 
 
