@@ -221,9 +221,15 @@ class SVDpp(_SGDBase):
         self.verbose = verbose
 
     def _user_vectors(self) -> np.ndarray:
-        return self.user_factors_ + self.user_implicit_
+        # p_u + |N(u)|^-1/2 sum_j y_j, cached: recommend() asks for it once per block of users
+        cached = getattr(self, "_effective", None)
+        if cached is None or cached[0] is not self.user_implicit_:
+            cached = (self.user_implicit_, self.user_factors_ + self.user_implicit_)
+            self._effective = cached
+        return cached[1]
 
     def _update_implicit(self, pattern, norm) -> None:
+        # a new array each epoch (p_u also changed in place, so the cache key must change)
         self.user_implicit_ = (pattern @ self.implicit_factors_) * norm[:, None]
 
     def _fit(self, ratings: Ratings) -> None:

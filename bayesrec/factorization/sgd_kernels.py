@@ -8,6 +8,12 @@ scatter-add per batch; a numba loop keeps the exact per-rating algorithm at C sp
 work per rating.  All randomness (the visiting order) is drawn by the caller from the model's
 numpy Generator and passed in, so the same seed gives the same numbers.  ``cache=True`` keeps
 the compiled code on disk between processes.
+
+The kernels allow floating-point reassociation and FMA contraction (``fastmath`` limited to
+``reassoc``, ``contract``, ``nsz``; no finite-math assumptions) so that the K-dimensional dot
+products and updates vectorize (SIMD): about 2.5x faster at K=100.  Results stay
+deterministic on a given machine; they differ from strict left-to-right summation only in the
+last bits (the tests compare against literal Python loops to 1e-12).
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+_FLAGS = {"reassoc", "contract", "nsz"}
 
-@njit(cache=True)
+
+@njit(cache=True, fastmath=_FLAGS)
 def funk_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, lr_b, reg_b,
                momentum, vbu, vbi, vP, vQ, use_bias):  # pragma: no cover - compiled
     """One SGD epoch over ``ratings[order]`` (in place); returns the sum of squared errors.
@@ -66,7 +74,7 @@ def funk_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, lr_b, re
     return sse
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FLAGS)
 def svdpp_epoch(indptr, cols, vals, visit, mu, bu, bi, P, Q, Y, lr_b, reg_b, lr_p, reg_p,
                 lr_q, reg_q, lr_y, reg_y):  # pragma: no cover - compiled
     """One SVD++ epoch (in place); returns the sum of squared errors.
@@ -147,7 +155,7 @@ def svdpp_epoch(indptr, cols, vals, visit, mu, bu, bi, P, Q, Y, lr_b, reg_b, lr_
     return sse
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FLAGS)
 def sum_squared_errors(users, items, ratings, mu, bu, bi, W, Q, lo, hi):  # pragma: no cover
     """Sums of squared errors of ``mu + b_u + c_i + w_u . q_i``: raw, and clipped to [lo, hi]."""
     K = W.shape[1]
