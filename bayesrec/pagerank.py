@@ -272,7 +272,8 @@ class PageRankPosterior:
         lo, hi = self.interval(prob)
         pct = int(round(100 * prob))
         ranks = (-self.draws).argsort(axis=1).argsort(axis=1) + 1
-        rlo, rhi = np.quantile(ranks, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+        rlo, rhi = np.quantile(ranks, [(1 - prob) / 2, (1 + prob) / 2], axis=0,
+                               method="inverted_cdf")  # ranks stay integers
         df = pd.DataFrame({"page": self.pages, "point": self.point, "mean": self.mean,
                            "sd": self.sd, f"eti{pct}_lb": lo, f"eti{pct}_ub": hi,
                            f"rank_eti{pct}_lb": rlo, f"rank_eti{pct}_ub": rhi})
