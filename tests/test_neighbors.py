@@ -158,6 +158,10 @@ def test_overlap_counts_and_min_overlap(small):
             assert ov == (seen[u] & seen[v]).sum() >= 5
         assert list(nb["rank"]) == list(range(1, len(nb) + 1))
         assert (np.diff(nb["weight"]) <= 0).all()
+    rated = UserKNN(k=3, min_overlap=5, neighborhood="rated", pool=8).fit(small)
+    assert len(rated.neighbors(small.user_ids[0])) == 3
+    full = rated.neighbors(small.user_ids[0], n=8)
+    pd.testing.assert_frame_equal(full.head(3), rated.neighbors(small.user_ids[0]))
 
 
 # --------------------------------------------------------------------------- engines, blocks
@@ -175,6 +179,10 @@ def test_numba_and_sparse_engines_agree_blockwise():
         np.testing.assert_allclose(a.weights, b.weights, rtol=0, atol=1e-12)
     c = top_k_similarities(X, 15, 3, engine="numba", block_size=13)
     np.testing.assert_array_equal(a.indices, c.indices)
+    for engine in ("numba", "sparse"):  # a sample of rows, as the benchmark times it
+        part = top_k_similarities(X, 15, 3, engine=engine, rows=(40, 70))
+        np.testing.assert_array_equal(part.indices[40:70], a.indices[40:70])
+        assert (part.indices[:40] == -1).all() and (part.indices[70:] == -1).all()
 
 
 def test_ties_go_to_the_smaller_index():
