@@ -1,0 +1,1 @@
+"""Matplotlib figures used by the experiments (one module per model family)."""

@@ -1,0 +1,109 @@
+"""Bayesian PMF by Gibbs sampling on the standard split: accuracy, convergence, calibration."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from bayesrec.factorization import BPMF
+from bayesrec.metrics import rmse
+from bayesrec.plots import bpmf as bplots
+from experiments.framework import Context, Section
+
+TITLE = "Bayesian PMF (Gibbs sampler)"
+ORDER = 30
+
+
+def _baselines(train, test) -> dict:
+    """Global, user and item mean predictions (means over training rows; unknown -> global)."""
+    g = train.global_mean
+    scale = train.rating_scale or (-np.inf, np.inf)
+
+    def mean_of(index, n, counts, sums):
+        m = np.where(counts > 0, sums / np.maximum(counts, 1), g)
+        return np.clip(m[index], *scale)
+
+    return {
+        "global mean": rmse(test.ratings, np.full(len(test), g)),
+        "user mean": rmse(test.ratings, mean_of(test.users, train.n_users, train.user_counts,
+                                                train.user_sums())),
+        "item mean": rmse(test.ratings, mean_of(test.items, train.n_items, train.item_counts,
+                                                train.item_sums())),
+    }
+
+
+def _pmf_map(train, test, rank: int) -> tuple[float, str]:
+    from bayesrec.factorization import PMF
+    m = PMF(rank=rank, random_state=0).fit(train)
+    return rmse(test.ratings, m.predict_ratings(test)), "PMF-MAP (bayesrec PMF defaults)"
+
+
+def run(ctx: Context) -> Section:
+    sec = Section(TITLE)
+    train, test = ctx.split
+    rank = 10
+    settings = (dict(n_samples=500, burn_in=200, n_chains=4) if ctx.full
+                else dict())   # the estimator's defaults: 2 chains x (100 burn-in + 150 draws)
+    rows = [{"model": k, "test RMSE": v, "seconds": np.nan}
+            for k, v in _baselines(train, test).items()]
+    t = time.perf_counter()
+    pmf_rmse, pmf_name = _pmf_map(train, test, rank)
+    rows.append({"model": pmf_name, "test RMSE": pmf_rmse,
+                 "seconds": time.perf_counter() - t})
+
+    fits = {}
+    variants = [("BPMF, alpha = 2 (paper)", dict(alpha=2.0)),
+                ("BPMF, alpha sampled", dict(alpha="sample"))]
+    for name, kw in variants:
+        t = time.perf_counter()
+        m = BPMF(rank=rank, random_state=ctx.seed, **settings, **kw).fit(train, test=test)
+        secs = time.perf_counter() - t
+        fits[name] = m
+        rows.append({"model": f"{name}, K={rank}", "test RMSE": rmse(test.ratings,
+                                                                     m.predict_ratings(test)),
+                     "seconds": secs})
+    sec.table(f"Test RMSE on the random 80/20 split ({len(train)} train / {len(test)} test "
+              "ratings); BPMF predictions are posterior means over "
+              f"{fits[variants[0][0]].bank_.n_draws} evenly spaced retained draws",
+              pd.DataFrame(rows).set_index("model"))
+
+    main = fits[variants[1][0]]
+    diag = pd.concat({name: m.diagnostics()[["mean", "sd", "ess_bulk", "ess_tail", "r_hat"]]
+                      for name, m in fits.items()})
+    sec.table("Convergence of the rotation-invariant quantities (ArviZ rank-normalized split "
+              "r_hat, bulk/tail ESS). Raw factor entries are not identified (any joint rotation "
+              "of U and V has the same posterior density), so they are not diagnosed.", diag)
+
+    dt = main.posterior
+    pc = bplots.trace_plot(dt)
+    rel = "figures/bpmf_trace.png"
+    pc.savefig(ctx.outdir / rel)
+    sec.figure("Trace and density per chain of the rotation-invariant quantities "
+               "(BPMF, alpha sampled)", rel)
+    pc = bplots.rank_plot(dt)
+    rel = "figures/bpmf_rank.png"
+    pc.savefig(ctx.outdir / rel)
+    import matplotlib.pyplot as plt
+    plt.close("all")
+    sec.figure("Rank plots (uniform ranks across chains = good mixing)", rel)
+
+    base = _baselines(train, test)
+    fig = bplots.running_rmse_figure(main, {"item mean": base["item mean"],
+                                            "PMF-MAP": pmf_rmse})
+    sec.figure("Running held-out RMSE of the posterior mean, and the RMSE of single draws",
+               ctx.savefig(fig, "bpmf_running_rmse"))
+
+    cov = pd.concat({name: bplots.interval_coverage(m, test) for name, m in fits.items()})
+    sec.table("Coverage of held-out ratings by central posterior predictive intervals "
+              "(Gaussian mixture over draws, noise 1/alpha included, clipped to 0.5-5)", cov)
+    sec.figure("Calibration of predictive intervals (BPMF, alpha sampled)",
+               ctx.savefig(bplots.calibration_figure(cov.loc[variants[1][0]]),
+                           "bpmf_calibration"))
+    mr = max(float(diag["r_hat"].max(skipna=True)), 0)
+    sec.note(f"Largest r_hat over the rotation-invariant quantities: {mr:.3f}. The BPMF "
+             "sweep samples every user's (u_i, b_i) jointly in one batched Cholesky pass, then "
+             "every item's, and ends with a scale move (U, V) -> (cU, V/c) that removes the "
+             "slow drift of ||U|| vs ||V|| along the likelihood's ridge.")
+    return sec
