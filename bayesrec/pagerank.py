@@ -48,8 +48,13 @@ class PowerIterationFailedConvergence(RuntimeError):
 
 
 # --------------------------------------------------------------------------- kernels
-def _make_kernel(weighted: bool):
-    """A fused power iteration; ``weighted=False`` never reads the CSR data (all ones)."""
+def _make_kernel(weighted: bool, dangling_leak: bool):
+    """A fused power iteration.
+
+    ``weighted=False`` never reads the CSR data (all ones); ``dangling_leak=True`` means the
+    leaked share of a row is 1 exactly when its ``scale`` is 0 (a dangling page), so the
+    ``leak`` array is not read.
+    """
 
     @numba.njit(cache=True, nogil=True, boundscheck=False)
     def power(indptr, indices, data, scale, leak, p, d, alpha, x, tol, max_iter, y, y_next):
@@ -61,8 +66,13 @@ def _make_kernel(weighted: bool):
         leaked = 0.0
         for i in range(n):
             y[i] = x[i] * scale[i]
-            leaked += x[i] * leak[i]
+            if dangling_leak:
+                if scale[i] == 0.0:
+                    leaked += x[i]
+            else:
+                leaked += x[i] * leak[i]
         beta = 1.0 - alpha
+        err = np.inf
         for it in range(max_iter):
             c_leak = alpha * leaked
             err = 0.0
@@ -84,8 +94,13 @@ def _make_kernel(weighted: bool):
                 v = alpha * s + c_leak * di + beta * pi
                 err += abs(v - x[i])
                 x[i] = v
-                y_next[i] = v * scale[i]
-                leaked += v * leak[i]
+                sc = scale[i]
+                y_next[i] = v * sc
+                if dangling_leak:
+                    if sc == 0.0:
+                        leaked += v
+                else:
+                    leaked += v * leak[i]
             y, y_next = y_next, y
             if err < tol:
                 return it + 1, err
@@ -94,29 +109,81 @@ def _make_kernel(weighted: bool):
     return power
 
 
-_power_weighted = _make_kernel(True)
-_power_unweighted = _make_kernel(False)
+_KERNELS = {(w, dl): _make_kernel(w, dl) for w in (True, False) for dl in (True, False)}
 
 
-def _unsigned(a: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def _transpose_pattern(indptr, indices, n_cols, out_ptr, out_idx):
+    """Sparsity pattern of ``A^T`` in CSR (a counting sort; rows keep ascending columns)."""
+    for jj in range(indices.shape[0]):
+        out_ptr[indices[jj] + 1] += 1
+    for j in range(n_cols):
+        out_ptr[j + 1] += out_ptr[j]
+    nxt = out_ptr[:-1].copy()
+    for i in range(indptr.shape[0] - 1):
+        for jj in range(indptr[i], indptr[i + 1]):
+            j = indices[jj]
+            out_idx[nxt[j]] = i
+            nxt[j] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_weights(data):
+    """(all finite, any negative, all equal to one) in one pass."""
+    finite, negative, ones = True, False, True
+    for v in data:
+        if not np.isfinite(v):
+            finite = False
+        elif v < 0:
+            negative = True
+        if v != 1.0:
+            ones = False
+    return finite, negative, ones
+
+
+def _index_dtype(n: int, nnz: int):
+    # unsigned 32-bit indices when they fit: numba then skips its negative-index wrap-around
+    # test on every gather (~2x in this memory-bound loop); int64 otherwise (mixing uint64
+    # with Python ints would promote to float in numba)
+    return np.uint32 if max(n, nnz) < 2**32 - 1 else np.int64
+
+
+def _as_index(a: np.ndarray, dtype) -> np.ndarray:
     a = np.ascontiguousarray(a)
-    return a.view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
+    if dtype == np.uint32 and a.dtype == np.int32:
+        return a.view(np.uint32)
+    return a.astype(dtype, copy=False)
 
 
-def _power_iteration(at: sp.csr_matrix, weighted: bool, scale, leak, p, d, alpha, x0, tol,
-                     max_iter):
-    """Run the fused kernel on ``W^T`` (CSR); returns (x, n_iter)."""
-    n = at.shape[0]
+def _transpose(a: sp.csr_matrix, weighted: bool):
+    """(indptr, indices, data) of ``W^T`` in CSR; pattern only (data empty) if unweighted."""
+    n = a.shape[0]
+    if weighted:
+        at = a.T.tocsr()
+        dt = _index_dtype(n, at.nnz)
+        return _as_index(at.indptr, dt), _as_index(at.indices, dt), at.data
+    dt = _index_dtype(n, a.nnz)
+    out_ptr = np.zeros(n + 1, dt)
+    out_idx = np.empty(a.nnz, dt)
+    _transpose_pattern(_as_index(a.indptr, dt), _as_index(a.indices, dt), n, out_ptr, out_idx)
+    return out_ptr, out_idx, np.empty(0)
+
+
+def _power_iteration(at, scale, leak, p, d, alpha, x0, tol, max_iter):
+    """Run the fused kernel on ``at = (indptr, indices, data)`` of ``W^T``; returns (x, n_iter).
+
+    ``leak=None`` means the dangling pages (``scale == 0``) leak everything, others nothing.
+    """
+    indptr, indices, data = at
+    n = len(indptr) - 1
     x = np.array(x0, dtype=np.float64, copy=True)
     y = np.empty(n)
     y_next = np.empty(n)
-    data = at.data if weighted else np.empty(0)
-    kernel = _power_weighted if weighted else _power_unweighted
-    # unsigned views of the (non-negative) index arrays: numba then skips its negative-index
-    # wrap-around test on every gather, which costs ~2x in this memory-bound loop
-    indptr, indices = _unsigned(at.indptr), _unsigned(at.indices)
-    n_iter, err = kernel(indptr, indices, data, scale, leak, p, d, float(alpha), x,
-                         float(tol), int(max_iter), y, y_next)
+    kernel = _KERNELS[(len(data) > 0 or len(indices) == 0, leak is None)]
+    if len(data) == 0 and len(indices) == 0:
+        data = np.zeros(0)
+    n_iter, err = kernel(indptr, indices, data, scale, np.empty(0) if leak is None else leak,
+                         p, d, float(alpha), x, float(tol), int(max_iter), y, y_next)
     if n_iter < 0:
         raise PowerIterationFailedConvergence(
             f"PageRank power iteration did not converge in {max_iter} iterations "
@@ -125,7 +192,8 @@ def _power_iteration(at: sp.csr_matrix, weighted: bool, scale, leak, p, d, alpha
 
 
 # --------------------------------------------------------------------------- input checks
-def _as_adjacency(adjacency) -> sp.csr_matrix:
+def _as_adjacency(adjacency) -> tuple[sp.csr_matrix, bool]:
+    """Validated CSR float64 adjacency (duplicates summed) and whether any weight is not 1."""
     if sp.issparse(adjacency):
         a = adjacency.tocsr()
         if a.dtype != np.float64:
@@ -137,11 +205,16 @@ def _as_adjacency(adjacency) -> sp.csr_matrix:
     if not a.has_canonical_format:
         a = a.copy()
         a.sum_duplicates()
-    if a.nnz and not np.isfinite(a.data).all():
+    finite, negative, ones = _scan_weights(a.data)
+    if not finite:
         raise ValueError("adjacency contains NaN or infinite weights")
-    if a.nnz and (a.data < 0).any():
+    if negative:
         raise ValueError("adjacency weights must be non-negative")
-    return a
+    if not ones and (a.data == 0).any():
+        a = a.copy()
+        a.eliminate_zeros()  # an explicit zero is not a link (it would hide a dangling page)
+        ones = bool(a.nnz) and bool((a.data == 1.0).all())
+    return a, not ones
 
 
 def _check_damping(damping) -> float:
@@ -212,7 +285,7 @@ def pagerank(adjacency, damping: float = 0.85, personalization=None, tol: float 
     PowerIterationFailedConvergence
         When ``max_iter`` steps do not reach ``tol``.
     """
-    a = _as_adjacency(adjacency)
+    a, weighted = _as_adjacency(adjacency)
     alpha = _check_damping(damping)
     _check_tol(tol, max_iter)
     n = a.shape[0]
@@ -220,14 +293,11 @@ def pagerank(adjacency, damping: float = 0.85, personalization=None, tol: float 
         return (np.zeros(0), 0) if return_n_iter else np.zeros(0)
     p = _distribution(personalization, n, "personalization")
     d = p if dangling is None else _distribution(dangling, n, "dangling")
-    out_weight = np.asarray(a.sum(axis=1)).ravel()
-    is_dangling = out_weight == 0
-    scale = np.divide(1.0, out_weight, out=np.zeros(n), where=~is_dangling)
-    leak = is_dangling.astype(np.float64)
-    weighted = bool(a.nnz) and not bool((a.data == 1.0).all())
-    at = a.T.tocsr()  # W^T as CSR: row i lists the pages linking to i
-    x, n_iter = _power_iteration(at, weighted, scale, leak, p, d, alpha, _start(x0, n), tol,
-                                 max_iter)
+    out_weight = (np.asarray(a.sum(axis=1)).ravel() if weighted
+                  else np.diff(a.indptr).astype(np.float64))
+    scale = np.divide(1.0, out_weight, out=np.zeros(n), where=out_weight > 0)
+    at = _transpose(a, weighted)  # W^T: row i lists the pages linking to i
+    x, n_iter = _power_iteration(at, scale, None, p, d, alpha, _start(x0, n), tol, max_iter)
     return (x, n_iter) if return_n_iter else x
 
 
@@ -347,7 +417,7 @@ def pagerank_posterior(link_counts, damping: float = 0.85, prior: float = 1.0,
     if int(n_samples) < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     rng = check_random_state(rng)
-    counts = _as_adjacency(link_counts)
+    counts, _ = _as_adjacency(link_counts)
     n = counts.shape[0]
     if n == 0:
         raise ValueError("link_counts is empty")
@@ -359,13 +429,15 @@ def pagerank_posterior(link_counts, damping: float = 0.85, prior: float = 1.0,
     p = _distribution(personalization, n, "personalization")
     uniform = np.array([1.0 / n])
     at, perm = _transpose_permutation(c)
+    dt = _index_dtype(n, at.nnz)
+    indptr, indices = _as_index(at.indptr, dt), _as_index(at.indices, dt)
 
     def solve(chain, x0):
         # chain = diag(scale) W + leak 1^T with leak per entry; the kernel wants the row's
         # total leaked fraction (leak * N), sent to the uniform distribution
-        at.data = chain.weights.data[perm]
-        return _power_iteration(at, True, chain.scale, chain.leak * n, p, uniform, alpha, x0,
-                                tol, max_iter)
+        data = chain.weights.data[perm]
+        return _power_iteration((indptr, indices, data), chain.scale, chain.leak * n, p,
+                                uniform, alpha, x0, tol, max_iter)
 
     point, _ = solve(post.mean(), np.full(n, 1.0 / n))
     draws = np.empty((int(n_samples), n))

@@ -165,3 +165,19 @@ def test_posterior_reproducible_and_summary():
     np.testing.assert_allclose(dt["posterior"]["pagerank"].mean(("chain", "draw")).values, a.mean)
     with pytest.raises(ValueError, match="prior"):
         pagerank_posterior(c, prior=-1.0)
+
+
+def test_int64_index_path(monkeypatch):
+    """Graphs with more than 2^32 links use int64 indices: same kernels, same answer."""
+    import bayesrec.pagerank as pr
+
+    a = random_graph(150, 0.04, 12, n_dangling=8)
+    b = a.copy()
+    b.data[:] = 1.0
+    expected = [pagerank(a, tol=1e-13), pagerank(b, tol=1e-13),
+                pagerank_posterior(a, n_samples=2, rng=0).draws]
+    monkeypatch.setattr(pr, "_index_dtype", lambda n, nnz: np.int64)
+    np.testing.assert_allclose(pagerank(a, tol=1e-13), expected[0], atol=1e-15)
+    np.testing.assert_allclose(pagerank(b, tol=1e-13), expected[1], atol=1e-15)
+    np.testing.assert_allclose(pagerank_posterior(a, n_samples=2, rng=0).draws, expected[2],
+                               atol=1e-15)
