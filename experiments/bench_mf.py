@@ -41,6 +41,7 @@ from bayesrec.metrics import rmse
 
 # our configurations next to the Surprise peer they are compared with
 ALS_FAST = dict(rank=3, reg=8.0, n_iters=5)
+ALS_RANK10 = dict(rank=10, reg=12.0, n_iters=5)
 ALS_DEFAULT = dict(rank=10, reg=20.0, n_iters=25)
 FUNK_SAME = dict(rank=100, lr=0.005, reg=0.02, n_epochs=20)       # Surprise SVD's defaults
 FUNK_FAST = dict(rank=10, lr=0.01, reg=0.02, n_epochs=10)
@@ -133,6 +134,8 @@ def part_small(repeats: int, svdpp_repeats: int) -> pd.DataFrame:
               f"RMSE {ro:.4f} vs {rt:.4f}", flush=True)
 
     compare(f"ALS {ALS_FAST}", lambda: ALS(random_state=0, **ALS_FAST), "Surprise SVD",
+            lambda: SVD(random_state=0), repeats, "ratio <= 0.5, rmse_diff <= 0")
+    compare(f"ALS {ALS_RANK10}", lambda: ALS(random_state=0, **ALS_RANK10), "Surprise SVD",
             lambda: SVD(random_state=0), repeats, "ratio <= 0.5, rmse_diff <= 0")
     compare(f"ALS {ALS_DEFAULT}", lambda: ALS(random_state=0, **ALS_DEFAULT), "Surprise SVD",
             lambda: SVD(random_state=0), repeats, "(issue defaults, for reference)")

@@ -50,7 +50,7 @@ class FactorModel(RatingModel):
 
     Subclasses implement ``_fit(ratings)``, set ``global_mean_``, ``user_bias_``,
     ``item_bias_``, ``user_factors_``, ``item_factors_`` and ``history_``; they may read the
-    optional held-out set ``self._eval_set`` (a :class:`TestSet` or ``None``) to record test
+    optional held-out set ``self._eval_set`` (a :class:`HeldOut` or ``None``) to record test
     curves.
     """
 
@@ -64,7 +64,7 @@ class FactorModel(RatingModel):
                             f"{type(test).__name__}")
         if test is not None and len(test) == 0:
             raise ValueError("test ratings are empty; pass None to skip the test curve")
-        self._eval_set = None if test is None else TestSet.build(ratings, test)
+        self._eval_set = None if test is None else HeldOut.build(ratings, test)
         try:
             return super().fit(ratings)
         finally:
@@ -94,7 +94,7 @@ class FactorModel(RatingModel):
 
 
 @dataclass
-class TestSet:
+class HeldOut:
     """A held-out set in the training index space (``-1`` = unknown user or item)."""
 
     users: np.ndarray
@@ -103,7 +103,7 @@ class TestSet:
     rating_scale: tuple[float, float] | None
 
     @classmethod
-    def build(cls, train: Ratings, test: Ratings) -> "TestSet":
+    def build(cls, train: Ratings, test: Ratings) -> "HeldOut":
         if test.user_ids is train.user_ids and test.item_ids is train.item_ids:
             u = test.users.astype(np.int64)
             i = test.items.astype(np.int64)
