@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from bayesrec.factorization import ALS, PMF, SVDpp, FunkSVD, TruncatedSVD

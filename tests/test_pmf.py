@@ -121,6 +121,10 @@ def test_no_biases_deterministic_and_validation(tiny):
     m2 = PMF(rank=2, biases=False, n_iters=5, random_state=1).fit(tiny)
     np.testing.assert_array_equal(m.item_factors_, m2.item_factors_)
     assert PMF(rank=2, global_mean=3.0, n_iters=2).fit(tiny).global_mean_ == 3.0
+    # flat bias prior (lambda_b = 0) with a user that has no training rows: bias stays 0
+    train = tiny.take(tiny.users != 0)
+    flat = PMF(rank=2, lambda_b=0.0, n_iters=3, random_state=0).fit(train)
+    assert flat.user_bias_[0] == 0.0 and np.all(np.isfinite(flat.user_bias_))
     for bad in (dict(alpha=0), dict(lambda_u=-1), dict(lambda_b=-0.1), dict(rank=0),
                 dict(tol=-1), dict(global_mean=float("nan"))):
         with pytest.raises(ValueError):

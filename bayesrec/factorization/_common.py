@@ -221,7 +221,10 @@ def ridge_half_step(pattern, targets, F: np.ndarray, own_bias: np.ndarray,
     if not biases:
         return W, own_bias
     fsum = P[:, m:m + K]
-    b = (Q[:, K] + counts * own_bias - np.einsum("nk,nk->n", W, fsum)) / (counts + reg_bias)
+    num = Q[:, K] + counts * own_bias - np.einsum("nk,nk->n", W, fsum)
+    den = counts + reg_bias
+    # a row without observations keeps its prior mean 0 (also when reg_bias = 0)
+    b = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     return W, b
 
 
@@ -263,30 +266,37 @@ def als_sweep(sides: SparseSides, st: ALSState, reg_w: float, reg_v: float, reg_
 
 def als_run(model: FactorModel, ratings: Ratings, st: ALSState, n_iters: int,
             regs: tuple[float, float, float, float], biases: bool, description: str,
-            verbose: bool, loss_scale: float = 1.0, extra=None) -> pd.DataFrame:
-    """Run ``n_iters`` sweeps, writing the state into ``model`` and recording the history.
+            verbose: bool, loss_name: str = "loss", loss_scale: float = 1.0,
+            tol: float = 0.0) -> pd.DataFrame:
+    """Run up to ``n_iters`` sweeps, writing the state into ``model``; returns the history.
 
-    History columns: ``loss`` (``loss_scale`` times the objective of :func:`als_objective`),
-    ``train_rmse``, ``test_rmse`` (when the model has an evaluation set), ``seconds``.
+    History columns: ``loss_name`` (``loss_scale`` times the objective of
+    :func:`als_objective`), ``train_rmse`` (clipped predictions), ``test_rmse`` (when the
+    model has an evaluation set), ``seconds`` (the sweep alone).  Stops early once the
+    relative decrease of the objective is at most ``tol``.
     """
     from ..progress import progress_bar
 
     sides = SparseSides(ratings)
-    rows = []
+    rows, prev = [], np.inf
     with progress_bar(n_iters, description, enabled=verbose) as bar:
         for _ in range(n_iters):
             t0 = time.perf_counter()
             als_sweep(sides, st, *regs, biases=biases)
             seconds = time.perf_counter() - t0
             J, sse_clipped = als_objective(sides, st, *regs, scale=ratings.rating_scale)
+            loss = loss_scale * J
             _store(model, st)
-            row = {"loss": loss_scale * J,
-                   "train_rmse": float(np.sqrt(sse_clipped / len(sides.u_r))),
+            row = {loss_name: loss, "train_rmse": float(np.sqrt(sse_clipped / len(sides.u_r))),
                    "seconds": seconds}
             if getattr(model, "_eval_set", None) is not None:
                 row["test_rmse"] = model._eval_set.rmse(model)
             rows.append(row)
             bar.update(rmse=row["train_rmse"])
+            converged = np.isfinite(prev) and prev - loss <= tol * abs(loss)
+            prev = loss
+            if tol > 0 and converged:
+                break
     _store(model, st)
     return history_frame(rows, "iteration")
 

@@ -30,13 +30,11 @@ are solved first), so the result is deterministic given the seed.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..base import check_positive
 from ..data import Ratings
 from ..rng import check_random_state
-from ._common import ALSState, FactorModel, SparseSides, als_objective, als_sweep, \
-    history_frame, _store
+from ._common import ALSState, FactorModel, als_run
 
 
 def pmf_neg_log_posterior(ratings: Ratings, user_factors, item_factors, user_bias=None,
@@ -142,32 +140,11 @@ class PMF(FactorModel):
                       V=rng.normal(0.0, init_std, (ratings.n_items, K)))
         # E = alpha/2 * J with J the ALS objective at these ridge strengths
         regs = (lu / alpha, lv / alpha, lb / alpha, lb / alpha)
-        sides = SparseSides(ratings)
-        from ..progress import progress_bar
-        import time
-        rows, prev = [], np.inf
-        with progress_bar(n_iters, "PMF-MAP", enabled=self.verbose) as bar:
-            for _ in range(n_iters):
-                t0 = time.perf_counter()
-                als_sweep(sides, st, *regs, biases=bool(self.biases))
-                seconds = time.perf_counter() - t0
-                J, sse_clipped = als_objective(sides, st, *regs, scale=ratings.rating_scale)
-                E = 0.5 * alpha * J
-                _store(self, st)
-                row = {"neg_log_posterior": E,
-                       "train_rmse": float(np.sqrt(sse_clipped / len(sides.u_r))),
-                       "seconds": seconds}
-                if self._eval_set is not None:
-                    row["test_rmse"] = self._eval_set.rmse(self)
-                rows.append(row)
-                bar.update(rmse=row["train_rmse"])
-                done = np.isfinite(prev) and (prev - E) <= tol * abs(E)
-                prev = E
-                if done:
-                    break
-        self.neg_log_posterior_ = float(prev)
-        self.history_ = history_frame(rows, "iteration")
-        self.n_iter_ = len(rows)
+        self.history_ = als_run(self, ratings, st, n_iters, regs, bool(self.biases),
+                                "PMF-MAP", self.verbose, loss_name="neg_log_posterior",
+                                loss_scale=0.5 * alpha, tol=tol)
+        self.neg_log_posterior_ = float(self.history_["neg_log_posterior"].iloc[-1])
+        self.n_iter_ = len(self.history_)
 
     def neg_log_posterior(self, ratings: Ratings | None = None) -> float:
         """``E`` of the fitted estimate on ``ratings`` (default: the training ratings).

@@ -51,9 +51,12 @@ def baseline_biases(ratings: Ratings, center: str, reg: float) -> tuple[float, n
     b = np.zeros(ratings.n_users)
     c = np.zeros(ratings.n_items)
     if center == "baseline":
-        c = (ratings.item_sums() - mu * ni) / (ni + reg)
-        b = np.bincount(ratings.users, weights=ratings.ratings - mu - c[ratings.items],
-                        minlength=ratings.n_users) / (nu + reg)
+        # rows without ratings keep 0 (also when reg = 0)
+        c = np.divide(ratings.item_sums() - mu * ni, ni + reg, out=np.zeros(ratings.n_items),
+                      where=ni + reg > 0)
+        sums = np.bincount(ratings.users, weights=ratings.ratings - mu - c[ratings.items],
+                           minlength=ratings.n_users)
+        b = np.divide(sums, nu + reg, out=np.zeros(ratings.n_users), where=nu + reg > 0)
     elif center == "user":
         b = np.where(nu > 0, ratings.user_sums() / np.maximum(nu, 1) - mu, 0.0)
     elif center == "item":
