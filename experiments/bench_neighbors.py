@@ -36,8 +36,8 @@ import time
 
 import numpy as np
 
-from bayesrec.data import MOVIELENS_20M_SHAPE, Ratings, movielens_small, random_split, \
-    synthetic_ratings
+from bayesrec.data import (MOVIELENS_20M_SHAPE, Ratings, movielens_small, random_split,
+                           synthetic_ratings)
 from bayesrec.metrics import rmse
 from bayesrec.neighbors import ItemKNN, UserKNN
 
@@ -172,8 +172,9 @@ def bench_course(n_rows: int) -> None:
           f"{t_ours:.3f} s; speed-up {t_loop / t_ours:.0f}x (max |prediction gap| on the timed "
           f"users {gap:.1e})")
     scale = (n_big / len(rows)) ** 2  # O(N^2 M), M fixed by the shrink
-    print(f"extrapolated to the {n_big:,} users of the shrink: course {t_loop * scale / 3600:.1f} h "
-          f"vs ours {t_big:.2f} s measured (fit); speed-up {t_loop * scale / t_big:.0f}x")
+    print(f"extrapolated to the {n_big:,} users of the shrink: course "
+          f"{t_loop * scale / 3600:.1f} h vs ours {t_big:.2f} s measured (fit); "
+          f"speed-up {t_loop * scale / t_big:.0f}x")
 
 
 # ------------------------------------------------------------------------------ scale

@@ -24,7 +24,10 @@ import numpy as np
 
 def damped_means(sums: np.ndarray, counts: np.ndarray, prior_mean: float,
                  prior_weight: float) -> np.ndarray:
-    """Posterior means ``(sum + lambda * mu_0) / (n + lambda)``; ``mu_0`` where ``n + lambda == 0``."""
+    """Posterior means ``(sum + lambda * mu_0) / (n + lambda)``.
+
+    ``mu_0`` where ``n + lambda == 0`` (no data, flat prior).
+    """
     sums = np.asarray(sums, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
     denom = counts + prior_weight
@@ -42,7 +45,10 @@ def pooled_variance(values: np.ndarray, groups: np.ndarray, means: np.ndarray) -
 
 
 def posterior_sd(counts: np.ndarray, prior_weight: float, noise_var: float) -> np.ndarray:
-    """Posterior standard deviations ``sqrt(sigma^2 / (n + lambda))`` (``inf`` for ``n + lambda = 0``)."""
+    """Posterior standard deviations ``sqrt(sigma^2 / (n + lambda))``.
+
+    ``inf`` where ``n + lambda == 0``.
+    """
     denom = np.asarray(counts, dtype=np.float64) + prior_weight
     with np.errstate(divide="ignore"):
         return np.sqrt(noise_var / denom)
