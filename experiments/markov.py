@@ -87,6 +87,7 @@ def _next_movie(ctx: Context, sec: Section) -> None:
     sec.table(f"Next-movie prediction for {n_users} users (last movie held out, K={K}, "
               "seen movies excluded)", df)
     best_ev = df["log evidence (train)"].idxmax()
+    best_lp = df["mean held-out log p(next)"].idxmax()
     sec.note(
         f"Popularity reaches hit@10 = {pop_hit:.3f}; the one-step chain {df.iloc[-2, 0]:.3f} "
         "whatever epsilon is: a smoothed row (c_ij + eps) / (n_i + eps V) ranks the next movies "
@@ -95,7 +96,10 @@ def _next_movie(ctx: Context, sec: Section) -> None:
         f"{HISTORY} mixture it shrinks rows with few counts towards uniform, so well-observed "
         "rows dominate; and for the held-out likelihood, where epsilon = 0 gives probability "
         f"zero to {df.iloc[0, 4]:.0%} of the held-out transitions.  Empirical Bayes (maximum "
-        f"evidence on the grid) picks epsilon = {best_ev:g}.")
+        f"evidence on the grid) picks epsilon = {best_ev:g}; the best held-out log predictive "
+        f"is at epsilon = {best_lp:g}.  With {n_users} held-out movies a hit rate near 0.1 has a binomial "
+        f"standard error of {np.sqrt(0.1 * 0.9 / n_users):.3f}: the chain's gain over popularity "
+        "is clear, the differences between epsilons in the mixture are within noise.")
     fig, ax = plt.subplots(1, 2, figsize=(12, 4))
     x = [max(e, 1e-4) for e in df.index]
     ax[0].semilogx(x, df["hit@10 one-step"], "o-", label="Markov, last movie")
