@@ -14,7 +14,10 @@ stopped when ``||x_{t+1} - x_t||_1 < tol``.  ``G`` is never formed: one step is 
 product with ``P^T`` (stored once as the CSR of ``W^T``; the row normalisation is applied to the
 small vector ``x``, not to the matrix) plus rank-one corrections.  The step is a single fused
 numba loop (SpMV, teleport, L1 change and the next scaled vector in one pass, no temporaries)
-because NumPy/SciPy would need five passes over length-``N`` arrays per step.
+because NumPy/SciPy would need five passes over length-``N`` arrays per step.  For an
+unweighted graph (all weights 1) only the sparsity pattern of ``W^T`` is built (a numba
+counting sort, half the memory traffic of SciPy's ``tocsc``) and the kernel never reads
+weights; indices are unsigned 32-bit whenever they fit.
 
 Stopping rule.  ``tol`` bounds the *absolute* L1 change, so the error of the result is at most
 ``tol * alpha / (1 - alpha)`` whatever ``N`` is.  ``networkx.pagerank`` instead stops when the
