@@ -109,7 +109,7 @@ class BPMF(RatingModel):
                  W0=None, mu0=None, factor_precision: float = 1.0,
                  bias_prior=(1.0, 1.0), alpha_prior=(1.0, 1.0), keep_factors: bool = False,
                  n_predictive_draws: int = 50, n_tracked: int = 100, n_jobs: int = 1,
-                 checkpoint_dir=None, checkpoint_every: int = 50, init_scale: float = 0.1,
+                 checkpoint_dir=None, checkpoint_every: int = 50, init_scale: float = 0.5,
                  backend: str = "numba", progress: bool = False, random_state=None):
         self.rank = rank
         self.n_samples = n_samples
