@@ -91,7 +91,8 @@ def hacker_news_score(votes, age_hours, gravity: float = 1.8, penalty=1.0):
     if not np.isfinite(gravity) or gravity < 0:
         raise ValueError(f"gravity must be a finite number >= 0, got {gravity}")
     points = np.maximum(votes - 1.0, 0.0)  # votes < 1 -> 0 (see docstring)
-    return _out(points ** 0.8 / (age + 2.0) ** gravity * penalty)
+    score = points ** 0.8 / (age + 2.0) ** gravity
+    return _out(score if penalty.ndim == 0 and penalty == 1.0 else score * penalty)
 
 
 def _epoch_seconds(created) -> np.ndarray:
@@ -151,14 +152,25 @@ def _wilson(positive, total, confidence: float, sign: float):
             positive.shape, total.shape)).ravel())[0])
         raise ValueError(f"positive exceeds total (first at flat index {bad})")
     z = float(special.ndtri(1.0 - (1.0 - check_credible(confidence)) / 2.0))  # = norm.ppf
-    empty = total == 0
-    n = np.where(empty, 1.0, total)
-    phat = positive / n
-    z2n = z * z / n
-    bound = (phat + z2n / 2.0 + sign * z * np.sqrt(phat * (1.0 - phat) / n + z2n / (4.0 * n))) \
-        / (1.0 + z2n)
-    bound = np.clip(bound, 0.0, 1.0)  # rounding can leave -1e-17 at phat = 0
-    return _out(np.where(empty, 0.0 if sign < 0 else 1.0, bound))
+    # Multiplying numerator and denominator by n gives, with k = positive,
+    #   (k + z^2/2 -+ z sqrt(k (n - k) / n + z^2/4)) / (n + z^2),
+    # which is 0 (lower) and 1 (upper) at n = 0 once k (n - k) / n is read as 0.  In place:
+    # one temporary of the broadcast shape instead of a dozen.
+    out = np.asarray(total - positive)
+    out *= positive
+    out /= np.maximum(total, 1.0)
+    out += z * z / 4.0
+    np.sqrt(out, out=out)
+    out *= sign * z
+    out += positive
+    out += z * z / 2.0
+    out /= total + z * z
+    np.clip(out, 0.0, 1.0, out=out)
+    # exact ends: the lower bound is 0 when k = 0 (n = 0 included), the upper 1 when k = n;
+    # rounding in z sqrt(z^2/4) - z^2/2 would otherwise leave +-1e-17 there
+    edge = (positive == 0) if sign < 0 else (positive == total)
+    out[np.broadcast_to(edge, out.shape)] = 0.0 if sign < 0 else 1.0
+    return _out(out)
 
 
 def wilson_lower_bound(positive, total, confidence: float = 0.95):

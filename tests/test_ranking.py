@@ -116,11 +116,14 @@ def test_wilson_hand_values():
 
 
 def test_wilson_total_zero_and_extremes():
-    assert wilson_lower_bound(0, 0) == 0.0
-    assert wilson_upper_bound(0, 0) == 1.0
+    for conf in (0.5, 0.8, 0.9, 0.95, 0.99, 0.999):
+        assert wilson_lower_bound(0, 0, conf) == 0.0
+        assert wilson_upper_bound(0, 0, conf) == 1.0
+        np.testing.assert_array_equal(wilson_lower_bound(0, np.arange(50), conf), 0.0)
+        np.testing.assert_array_equal(wilson_upper_bound(np.arange(50), np.arange(50), conf), 1.0)
     lo = wilson_lower_bound(np.array([0, 0, 7]), np.array([0, 9, 7]))
     assert lo[0] == 0.0 and lo[1] == 0.0 and 0 < lo[2] < 1
-    assert wilson_upper_bound(7, 7) == pytest.approx(1.0)
+    assert wilson_upper_bound(7, 7) == 1.0
 
 
 def test_wilson_agrees_with_scipy_binomtest():
