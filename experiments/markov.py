@@ -63,6 +63,9 @@ def _history_scores(mc: MarkovChain, history: list[np.ndarray]) -> np.ndarray:
 def _next_movie(ctx: Context, sec: Section) -> None:
     r = ctx.data
     train, target, history, seen = _held_out(ctx)
+    if len(target) < 10:
+        sec.note("Fewer than 10 users with 3 or more ratings: next-movie prediction skipped.")
+        return
     last = np.array([h[-1] for h in history])
     n_users = len(target)
     popularity = np.bincount(r.item_index(np.concatenate(train)), minlength=r.n_items)
@@ -135,10 +138,11 @@ def _pagerank(ctx: Context, sec: Section) -> None:
               f"mass 1 per row, {n_samples} posterior draws): top 20 with 90% credible "
               "intervals of the score and of the rank", top.set_index("page"))
     rho = spearmanr(post.mean, r.item_counts).statistic
-    sec.note(f"{mc.n_states_} movies, {mc.transition_counts_.nnz} distinct transitions.  The "
-             f"posterior PageRank correlates with popularity (Spearman {rho:.2f} against the "
-             "number of ratings) but is not the same ranking; the credible intervals show "
-             "which rank differences the transition data can actually support.")
+    sec.note(f"{mc.n_states_} movies, {mc.transition_counts_.nnz} distinct transitions.  "
+             f"Spearman correlation of the posterior-mean PageRank with the number of ratings: "
+             f"{rho:.2f}.  PageRank rewards movies that are watched *after* many others, not "
+             "only often; the rank intervals show which rank differences the transition data "
+             "can actually support.")
     fig, ax = plt.subplots(figsize=(8, 6))
     y = np.arange(len(top))[::-1]
     mean, lo, hi = (top[f"{c} (x1e-3)"].to_numpy() for c in ("mean", "eti90_lb", "eti90_ub"))
