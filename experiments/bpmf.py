@@ -45,7 +45,7 @@ def run(ctx: Context) -> Section:
     train, test = ctx.split
     rank = 10
     settings = (dict(n_samples=500, burn_in=200, n_chains=4) if ctx.full
-                else dict())   # the estimator's defaults: 2 chains x (100 burn-in + 150 draws)
+                else dict())   # the estimator's defaults: 2 chains x (50 burn-in + 200 draws)
     rows = [{"model": k, "test RMSE": v, "seconds": np.nan}
             for k, v in _baselines(train, test).items()]
     t = time.perf_counter()
@@ -102,8 +102,13 @@ def run(ctx: Context) -> Section:
                ctx.savefig(bplots.calibration_figure(cov.loc[variants[1][0]]),
                            "bpmf_calibration"))
     mr = max(float(diag["r_hat"].max(skipna=True)), 0)
-    sec.note(f"Largest r_hat over the rotation-invariant quantities: {mr:.3f}. The BPMF "
-             "sweep samples every user's (u_i, b_i) jointly in one batched Cholesky pass, then "
-             "every item's, and ends with a scale move (U, V) -> (cU, V/c) that removes the "
-             "slow drift of ||U|| vs ||V|| along the likelihood's ridge.")
+    sec.note(f"Largest r_hat over the rotation-invariant quantities: {mr:.3f} "
+             f"({'full' if ctx.full else 'default'} settings). The sweep samples every user's "
+             "(u_i, b_i) jointly in one batched Cholesky pass, then every item's; the bias "
+             "precisions are drawn with the biases integrated out, and exact moves along the "
+             "likelihood's flat directions (scale U/V, translations against the biases, "
+             "hyper-mean shifts with weakly rated rows) cut the autocorrelation of ||V||, "
+             "tau_c and ||mu_V||. What mixes slowest is the overall fit level (train RMSE, "
+             "alpha when sampled): r_hat above 1.05 there means the default run is short; "
+             "held-out predictions (test_rmse) converge first.")
     return sec

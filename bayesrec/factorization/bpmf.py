@@ -103,14 +103,14 @@ class BPMF(RatingModel):
     to the prior predictive, never an error.
     """
 
-    def __init__(self, rank: int = 10, n_samples: int = 150, burn_in: int = 50, thin: int = 1,
+    def __init__(self, rank: int = 10, n_samples: int = 200, burn_in: int = 50, thin: int = 1,
                  n_chains: int = 2, alpha=2.0, biases: bool = True,
                  hyperprior: bool = True, beta0: float = 2.0, nu0: float | None = None,
                  W0=None, mu0=None, factor_precision: float = 1.0,
                  bias_prior=(1.0, 1.0), alpha_prior=(1.0, 1.0), keep_factors: bool = False,
                  n_predictive_draws: int = 50, n_tracked: int = 100, n_jobs: int = 1,
                  checkpoint_dir=None, checkpoint_every: int = 50, init_scale: float = 0.5,
-                 backend: str = "numba", progress: bool = False, random_state=None):
+                 backend: str = "numba", progress: bool = True, random_state=None):
         self.rank = rank
         self.n_samples = n_samples
         self.burn_in = burn_in
