@@ -88,7 +88,7 @@ class NormalWishart:
             return self
         xbar = x.mean(axis=0)
         xc = x - xbar
-        s = xc.T @ xc
+        s = np.einsum("nk,nl->kl", xc, xc)   # not BLAS gemm: threaded gemm stalls under load
         beta_n = self.beta0 + n
         mu_n = (self.beta0 * self.mu0 + n * xbar) / beta_n
         d = (xbar - self.mu0)[:, None]
