@@ -144,3 +144,14 @@ def test_deterministic_and_validated(tiny):
                 dict(rank=0, biases=False)):
         with pytest.raises(ValueError):
             ALS(**bad).fit(tiny)
+
+
+def test_row_blocked_solves_match_single_block(tiny, monkeypatch):
+    """Large-K memory guard: solving in blocks of rows gives the same iterates."""
+    import bayesrec.factorization._common as common
+    one = ALS(rank=3, reg=2.0, n_iters=3, random_state=1).fit(tiny)
+    monkeypatch.setattr(common, "_rows_per_block", lambda K: 7)
+    blocked = ALS(rank=3, reg=2.0, n_iters=3, random_state=1).fit(tiny)
+    np.testing.assert_allclose(blocked.user_factors_, one.user_factors_, atol=1e-12)
+    np.testing.assert_allclose(blocked.item_factors_, one.item_factors_, atol=1e-12)
+    np.testing.assert_allclose(blocked.item_bias_, one.item_bias_, atol=1e-12)
