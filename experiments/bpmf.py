@@ -45,7 +45,7 @@ def run(ctx: Context) -> Section:
     train, test = ctx.split
     rank = 10
     settings = (dict(n_samples=500, burn_in=200, n_chains=4) if ctx.full
-                else dict())   # the estimator's defaults: 2 chains x (50 burn-in + 200 draws)
+                else dict())   # the estimator's defaults: 2 chains x (100 burn-in + 200 draws)
     rows = [{"model": k, "test RMSE": v, "seconds": np.nan}
             for k, v in _baselines(train, test).items()]
     t = time.perf_counter()

@@ -103,7 +103,7 @@ class BPMF(RatingModel):
     to the prior predictive, never an error.
     """
 
-    def __init__(self, rank: int = 10, n_samples: int = 200, burn_in: int = 50, thin: int = 1,
+    def __init__(self, rank: int = 10, n_samples: int = 200, burn_in: int = 100, thin: int = 1,
                  n_chains: int = 2, alpha=2.0, biases: bool = True,
                  hyperprior: bool = True, beta0: float = 2.0, nu0: float | None = None,
                  W0=None, mu0=None, factor_precision: float = 1.0,

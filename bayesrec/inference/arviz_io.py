@@ -37,13 +37,28 @@ def to_datatree(posterior: dict, dims: dict | None = None, coords: dict | None =
 
 
 def diagnostics_table(dt, var_names=None) -> pd.DataFrame:
-    """r_hat, bulk/tail ESS and MCSE of the mean per scalar variable (or array entry).
-
-    Thin wrapper over ``arviz.summary(kind="diagnostics")`` with full precision plus the
-    posterior mean and sd.
-    """
+    """Mean, sd, bulk/tail ESS, MCSE of the mean and rank-normalized split r_hat per scalar
+    variable (or array entry), unrounded (``arviz.summary`` rounds r_hat to 2 decimals)."""
     import arviz as az
-    return az.summary(dt, var_names=var_names, round_to=None)
+    post = dt["posterior"]
+    names = list(post.data_vars) if var_names is None else list(var_names)
+    stats = {
+        "ess_bulk": az.ess(dt, var_names=names, method="bulk"),
+        "ess_tail": az.ess(dt, var_names=names, method="tail"),
+        "mcse_mean": az.mcse(dt, var_names=names),
+        "r_hat": az.rhat(dt, var_names=names),
+    }
+    rows = {}
+    for name in names:
+        da = post[name]
+        mean = da.mean(("chain", "draw")).values
+        sd = da.std(("chain", "draw")).values
+        cols = {k: np.asarray(v[name].values, dtype=float) for k, v in stats.items()}
+        for idx in np.ndindex(mean.shape):
+            label = name if not idx else f"{name}{list(idx)}"
+            rows[label] = {"mean": float(mean[idx]), "sd": float(sd[idx]),
+                           **{k: float(c[idx]) for k, c in cols.items()}}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def max_rhat(dt, var_names=None) -> float:
