@@ -4,12 +4,12 @@ moments, interval coverage and the measured under-dispersion of mean-field VI.
 One PyMC compile (the "dot" ADVI step, ~15-40 s cold) and one BPMF chain on 4,800 ratings.
 
 Measured on this data (seeds fixed; printed with ``pytest -s``): 90% predictive intervals
-cover 0.897 of the 1,200 held-out ratings, 50% ones 0.507 (the noise sd 0.3 dominates the
+cover 0.888 of the 1,200 held-out ratings, 50% ones 0.495 (the noise sd 0.3 dominates the
 predictive sd, so coverage of *ratings* is near nominal); but the credible intervals of the
-mean rating ``r_hat`` cover the true noise-free mean only 0.862 (90%) and 0.448 (50%) of the
-time, where BPMF's Gibbs posterior (normal intervals from its sd) covers 0.877 and 0.474:
-mean-field VI is under-dispersed in the parameters (without the step-size decay of
-:mod:`bayesrec.factorization.neural_advi` it was 0.79 / 0.39).
+mean rating ``r_hat`` (100 draws) cover the true noise-free mean only 0.850 (90%) and 0.446
+(50%) of the time, where BPMF's Gibbs posterior (normal intervals from its sd) covers 0.877
+and 0.474: mean-field VI is under-dispersed in the parameters (without the step-size decay
+of :mod:`bayesrec.factorization.neural_advi` it was 0.79 / 0.39).
 """
 
 from __future__ import annotations

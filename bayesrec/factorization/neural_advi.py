@@ -1,4 +1,4 @@
-"""Mean-field ADVI fit of the neural recommenders (PyMC ``pm.fit(method="advi")``, ``pm.Minibatch``).
+"""Mean-field ADVI fit of the neural recommenders (``pm.fit(method="advi")``, ``pm.Minibatch``).
 
 The approximation is ``q(theta) = prod_d N(theta_d | m_d, s_d^2)`` over every weight (and
 ``log sigma`` when the noise is learned), fitted by maximising the ELBO with stochastic
@@ -67,9 +67,9 @@ def fit_advi(train, *, architecture: str, rank: int, hidden: int, activation: st
     t0 = time.perf_counter()
     # one BLAS thread: the mini-batch GEMMs are tiny and threaded OpenBLAS busy-waits
     with model, threadpool_limits(1, "blas"):
-        inference = pm.ADVI(start=start, start_sigma=start_sigma, random_seed=seed)
-        approx = inference.fit(n_iter, obj_optimizer=pm.adam(learning_rate=rate),
-                               callbacks=[_cb], progressbar=progressbar)
+        approx = pm.fit(n_iter, method="advi", start=start, start_sigma=start_sigma,
+                        random_seed=seed, obj_optimizer=pm.adam(learning_rate=rate),
+                        callbacks=[_cb], progressbar=progressbar)
     seconds = time.perf_counter() - t0
     means = _unflatten(approx, approx.params[0].get_value())
     sds = _unflatten(approx, _softplus(approx.params[1].get_value()))
