@@ -46,7 +46,6 @@ from ..progress import progress_bar
 from ..rng import check_random_state
 from .neural_graph import (ACTIVATIONS, ARCHITECTURES, PRIOR_OF, forward_numpy, init_params,
                            param_shapes, with_fallback_rows)
-from .neural_optim import OPTIMIZERS
 
 METHODS = ("map", "advi")
 _DEFAULTS = {  # (method, has an MLP branch) -> defaults of the None hyperparameters
@@ -167,6 +166,8 @@ class NeuralRecommender(RatingModel):
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> dict:
+        from .neural_optim import OPTIMIZERS  # imports pytensor: only when fitting
+
         def choice(name, options):
             value = getattr(self, name)
             if value not in options:
