@@ -60,7 +60,8 @@ def test_advi_predictive_mean_close_to_bpmf(data, advi, bpmf):
     m_bpmf = bpmf.predict(*ids)
     sd_bpmf = bpmf.predict(*ids, return_std=True)[1]
     # the two posterior means differ by much less than the posterior sd itself
-    assert rmse(m_advi, m_bpmf) < 0.6 * np.sqrt(np.mean(sd_bpmf ** 2))
+    # measured: 0.043 against an RMS posterior sd of 0.162
+    assert rmse(m_advi, m_bpmf) < 0.4 * np.sqrt(np.mean(sd_bpmf ** 2))
     assert rmse(test.ratings, m_advi) < 1.1 * rmse(test.ratings, m_bpmf)
     assert rmse(test.ratings, m_advi) < 1.25 * 0.3
     assert advi.noise_ == pytest.approx(0.3, rel=0.1)
