@@ -1,6 +1,6 @@
 """Benchmark: the BPMF Gibbs sweep against smurff (C++) and a per-user-loop NumPy reference.
 
-    python -m experiments.bench_bpmf [--repeats 3] [--skip-20m] [--sweeps-20m 3]
+    python -m experiments.bench_bpmf [--repeats 3] [--parts 1,2,3] [--skip-20m] [--sweeps-20m 3]
 
 1. ml-latest-small 80/20 split (seed 0), K = 10, matched model (no biases, fixed alpha = 2,
    Normal-Wishart hyperpriors: smurff's ``normal`` prior with ``FixedNoise(2)``): seconds per
@@ -184,17 +184,28 @@ def main(argv=None):
     ap.add_argument("--sweeps", type=int, default=20)
     ap.add_argument("--skip-20m", action="store_true")
     ap.add_argument("--sweeps-20m", type=int, default=3)
+    ap.add_argument("--parts", default="1,2,3", help="comma-separated subset of 1,2,3")
     ap.add_argument("--child", nargs="*")
     a = ap.parse_args(argv)
     if a.child:
         child_20m(a.child[0], int(a.child[1]), int(a.child[2]) if len(a.child) > 2 else 1)
         return
+    parts = {int(p) for p in a.parts.split(",")}
     smurff = _smurff()
     data = movielens_small()
     train, test = random_split(data, test_size=0.2, rng=0)
     sd = SweepData(train)
     prior = _paper_prior()
 
+    if 1 in parts:
+        speed_small(a, smurff, train, sd, prior)
+    if 2 in parts:
+        accuracy_small(smurff, train, test)
+    if 3 in parts and not a.skip_20m:
+        speed_20m(a, smurff)
+
+
+def speed_small(a, smurff, train, sd, prior):
     print(f"== 1. seconds per sweep, ml-latest-small train ({len(train)} ratings), K={K}, "
           f"matched model (no biases, alpha={ALPHA} fixed), median of {a.repeats}")
     res = {"bayesrec (numba fused)": [], "bayesrec (numpy cholesky)": [], "loop reference": []}
@@ -213,6 +224,8 @@ def main(argv=None):
         print(f"  {name:28s} {median(xs) * 1000:9.1f} ms/sweep   ratio to bayesrec "
               f"{median(xs) / ours:6.2f}x")
 
+
+def accuracy_small(smurff, train, test):
     print("== 2. accuracy on the same split (test RMSE, predictions clipped to 0.5-5), K=10")
     from bayesrec.factorization import BPMF, PMF
     burn, ns = 100, 150
@@ -223,17 +236,24 @@ def main(argv=None):
                      ("bayesrec BPMF with biases, alpha=2", dict(alpha=ALPHA)),
                      ("bayesrec BPMF with biases, alpha sampled", dict(alpha="sample"))):
         m = BPMF(rank=K, burn_in=burn, n_samples=ns, n_chains=1, random_state=0,
-                 **kw).fit(train, test=test)
-        print(f"  {name:48s} {rmse(test.ratings, m.eval_mean_):.4f}")
+                 progress=False, **kw).fit(train, test=test)
+        print(f"  {name + f' [1 chain, {burn}+{ns}]':62s} {rmse(test.ratings, m.eval_mean_):.4f}")
+    for name, kw in (("bayesrec BPMF paper model", dict(biases=False)),
+                     ("bayesrec BPMF with biases", dict())):
+        m = BPMF(rank=K, random_state=0, progress=False, **kw).fit(train, test=test)
+        print(f"  {name + ' [defaults: 2 chains, 100+200]':62s} "
+              f"{rmse(test.ratings, m.eval_mean_):.4f}")
     if smurff:
-        for noise in ("fixed", "sampled"):
-            clipped, raw = smurff_rmse(smurff, train, test, burn, ns, noise)
-            print(f"  smurff BPMF, {noise} noise{'':29s} {clipped:.4f}  (unclipped {raw:.4f})")
+        for noise, b, n in (("fixed", burn, ns), ("sampled", burn, ns), ("fixed", burn, 500)):
+            clipped, raw = smurff_rmse(smurff, train, test, b, n, noise)
+            print(f"  {f'smurff BPMF, {noise} noise [{b}+{n}]':62s} {clipped:.4f}  "
+                  f"(unclipped {raw:.4f})")
     pm_ = PMF(rank=K, random_state=0).fit(train)
-    print(f"  {'PMF-MAP (bayesrec PMF defaults)':48s} {rmse(test.ratings, pm_.predict_ratings(test)):.4f}")
+    print(f"  {'PMF-MAP (bayesrec PMF defaults)':62s} "
+          f"{rmse(test.ratings, pm_.predict_ratings(test)):.4f}")
 
-    if a.skip_20m:
-        return
+
+def speed_20m(a, smurff):
     print(f"== 3. MovieLens-20M-shaped synthetic set, K={K}: seconds per sweep "
           f"(mean of {a.sweeps_20m} after one warm-up) and peak RSS of the sampling phase")
     r_ours = run_child(["ours", str(a.sweeps_20m)])

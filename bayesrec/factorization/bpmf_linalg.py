@@ -213,3 +213,24 @@ def draw_rows(gram: np.ndarray, g: np.ndarray, t2: np.ndarray, prior_prec: np.nd
     quad = (gram * (x[:, d_iu[0]] * x[:, d_iu[1]])) @ w
     sse = t2 - 2.0 * np.einsum("nd,nd->n", x, g) + quad
     return x, sse, n_jit
+
+
+@numba.njit(cache=True)
+def _packed_matvec(gram, x):  # pragma: no cover - compiled
+    n, d = x.shape
+    out = np.zeros((n, d))
+    for s in range(n):
+        t = 0
+        for i in range(d):
+            for j in range(i, d):
+                v = gram[s, t]
+                out[s, i] += v * x[s, j]
+                if j != i:
+                    out[s, j] += v * x[s, i]
+                t += 1
+    return out
+
+
+def packed_matvec(gram: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Rows ``G_s x_s`` with symmetric ``G_s`` given as packed upper triangles (n, D(D+1)/2)."""
+    return _packed_matvec(np.ascontiguousarray(gram), np.ascontiguousarray(x, dtype=np.float64))

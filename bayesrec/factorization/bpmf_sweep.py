@@ -46,7 +46,7 @@ from scipy.stats import geninvgauss
 
 from ..data import Ratings
 from ..inference.normal_wishart import NormalWishart
-from .bpmf_linalg import draw_rows
+from .bpmf_linalg import draw_rows, packed_matvec
 
 
 @dataclass(frozen=True)
@@ -323,29 +323,24 @@ def weighted_shift(x, gram, g, counts, mu, lam, prior: BPMFPrior, alpha: float, 
     """
     k, d = prior.rank, x.shape[1]
     iu = np.triu_indices(d)
-    off = np.flatnonzero(iu[0] != iu[1])
-    # sum_j w_j (G_j x_j)_p = sum over packed entries t = (p, q) (both orientations off the
-    # diagonal) of M[q, t], with M = (w x)^T gram: one (D x n) @ (n x T) product
-    t_idx = np.concatenate([np.arange(len(iu[0])), off])
-    p_idx = np.concatenate([iu[0], iu[1][off]])
-    q_idx = np.concatenate([iu[1], iu[0][off]])
     w = 1.0 / (1.0 + counts)
     lat = x[:, :k]
-    m = np.einsum("nd,nt->dt", w[:, None] * x, gram)   # no BLAS: see _gram
-    wgx = np.bincount(p_idx, m[q_idx, t_idx], minlength=d)
-    we = w @ g[:, :k] - wgx[:k]                                # sum_j w_j e_j
-    ww = (w * w) @ gram                                        # sum_j w_j^2 G_j (packed)
+    # weighted column sums by einsum (OpenBLAS gemv threads stall on the shared machine)
+    wgx = np.einsum("n,nd->d", w, packed_matvec(gram, x))     # sum_j w_j G_j x_j
+    we = np.einsum("n,nk->k", w, g[:, :k]) - wgx[:k]           # sum_j w_j e_j
+    ww = np.einsum("n,nt->t", w * w, gram)                     # sum_j w_j^2 G_j (packed)
     a_sum = np.zeros((d, d))
     a_sum[iu[0], iu[1]] = ww
     a_sum[iu[1], iu[0]] = ww
     a_sum = a_sum[:k, :k]
     beta0 = prior.nw.beta0
     prec = alpha * a_sum + (beta0 + np.sum((1 - w) ** 2)) * lam
-    h = alpha * we + lam @ ((1 - w) @ (lat - mu)) - beta0 * lam @ (mu - prior.nw.mu0)
+    dev = np.einsum("n,nk->k", 1 - w, lat) - np.sum(1 - w) * mu  # sum_j (1-w_j)(x_j - mu)
+    h = alpha * we + lam @ dev - beta0 * lam @ (mu - prior.nw.mu0)
     chol = np.linalg.cholesky(0.5 * (prec + prec.T))
     delta = np.linalg.solve(prec, h) + np.linalg.solve(chol.T, rng.standard_normal(k))
     d_sse = float(-2.0 * delta @ we + delta @ a_sum @ delta)
-    x[:, :k] += np.outer(w, delta)
+    x[:, :k] += w[:, None] * delta
     return mu + delta, d_sse
 
 
