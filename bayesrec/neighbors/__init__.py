@@ -15,9 +15,10 @@ each of the centred matrix, its transpose and the deviations), the ``(n, pool)``
 arrays (16 bytes per entry) and ``48 * n`` bytes of accumulators per thread; the
 ``n x n`` similarity matrix is never formed.
 
-* Item-item: the ``(26,744, 20)`` course neighbourhood fits in ~60-70 s, the per-item one
-  (pool 400) in about the same; predicting the 4M test pairs takes 4-10 s.  Peak RSS
-  ~1.5-1.6 GB, of which 1.28 GB is the generated data and its split.
+* Item-item: the ``(26,744, 20)`` course neighbourhood fits in 42 s (72 s on a busier
+  machine), the per-item one (pool 400) in 44-58 s; predicting the 4M test pairs takes
+  3-10 s; test RMSE 0.907 (fixed) and 0.860 (per-item).  Peak RSS 1.48 GB (fixed) and
+  1.63 GB (per-item), of which 1.28 GB is the generated data and its split.
 * User-user: the similarity work is ``sum_i n_i^2 ~ 2.3e11`` co-rating pairs (35x that of
   item-item).  The benchmark times 2,000 sampled users and extrapolates (~28 min); a full
   per-item fit (pool 500) took 32 min (1,900 s, niced, on a shared machine), predicting the
