@@ -33,3 +33,9 @@ def test_skew_seed_and_scale():
         synthetic_ratings(10, 10, 5)
     with pytest.raises(ValueError, match="rank"):
         synthetic_ratings(10, 10, 20, rank=0)
+
+
+def test_small_dense_sets_are_feasible():
+    # 500 of 1,200 cells: the MovieLens-like caps alone would be infeasible here
+    r, _ = synthetic_ratings(40, 30, 500, rank=3, noise=0.7, rng=1)
+    assert len(r) == 500 and r.item_counts.max() <= 40 and r.user_counts.max() <= 30

@@ -49,7 +49,8 @@ def _capped_shares(weights: np.ndarray, total: int, cap: float) -> np.ndarray:
     heavy-tailed law stays feasible: an item cannot be rated by more users than exist.
     """
     share = weights / weights.sum()
-    limit = cap / total
+    # small, dense sets: a cap below 1.2x the mean count is infeasible, lift it
+    limit = max(cap, 1.2 * total / len(weights)) / total
     for _ in range(100):
         over = share > limit * (1 + 1e-12)
         if not over.any():
@@ -58,7 +59,7 @@ def _capped_shares(weights: np.ndarray, total: int, cap: float) -> np.ndarray:
         excess = (share[over] - limit).sum()
         share[over] = limit
         share[free] += excess * share[free] / share[free].sum()
-    return share
+    return share / share.sum()
 
 
 def _sample_pairs(n_users, n_items, n_ratings, p_user, p_item, rng) -> np.ndarray:
