@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytensor
-import pytensor.tensor as pt
 import pytest
 
 from bayesrec.data import synthetic_ratings

@@ -45,7 +45,7 @@ from ..data import Ratings
 from ..progress import progress_bar
 from ..rng import check_random_state
 from .neural_graph import (ACTIVATIONS, ARCHITECTURES, PRIOR_OF, forward_numpy, init_params,
-                           param_shapes, with_fallback_rows)
+                           with_fallback_rows)
 
 METHODS = ("map", "advi")
 _DEFAULTS = {  # (method, has an MLP branch) -> defaults of the None hyperparameters
