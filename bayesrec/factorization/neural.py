@@ -129,7 +129,10 @@ class NeuralRecommender(RatingModel):
     -----
     Unknown users or items (or ones without training rows) take their prior: zero embedding
     and bias in MAP predictions; draws from ``N(0, factor_sd^2)`` / ``N(0, bias_sd^2)`` under
-    ADVI.  The MAP loop limits BLAS to one thread: the mini-batch GEMMs are tiny, and
+    ADVI.  Under ADVI the "dot" moments are exact (closed form under the mean-field ``q``);
+    the MLP architectures' predictions are Monte Carlo means over ``n_draws`` weight draws
+    (about 16 s for 20,000 pairs at H = 400 here), so :meth:`recommend` over many users is
+    slow for them.  The MAP loop limits BLAS to one thread: the mini-batch GEMMs are tiny, and
     multi-threaded OpenBLAS busy-waits, which was 10x slower on a shared 2-core machine.
     """
 
