@@ -131,6 +131,6 @@ def run(ctx: Context) -> Section:
         "nominal, but the rounded, skewed MovieLens ratings are not Gaussian, which moves "
         "coverage either way.  On synthetic data with a known truth "
         "(`tests/test_neural_advi.py`) the credible intervals of the mean rating cover the "
-        "true mean 0.850 (90%) and 0.446 (50%) of the time, below nominal and below BPMF's "
-        "Gibbs posterior (0.877 / 0.474).")
+        "true mean 0.853 (90%) and 0.467 (50%) of the time, below nominal and below BPMF's "
+        "Gibbs posterior (0.864 / 0.470).")
     return sec

@@ -5,12 +5,13 @@ Two PyMC compiles (the "dot" and a small "residual" ADVI step, ~15-40 s each col
 BPMF chain on 4,800 ratings.
 
 Measured on this data (seeds fixed; printed with ``pytest -s``): 90% predictive intervals
-cover 0.888 of the 1,200 held-out ratings, 50% ones 0.495 (the noise sd 0.3 dominates the
+cover 0.882 of the 1,200 held-out ratings, 50% ones 0.484 (the noise sd 0.3 dominates the
 predictive sd, so coverage of *ratings* is near nominal); but the credible intervals of the
-mean rating ``r_hat`` (100 draws) cover the true noise-free mean only 0.850 (90%) and 0.446
-(50%) of the time, where BPMF's Gibbs posterior (normal intervals from its sd) covers 0.877
-and 0.474: mean-field VI is under-dispersed in the parameters (without the step-size decay
-of :mod:`bayesrec.factorization.neural_advi` it was 0.79 / 0.39).
+mean rating ``r_hat`` (100 draws) cover the true noise-free mean only 0.853 (90%) and 0.467
+(50%) of the time; BPMF's Gibbs posterior (normal intervals from its sd) covers 0.864 and
+0.470.  Mean-field VI is under-dispersed in the parameters; on this small, well-identified
+problem the shortfall is modest (before the step-size decay of
+:mod:`bayesrec.factorization.neural_advi` it was 0.79 / 0.39).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def test_advi_predictive_mean_close_to_bpmf(data, advi, bpmf):
     m_bpmf = bpmf.predict(*ids)
     sd_bpmf = bpmf.predict(*ids, return_std=True)[1]
     # the two posterior means differ by much less than the posterior sd itself
-    # measured: 0.043 against an RMS posterior sd of 0.162
+    # measured: 0.050 against an RMS posterior sd of 0.166
     assert rmse(m_advi, m_bpmf) < 0.4 * np.sqrt(np.mean(sd_bpmf ** 2))
     assert rmse(test.ratings, m_advi) < 1.1 * rmse(test.ratings, m_bpmf)
     assert rmse(test.ratings, m_advi) < 1.25 * 0.3
