@@ -101,7 +101,7 @@ def test_intervals_cover_heldout_and_underdispersion_is_measured(data, advi, bpm
         assert cover_ratings == pytest.approx(prob, abs=0.06)
         # noise-free means: mean-field intervals are too narrow (the size of the shortfall
         # is the measurement; BPMF's coverage is printed next to it)
-        assert prob - 0.15 < cover_mean < prob - 0.02
+        assert prob - 0.15 < cover_mean < prob - 0.01
         print(f"\n{prob:.0%} intervals: ratings covered {cover_ratings:.3f}; true means "
               f"covered {cover_mean:.3f} (ADVI) vs {cover_mean_bpmf:.3f} (BPMF)")
 
