@@ -76,7 +76,9 @@ class BPMF(RatingModel):
     n_tracked : int
         Number of evaluation cells whose per-draw predictions go into ``posterior``.
     n_jobs : int
-        Processes for the chains (same numbers as ``n_jobs=1``).
+        Processes for the chains (same numbers as ``n_jobs=1``).  Workers are *spawned*
+        (not forked: numba / BLAS threads are not fork-safe), so a script using
+        ``n_jobs > 1`` needs the usual ``if __name__ == "__main__":`` guard.
     checkpoint_dir, checkpoint_every :
         Save each chain every ``checkpoint_every`` sweeps; a rerun with the same directory
         resumes exactly (see :mod:`bayesrec.inference.chains`).
