@@ -110,10 +110,8 @@ def run(ctx: Context) -> Section:
              "precisions are drawn with the biases integrated out, and exact moves along the "
              "likelihood's flat directions (scale U/V, translations against the biases, "
              "hyper-mean shifts with weakly rated rows) cut the autocorrelation of ||V||, "
-             "tau_c and ||mu_V||. Held-out predictions (test_rmse), train RMSE, alpha and the "
-             "bias precisions converge (r_hat ~1.00-1.02 in the full run). What still mixes "
-             "slowly is ||mu_U|| (and ||U||, ||V|| less so): the likelihood is invariant under "
-             "every U -> UA, V -> VA^-T (A in GL(K)), only rotations and the overall scale are "
-             "covered by exact moves here, and the remaining 'stretch' directions are pinned "
-             "only by the prior.")
+             "tau_c and ||mu_V||; a Metropolis walk over U -> UA, V -> VA^-T (A in GL(K), "
+             "the likelihood's full invariance group, with hyperparameters transformed "
+             "alongside) moves the 'stretch' directions that made ||mu_U||, ||U|| and ||V|| "
+             "mix slowly.")
     return sec
