@@ -396,13 +396,14 @@ def linear_move(state: State, prior: BPMFPrior, rng: np.random.Generator,
 
         f(A) = exp(-tr(W0^-1 A^-1 Lambda_U A^-T) / 2 - tr(W0^-1 A^T Lambda_V A) / 2)
 
-    Proposals ``A' = A expm(step Z)``, ``Z`` iid N(0, 1), are symmetric under inversion, so
-    the generalized Metropolis rule (Liu & Sabatti 2000) accepts with ``min(1, f(A')/f(A))``.
+    Proposals ``A' = A B`` with ``B = I + step Z`` or ``B = (I + step Z)^-1`` (equal odds,
+    ``Z`` iid N(0, 1)) have an inversion-symmetric law, and the Haar measure of GL(K) is
+    inversion invariant, so the generalized Metropolis rule (Liu & Sabatti 2000) accepts
+    with ``min(1, f(A')/f(A))``.
     ``n_steps`` steps compose one ``A`` (cheap, K x K algebra), then U and V are transformed
     once.  Rotations and the overall scale are special cases; this also reaches the
     "stretch" directions along which ``||mu_U||``, ``||U||`` and ``||V||`` mix slowly.
     """
-    from scipy.linalg import expm
     k = prior.rank
     w0inv = prior.w0_inv
     lam_u, lam_v = state.lam_u, state.lam_v
@@ -414,11 +415,14 @@ def linear_move(state: State, prior: BPMFPrior, rng: np.random.Generator,
     a = np.eye(k)
     a_inv = np.eye(k)
     cur = logf(a, a_inv)
+    eye = np.eye(k)
     for _ in range(n_steps):
-        z = step * rng.standard_normal((k, k))
-        e = expm(z)
-        a_new = a @ e
-        a_inv_new = np.linalg.solve(e, a_inv)            # (A e)^-1 = e^-1 A^-1
+        b = eye + step * rng.standard_normal((k, k))
+        b_inv = np.linalg.inv(b)
+        if rng.uniform() < 0.5:       # B or B^-1 with equal odds: inversion-symmetric
+            b, b_inv = b_inv, b
+        a_new = a @ b
+        a_inv_new = b_inv @ a_inv
         new = logf(a_new, a_inv_new)
         if np.log(rng.uniform()) < new - cur:
             a, a_inv, cur = a_new, a_inv_new, new
