@@ -55,6 +55,16 @@ def check_positive(name: str, value, integer: bool = False, allow_zero: bool = F
     return int(value) if integer else float(value)
 
 
+def resolve_global_mean(global_mean, ratings: Ratings) -> float:
+    """``mu`` of a model: the training mean when ``global_mean`` is None, else that (finite) value."""
+    if global_mean is None:
+        return ratings.global_mean
+    mu = float(global_mean)
+    if not np.isfinite(mu):
+        raise ValueError(f"global_mean must be finite, got {global_mean!r}")
+    return mu
+
+
 class RatingModel:
     """Base class of rating-prediction models: ``fit``, ``predict``, ``recommend``."""
 

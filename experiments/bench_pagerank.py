@@ -29,6 +29,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from experiments.benchtools import timed
 from bayesrec.pagerank import pagerank
 
 
@@ -98,11 +99,6 @@ def run_networkx(g, tol, max_iter=10_000):
     return np.fromiter((res[i] for i in range(len(res))), float, len(res)), sec, cpu
 
 
-def timed(f):
-    """(result, wall seconds, cpu seconds): the machine is shared, CPU time is less noisy."""
-    t, c = time.perf_counter(), time.process_time()
-    out = f()
-    return out, time.perf_counter() - t, time.process_time() - c
 
 
 def main(argv=None) -> None:

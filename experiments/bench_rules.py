@@ -17,19 +17,15 @@ two differ when ``min_support * n`` is an integer up to rounding (not the case a
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import pandas as pd
 
+from experiments.benchtools import timed
 from bayesrec.data import movielens_small
 from bayesrec.rules import association_rules, basket_matrix
 
 
-def timed(f):
-    t, c = time.perf_counter(), time.process_time()
-    out = f()
-    return out, time.perf_counter() - t, time.process_time() - c
 
 
 def main(argv=None) -> None:

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ..base import RatingModel, check_positive
+from ..base import RatingModel, check_positive, resolve_global_mean
 from ..data import Ratings
 from ..progress import progress_bar
 from ..rng import check_random_state
@@ -226,12 +226,7 @@ class NeuralRecommender(RatingModel):
     def _fit(self, ratings: Ratings) -> None:
         cfg = self._check_params()
         self._cfg = cfg
-        if self.global_mean is None:
-            mu = ratings.global_mean
-        else:
-            mu = float(self.global_mean)
-            if not np.isfinite(mu):
-                raise ValueError(f"global_mean must be finite, got {self.global_mean!r}")
+        mu = resolve_global_mean(self.global_mean, ratings)
         self.global_mean_ = mu
         rng = check_random_state(self.random_state)
         init = init_params(cfg["architecture"], ratings.n_users, ratings.n_items, cfg["rank"],

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import check_positive
+from ..base import check_positive, resolve_global_mean
 from ..data import Ratings
 from ..rng import check_random_state
 from ._common import ALSState, FactorModel, als_run
@@ -128,12 +128,7 @@ class PMF(FactorModel):
         n_iters = check_positive("n_iters", self.n_iters, integer=True)
         tol = check_positive("tol", self.tol, allow_zero=True)
         init_std = check_positive("init_std", self.init_std)
-        if self.global_mean is None:
-            mu = ratings.global_mean
-        else:
-            mu = float(self.global_mean)
-            if not np.isfinite(mu):
-                raise ValueError(f"global_mean must be finite, got {self.global_mean!r}")
+        mu = resolve_global_mean(self.global_mean, ratings)
         rng = check_random_state(self.random_state)
         st = ALSState(mu=mu, b=np.zeros(ratings.n_users), c=np.zeros(ratings.n_items),
                       W=np.zeros((ratings.n_users, K)),
