@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pytensor.tensor.slinalg import solve_triangular
+from pytensor.tensor.linalg import solve_triangular
 
 
 def _wishart_factor(name: str, k: int, nu0: float, w0_chol: np.ndarray):
