@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.stats import geninvgauss
@@ -152,13 +153,62 @@ def _features(x: np.ndarray, biases: bool) -> np.ndarray:
     return f
 
 
+@numba.njit(parallel=True, cache=True)
+def _side_stats_kernel(indptr, indices, t, f, gram, g, t2):  # pragma: no cover - compiled
+    # per row s (in parallel over rows; each row's sums run in a fixed order, so the result
+    # does not depend on the number of threads): G_s = sum_j triu(f_j f_j^T) packed,
+    # g_s = sum_j t_sj f_j, t2_s = sum_j t_sj^2
+    n, d = g.shape
+    for s in numba.prange(n):
+        for p in range(indptr[s], indptr[s + 1]):
+            j = indices[p]
+            tp = t[p]
+            t2[s] += tp * tp
+            k = 0
+            for a in range(d):
+                fa = f[j, a]
+                g[s, a] += tp * fa
+                for b in range(a, d):
+                    gram[s, k] += fa * f[j, b]
+                    k += 1
+
+
+#: below this many ratings the two scipy products are as fast as the parallel pass (measured
+#: on 2 cores: 100K ratings 13 vs 15 ms per sweep; 20M ratings 2.25 vs 1.54 s per sweep)
+PARALLEL_MIN_RATINGS = 1_000_000
+
+
 def side_stats(pattern: sp.csr_matrix, values: np.ndarray, f_other: np.ndarray,
                other_bias: np.ndarray | None):
     """Per-row ``G = sum f f^T`` (packed upper triangles), ``g = sum t f`` and ``sum t^2``.
 
-    Targets ``t = r - mu - other side's bias``; ``G`` is ONE sparse product of the rating
-    pattern with the other side's packed outer products, ``g`` one residual-CSR product.
+    Targets ``t = r - mu - other side's bias``.  Large sets use :func:`side_stats_compiled`
+    (parallel over rows), small ones :func:`side_stats_scipy`; both give the same sums.
     """
+    if len(values) < PARALLEL_MIN_RATINGS:
+        return side_stats_scipy(pattern, values, f_other, other_bias)
+    return side_stats_compiled(pattern, values, f_other, other_bias)
+
+
+def side_stats_compiled(pattern: sp.csr_matrix, values: np.ndarray, f_other: np.ndarray,
+                        other_bias: np.ndarray | None):
+    """:func:`side_stats` in one compiled pass over the CSR structure, parallel over rows
+    (both cores): the same sums as the sparse products ``pattern @ [f_j f_j^T]_triu`` and
+    ``resid_csr @ F`` without materialising the (n_other, D(D+1)/2) outer-product matrix."""
+    n, d = pattern.shape[0], f_other.shape[1]
+    t = values if other_bias is None else values - other_bias[pattern.indices]
+    gram = np.zeros((n, d * (d + 1) // 2))
+    g = np.zeros((n, d))
+    t2 = np.zeros(n)
+    _side_stats_kernel(pattern.indptr, pattern.indices, np.ascontiguousarray(t, np.float64),
+                       np.ascontiguousarray(f_other, np.float64), gram, g, t2)
+    return gram, g, t2
+
+
+def side_stats_scipy(pattern: sp.csr_matrix, values: np.ndarray, f_other: np.ndarray,
+                     other_bias: np.ndarray | None):
+    """:func:`side_stats` by two scipy sparse products (single-threaded): ONE product of the
+    rating pattern with the other side's packed outer products, one residual-CSR product."""
     n, d = pattern.shape[0], f_other.shape[1]
     iu = np.triu_indices(d)
     t = values if other_bias is None else values - other_bias[pattern.indices]
