@@ -55,6 +55,14 @@ def check_positive(name: str, value, integer: bool = False, allow_zero: bool = F
     return int(value) if integer else float(value)
 
 
+def check_probability(name: str, value) -> float:
+    """Validate a probability strictly inside (0, 1) (interval mass, quantile level)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (ok and 0 < value < 1):
+        raise ValueError(f"{name} must lie in (0, 1), got {value!r}")
+    return float(value)
+
+
 def resolve_global_mean(global_mean, ratings: Ratings) -> float:
     """``mu`` of a model: the training mean when ``global_mean`` is None, else that (finite) value."""
     if global_mean is None:

@@ -65,3 +65,11 @@ def test_top_k_and_check_positive():
     for bad in (0, -1, 1.5, np.nan, "2", True):
         with pytest.raises(ValueError, match="k must be"):
             check_positive("k", bad, integer=True)
+
+
+def test_check_probability():
+    from bayesrec.base import check_probability
+    assert check_probability("prob", 0.9) == 0.9
+    for bad in (0, 1, -0.5, 1.5, np.nan, "0.5", True):
+        with pytest.raises(ValueError, match="prob must lie in"):
+            check_probability("prob", bad)

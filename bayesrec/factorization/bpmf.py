@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..base import RatingModel, check_positive
+from ..base import RatingModel, check_positive, check_probability
 from ..data import Ratings
 from ..inference.chains import RunSettings, run_chains
 from ..inference.normal_wishart import NormalWishart
@@ -295,8 +295,7 @@ class BPMF(RatingModel):
     def predict_interval(self, users, items, prob: float = 0.9) -> np.ndarray:
         """Central ``prob`` posterior predictive interval of the rating (noise included),
         shape (n, 2), clipped to the rating scale."""
-        if not 0 < prob < 1:
-            raise ValueError(f"prob must lie in (0, 1), got {prob}")
+        prob = check_probability("prob", prob)
         u, i = self._indices(users, items)
         return self._clip(self.bank_.interval(u, i, prob))
 
@@ -312,8 +311,7 @@ class BPMF(RatingModel):
         if strategy not in ("mean", "thompson", "lower_bound"):
             raise ValueError(f"strategy must be 'mean', 'thompson' or 'lower_bound', got "
                              f"{strategy!r}")
-        if not 0 < prob < 1:
-            raise ValueError(f"prob must lie in (0, 1), got {prob}")
+        prob = check_probability("prob", prob)
         self._strategy = (strategy, check_random_state(random_state), prob)
         try:
             return super().recommend(user, k, exclude_seen)

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ..base import RatingModel, check_positive, resolve_global_mean
+from ..base import RatingModel, check_positive, check_probability, resolve_global_mean
 from ..data import Ratings
 from ..progress import progress_bar
 from ..rng import check_random_state
@@ -454,8 +454,7 @@ class NeuralRecommender(RatingModel):
         Quantiles of :meth:`predictive_draws` (noise included unless ``noise=False``, which
         gives the credible interval of the mean rating), clipped to the rating scale.
         """
-        if not (isinstance(prob, (float, int)) and 0 < prob < 1):
-            raise ValueError(f"prob must lie in (0, 1), got {prob!r}")
+        prob = check_probability("prob", prob)
         draws = self.predictive_draws(users, items, n_draws, noise=noise, rng=rng)
         lo, hi = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
         return self._clip(np.column_stack([lo, hi]))
