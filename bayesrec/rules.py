@@ -34,8 +34,6 @@ counted exactly anyway.
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable
-
 import numba
 import numpy as np
 import pandas as pd

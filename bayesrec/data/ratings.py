@@ -16,7 +16,7 @@ test set refer to the same users and items; :meth:`Ratings.compact` drops ids no
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Hashable, Iterable, Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 import pandas as pd

@@ -403,7 +403,6 @@ def sweep(state: State, data: SweepData, prior: BPMFPrior, rng: np.random.Genera
     ``mode=True`` replaces every factor draw by its conditional mean with hyperparameters
     held at their current values: iterating it is coordinate ascent to the MAP (ALS-like).
     """
-    k = prior.rank
     alpha = state.alpha
     if prior.alpha is None and not mode:
         alpha = float(rng.gamma(prior.alpha_a + 0.5 * data.n_ratings,
