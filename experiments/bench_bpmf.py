@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from bayesrec.data import MOVIELENS_20M_SHAPE, movielens_small, synthetic_ratings
 from bayesrec.data.splits import random_split
-from bayesrec.factorization.bpmf_sweep import BPMFPrior, SweepData, init_state, sweep
+from bayesrec.factorization.bpmf._sweep import BPMFPrior, SweepData, init_state, sweep
 from bayesrec.inference.normal_wishart import NormalWishart
 from bayesrec.metrics import rmse
 

@@ -7,9 +7,9 @@ from scipy import stats
 from bayesrec.data import synthetic_ratings
 from bayesrec.data.splits import random_split
 from bayesrec.factorization import BPMF
-from bayesrec.factorization import bpmf_sampler
-from bayesrec.factorization.bpmf_linalg import draw_rows, safe_cholesky
-from bayesrec.factorization.bpmf_sweep import (BPMFPrior, SweepData, _prior_blocks,
+from bayesrec.factorization.bpmf import _sampler as bpmf_sampler
+from bayesrec.factorization.bpmf._linalg import draw_rows, safe_cholesky
+from bayesrec.factorization.bpmf._sweep import (BPMFPrior, SweepData, _prior_blocks,
                                                direct_sse, init_state, sample_side,
                                                side_stats_compiled, side_stats_scipy, sweep)
 from bayesrec.inference.normal_wishart import NormalWishart

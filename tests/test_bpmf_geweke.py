@@ -22,7 +22,7 @@ import pytest
 from scipy import stats
 
 from bayesrec.data import Ratings
-from bayesrec.factorization.bpmf_sweep import BPMFPrior, State, SweepData, direct_sse, sweep
+from bayesrec.factorization.bpmf._sweep import BPMFPrior, State, SweepData, direct_sse, sweep
 from bayesrec.inference import normal_wishart
 from bayesrec.inference.normal_wishart import NormalWishart
 

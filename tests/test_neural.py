@@ -14,9 +14,9 @@ import pytest
 from bayesrec.data import synthetic_ratings
 from bayesrec.data.splits import random_split
 from bayesrec.factorization.neural import NeuralRecommender
-from bayesrec.factorization.neural_graph import forward_numpy, init_params, param_names
-from bayesrec.factorization.neural_map import l2_from_prior_sd, objective, prior_sd_from_l2
-from bayesrec.factorization.neural_optim import adam_updates, momentum_updates
+from bayesrec.factorization.neural._graph import forward_numpy, init_params, param_names
+from bayesrec.factorization.neural._map import l2_from_prior_sd, objective, prior_sd_from_l2
+from bayesrec.factorization.neural._optim import adam_updates, momentum_updates
 from bayesrec.metrics import rmse
 
 PRIORS = {"factor_sd": 0.4, "bias_sd": 0.5, "weight_sd": 0.7}

@@ -11,7 +11,7 @@ mean rating ``r_hat`` (100 draws) cover the true noise-free mean only 0.853 (90%
 (50%) of the time; BPMF's Gibbs posterior (normal intervals from its sd) covers 0.864 and
 0.470.  Mean-field VI is under-dispersed in the parameters; on this small, well-identified
 problem the shortfall is modest (before the step-size decay of
-:mod:`bayesrec.factorization.neural_advi` it was 0.79 / 0.39).
+:mod:`bayesrec.factorization.neural._advi` it was 0.79 / 0.39).
 """
 
 from __future__ import annotations

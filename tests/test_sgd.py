@@ -6,7 +6,7 @@ import pytest
 from bayesrec.data import synthetic_ratings
 from bayesrec.data.splits import random_split
 from bayesrec.factorization import FunkSVD, SVDpp
-from bayesrec.factorization.sgd_kernels import funk_epoch, svdpp_epoch
+from bayesrec.factorization._sgd_kernels import funk_epoch, svdpp_epoch
 
 
 @pytest.fixture(scope="module")

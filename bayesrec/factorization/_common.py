@@ -193,7 +193,7 @@ class SparseSides:
     def sse(self, mu, b, c, W, V, scale=None) -> tuple[float, float]:
         """Sum of squared residuals of ``mu + b_i + c_j + w_i . v_j`` (raw and with predictions
         clipped to ``scale``), one compiled pass without O(nnz K) temporaries."""
-        from .sgd_kernels import sum_squared_errors
+        from ._sgd_kernels import sum_squared_errors
         lo, hi = scale if scale is not None else (-np.inf, np.inf)
         return sum_squared_errors(self.u_rows, self.u_cols, self.u_r, float(mu), b, c,
                                   np.ascontiguousarray(W), np.ascontiguousarray(V),

@@ -6,7 +6,7 @@ FunkSVD (Funk 2006; Koren, Bell & Volinsky 2009), the Netflix-prize model::
     J = sum_{(u,i) observed} (r_ui - r_hat_ui)^2
         + reg (|p_u|^2 + |q_i|^2) + reg_bias (b_u^2 + c_i^2)   (penalty per visited rating)
 
-minimized by per-rating SGD (updates in :func:`~bayesrec.factorization.sgd_kernels.funk_epoch`),
+minimized by per-rating SGD (updates in :func:`~bayesrec.factorization._sgd_kernels.funk_epoch`),
 optionally with momentum (the course's Keras run used SGD with momentum).
 
 SVD++ (Koren 2008, "Factorization meets the neighborhood", eq. 15) adds the implicit feedback
@@ -15,7 +15,7 @@ of *which* items the user rated, ``N(u)``::
     r_hat_ui = mu + b_u + c_i + q_i . (p_u + |N(u)|^-1/2 sum_{j in N(u)} y_j)
 
 The SGD loops are compiled with numba rather than mini-batched (the reason is in
-:mod:`bayesrec.factorization.sgd_kernels`); SVD++ uses an exact O(K)-per-rating rewrite of the
+:mod:`bayesrec.factorization._sgd_kernels`); SVD++ uses an exact O(K)-per-rating rewrite of the
 ``y_j`` updates, so an epoch costs O(n_ratings K) instead of Surprise's
 O(sum_u |N(u)|^2 K).
 
@@ -36,7 +36,7 @@ from ..data import Ratings
 from ..progress import progress_bar
 from ..rng import check_random_state
 from ._common import FactorModel, history_frame
-from .sgd_kernels import funk_epoch, sum_squared_errors, svdpp_epoch
+from ._sgd_kernels import funk_epoch, sum_squared_errors, svdpp_epoch
 
 
 class _SGDBase(FactorModel):

@@ -29,7 +29,7 @@ class Bank:
     """Stacked parameter draws: ``xu`` (S, n_users, D), ``xv`` (S, n_items, D), hypers (S, ...)."""
 
     def __init__(self, draws: list[tuple], rank: int, biases: bool, offset: float):
-        from .bpmf_sampler import BANK_FIELDS
+        from ._sampler import BANK_FIELDS
         cols = list(zip(*draws))
         for name, col in zip(BANK_FIELDS, cols):
             setattr(self, name, np.stack([np.asarray(c, dtype=np.float64) for c in col]))

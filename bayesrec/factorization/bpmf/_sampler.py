@@ -21,7 +21,7 @@ import hashlib
 
 import numpy as np
 
-from .bpmf_sweep import BPMFPrior, SweepData, init_state, sweep
+from ._sweep import BPMFPrior, SweepData, init_state, sweep
 
 BANK_FIELDS = ("xu", "xv", "alpha", "mu_u", "lam_u", "mu_v", "lam_v", "tau_b", "tau_c")
 

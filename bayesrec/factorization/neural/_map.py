@@ -26,8 +26,8 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from .neural_graph import PRIOR_OF, forward
-from .neural_optim import adam_updates, momentum_updates
+from ._graph import PRIOR_OF, forward
+from ._optim import adam_updates, momentum_updates
 
 
 def prior_sd_from_l2(reg: float, n_ratings: int, noise: float) -> float:

@@ -15,14 +15,14 @@ Every weight has a Gaussian prior and the ratings a Gaussian likelihood (the PyM
 
 The course's L2 penalty ``reg * |w|^2`` added to the MSE loss is this prior with
 ``prior_sd = sigma / sqrt(N * reg)`` (N training ratings); see
-:func:`~bayesrec.factorization.neural_map.prior_sd_from_l2` and its inverse.
+:func:`~bayesrec.factorization.neural._map.prior_sd_from_l2` and its inverse.
 
 Two fits (``method``), both on mini-batches:
 
 * ``"map"``: the posterior mode by SGD with momentum (the course's ``SGD(lr, momentum)``) or
-  Adam on the mini-batch negative log posterior (:mod:`.neural_map`); one PyTensor function
+  Adam on the mini-batch negative log posterior (:mod:`._map`); one PyTensor function
   per model does a whole step, called once per mini-batch.
-* ``"advi"``: PyMC mean-field ADVI with ``pm.Minibatch`` (:mod:`.neural_advi`), a Gaussian
+* ``"advi"``: PyMC mean-field ADVI with ``pm.Minibatch`` (:mod:`._advi`), a Gaussian
   approximation of the posterior.  ``predict(..., return_std=True)``,
   :meth:`NeuralRecommender.predict_interval` and :attr:`NeuralRecommender.posterior` come from
   it.  Mean-field VI is under-dispersed: intervals cover held-out ratings less often than
@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ..base import RatingModel, check_positive, check_probability, resolve_global_mean
-from ..data import Ratings
-from ..progress import progress_bar
-from ..rng import check_random_state
-from .neural_graph import (ACTIVATIONS, ARCHITECTURES, PRIOR_OF, forward_numpy, init_params,
+from ...base import RatingModel, check_positive, check_probability, resolve_global_mean
+from ...data import Ratings
+from ...progress import progress_bar
+from ...rng import check_random_state
+from ._graph import (ACTIVATIONS, ARCHITECTURES, PRIOR_OF, forward_numpy, init_params,
                            with_fallback_rows)
 
 METHODS = ("map", "advi")
@@ -169,7 +169,7 @@ class NeuralRecommender(RatingModel):
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> dict:
-        from .neural_optim import OPTIMIZERS  # imports pytensor: only when fitting
+        from ._optim import OPTIMIZERS  # imports pytensor: only when fitting
 
         def choice(name, options):
             value = getattr(self, name)
@@ -260,7 +260,7 @@ class NeuralRecommender(RatingModel):
         return self._indices(r.user_ids[r.users], r.item_ids[r.items])
 
     def _fit_map(self, ratings: Ratings, cfg: dict, init: dict, rng) -> None:
-        from .neural_map import MapStep
+        from ._map import MapStep
 
         if cfg["noise"] is None:
             init["log_sigma"] = np.log(np.std(ratings.ratings) + 1e-3)
@@ -301,7 +301,7 @@ class NeuralRecommender(RatingModel):
         self.history_ = pd.DataFrame(rows).set_index("epoch")
 
     def _fit_advi(self, ratings: Ratings, cfg: dict, init: dict, rng) -> None:
-        from .neural_advi import fit_advi
+        from ._advi import fit_advi
 
         n = len(ratings)
         B = min(cfg["batch_size"], n)

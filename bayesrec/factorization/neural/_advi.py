@@ -24,7 +24,7 @@ import pymc as pm
 import pytensor
 from threadpoolctl import threadpool_limits
 
-from .neural_graph import param_names
+from ._graph import param_names
 
 
 def _softplus(x):
@@ -42,7 +42,7 @@ def fit_advi(train, *, architecture: str, rank: int, hidden: int, activation: st
     losses, means)`` is called after every iteration; ``means()`` returns the current means.
     Also returns the wall time of ``fit`` (compile included).
     """
-    from models.neural import neural_model  # the PyMC specification is the model fitted here
+    from ._pymc_model import neural_model  # the PyMC specification is the model fitted here
 
     model = neural_model(train.users, train.items, train.ratings, train.n_users, train.n_items,
                          architecture=architecture, rank=rank, hidden=hidden,

@@ -11,7 +11,7 @@ Carlo", ICML 2008.  Model (``mu`` = training mean, a fixed offset as in the pape
 
 ``biases=False`` is the paper's model exactly.  ``hyperprior=False`` fixes ``mu_U = mu_V = 0``,
 ``Lambda_U = Lambda_V = factor_precision * I``: plain PMF (Salakhutdinov & Mnih, NIPS 2007),
-sampled instead of optimized.  The sweep is in :mod:`.bpmf_sweep`; the chain driver in
+sampled instead of optimized.  The sweep is in :mod:`._sweep`; the chain driver in
 :mod:`bayesrec.inference.chains`.
 
 Identifiability: ``(U R, V R)`` has the same likelihood and (with ``mu0 = 0, W0 = I``) the
@@ -26,14 +26,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..base import RatingModel, check_positive, check_probability
-from ..data import Ratings
-from ..inference.chains import RunSettings, run_chains
-from ..inference.normal_wishart import NormalWishart
-from ..rng import check_random_state
-from .bpmf_predict import Bank
-from .bpmf_sampler import BPMFSampler, bank_schedule
-from .bpmf_sweep import BPMFPrior, SweepData
+from ...base import RatingModel, check_positive, check_probability
+from ...data import Ratings
+from ...inference.chains import RunSettings, run_chains
+from ...inference.normal_wishart import NormalWishart
+from ...rng import check_random_state
+from ._predict import Bank
+from ._sampler import BPMFSampler, bank_schedule
+from ._sweep import BPMFPrior, SweepData
 
 _SCALARS = ["alpha", "U_norm", "V_norm", "mu_U_norm", "mu_V_norm", "tau_b", "tau_c",
             "train_rmse", "test_rmse"]
@@ -101,7 +101,7 @@ class BPMF(RatingModel):
     -----
     Prediction equation: ``E[r_ij] = mu + E[b_i + c_j + u_i . v_j | data]``, a Monte Carlo mean
     over the bank.  Users or items without training ratings are integrated over their prior
-    given each draw's hyperparameters (see :mod:`.bpmf_predict`); ``predict`` thus falls back
+    given each draw's hyperparameters (see :mod:`._predict`); ``predict`` thus falls back
     to the prior predictive, never an error.
     """
 
@@ -241,7 +241,7 @@ class BPMF(RatingModel):
         ``U``, ``V`` (``user``/``item`` x ``latent``) and biases when ``keep_factors``."""
         self._check_fitted()
         if self._posterior is None:
-            from ..inference.arviz_io import to_datatree
+            from ...inference.arviz_io import to_datatree
             tr = dict(self.traces_)
             stats = {"jitter_total": tr.pop("jitter_total")}
             dims = {"test_pred": ["eval_cell"]}
@@ -265,7 +265,7 @@ class BPMF(RatingModel):
 
     def diagnostics(self, var_names=None) -> pd.DataFrame:
         """ArviZ summary (mean, sd, ESS, MCSE, r_hat) of the rotation-invariant scalars."""
-        from ..inference.arviz_io import diagnostics_table
+        from ...inference.arviz_io import diagnostics_table
         names = var_names or [v for v in _SCALARS if v in self.traces_]
         return diagnostics_table(self.posterior, names)
 
