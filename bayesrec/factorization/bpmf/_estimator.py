@@ -29,6 +29,7 @@ import pandas as pd
 from ...base import RatingModel, check_positive, check_probability
 from ...data import Ratings
 from ...inference.chains import RunSettings, run_chains
+from ...parallel import check_n_jobs
 from ...inference.normal_wishart import NormalWishart
 from ...rng import check_random_state
 from ._predict import Bank
@@ -75,10 +76,9 @@ class BPMF(RatingModel):
         Size of the bank over all chains (ignored with ``keep_factors``).
     n_tracked : int
         Number of evaluation cells whose per-draw predictions go into ``posterior``.
-    n_jobs : int
-        Processes for the chains (same numbers as ``n_jobs=1``).  Workers are *spawned*
-        (not forked: numba / BLAS threads are not fork-safe), so a script using
-        ``n_jobs > 1`` needs the usual ``if __name__ == "__main__":`` guard.
+    n_jobs : None, -1 or int
+        Chains run at once as ``joblib`` tasks (loky worker processes, or a Dask / Ray
+        cluster inside ``joblib.parallel_config(backend=...)``); same numbers as ``n_jobs=1``.
     checkpoint_dir, checkpoint_every :
         Save each chain every ``checkpoint_every`` sweeps; a rerun with the same directory
         resumes exactly (see :mod:`bayesrec.inference.chains`).
@@ -188,7 +188,7 @@ class BPMF(RatingModel):
         burn_in = check_positive("burn_in", self.burn_in, integer=True, allow_zero=True)
         thin = check_positive("thin", self.thin, integer=True)
         n_chains = check_positive("n_chains", self.n_chains, integer=True)
-        n_jobs = check_positive("n_jobs", self.n_jobs, integer=True)
+        n_jobs = check_n_jobs(self.n_jobs)
         every = check_positive("checkpoint_every", self.checkpoint_every, integer=True)
         n_bank = n_samples if self.keep_factors else -(-check_positive(
             "n_predictive_draws", self.n_predictive_draws, integer=True) // n_chains)
