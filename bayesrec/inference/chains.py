@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..parallel import run_tasks, runs_in_process
 from ..progress import progress_bar
@@ -134,7 +135,19 @@ def run_chain(sampler, chain: int, rng: np.random.Generator, settings: RunSettin
 
     ``driver_pid``: the process id of the caller of :func:`run_chains`; when this runs in
     another process, it exits as soon as its parent dies.
+
+    BLAS runs single-threaded inside a chain: a threaded BLAS reduction (a dot product, a norm)
+    sums in an order that depends on the thread count, which differs between this process and
+    a worker (joblib gives each of ``n`` workers ``cores / n`` threads), so without the limit
+    the same seed could give draws that differ in the last bit.  The chains themselves are the
+    parallel unit, and compiled kernels whose sums do not depend on the thread count keep
+    their own threads.
     """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_chain(sampler, chain, rng, settings, report, driver_pid)
+
+
+def _run_chain(sampler, chain, rng, settings, report, driver_pid) -> ChainResult:
     watch = _ParentWatch(driver_pid)
     path = checkpoint_path(settings, chain)
     key = checkpoint_key(sampler, chain, rng, settings) if path is not None else None
