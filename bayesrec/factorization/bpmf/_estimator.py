@@ -32,6 +32,7 @@ from ...base import RatingModel
 from ...data import Ratings
 from ...inference.chains import RunSettings, run_chains
 from ...inference.normal_wishart import NormalWishart
+from ...parallel import check_n_jobs
 from ...rng import check_random_state
 from ._predict import Bank
 from ._sampler import BPMFSampler, bank_schedule
@@ -77,10 +78,9 @@ class BPMF(RatingModel):
         Size of the bank over all chains (ignored with ``keep_factors``).
     n_tracked : int
         Number of evaluation cells whose per-draw predictions go into ``posterior``.
-    n_jobs : int
-        Processes for the chains (same numbers as ``n_jobs=1``).  Workers are *spawned*
-        (not forked: numba / BLAS threads are not fork-safe), so a script using
-        ``n_jobs > 1`` needs the usual ``if __name__ == "__main__":`` guard.
+    n_jobs : None, -1 or int
+        Chains run at once as ``joblib`` tasks (loky worker processes, or a Dask / Ray
+        cluster inside ``joblib.parallel_config(backend=...)``); same numbers as ``n_jobs=1``.
     checkpoint_dir, checkpoint_every :
         Save each chain every ``checkpoint_every`` sweeps; a rerun with the same directory
         resumes exactly (see :mod:`bayesrec.inference.chains`).
@@ -112,7 +112,7 @@ class BPMF(RatingModel):
                "biases": Boolean(), "hyperprior": Boolean(), "beta0": Real(),
                "nu0": OptionalCheck(Real()), "factor_precision": Real(),
                "keep_factors": Boolean(), "n_predictive_draws": Integer(),
-               "n_tracked": Integer(), "n_jobs": Integer(), "checkpoint_every": Integer(),
+               "n_tracked": Integer(), "n_jobs": Anything(), "checkpoint_every": Integer(),
                "init_scale": Real(), "backend": Choice("numba", "numpy"),
                "verbose": Boolean(), "random_state": RandomState()}
     _test_params = {"rank": 2, "n_samples": 4, "burn_in": 2, "n_chains": 1,
@@ -189,6 +189,7 @@ class BPMF(RatingModel):
         prior = self._prior()
         p = self._validated()
         n_samples, n_chains = p["n_samples"], p["n_chains"]
+        n_jobs = check_n_jobs(self.n_jobs)
         n_bank = n_samples if p["keep_factors"] else -(-p["n_predictive_draws"] // n_chains)
         data = SweepData(ratings)
         ev = {}
@@ -203,7 +204,7 @@ class BPMF(RatingModel):
                                None if self.checkpoint_dir is None else str(self.checkpoint_dir),
                                p["checkpoint_every"])
         results = run_chains(sampler, n_chains, settings, self.random_state,
-                             n_jobs=p["n_jobs"], progress=p["verbose"],
+                             n_jobs=n_jobs, progress=p["verbose"],
                              description="BPMF Gibbs")
         draws = [d for r in results for d in r.accumulator["bank"]]
         out = {"prior_": prior, "offset_": data.offset,
