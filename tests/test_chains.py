@@ -195,7 +195,7 @@ def test_worker_progress_reaches_the_bar(split, monkeypatch):
         yield Bar()
 
     monkeypatch.setattr(chains, "progress_bar", fake_bar)
-    kw = KW | dict(progress=True, n_samples=40, burn_in=10)
+    kw = KW | dict(verbose=True, n_samples=40, burn_in=10)
     m = BPMF(random_state=4, n_jobs=2, **kw).fit(tr, eval_set=te)
     assert seen[0] == ("total", 2 * 50)
     assert sum(seen[1:]) == 100 and all(a > 0 for a in seen[1:])
