@@ -156,7 +156,9 @@ def bernoulli_counts(index, rewards, n: int) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(rewards).ravel()
     if index.shape != y.shape:
         raise ValueError(f"index and rewards differ in length: {index.size} vs {y.size}")
-    if index.size and (index.dtype.kind not in "iu" or index.min() < 0 or index.max() >= n):
+    if index.size == 0:
+        index = index.astype(np.int64)
+    if index.dtype.kind not in "iu" or (index.size and (index.min() < 0 or index.max() >= n)):
         raise ValueError(f"index must hold integers in [0, {n})")
     if y.dtype.kind not in "biuf" or np.any((y != 0) & (y != 1)):
         raise ValueError("rewards must be 0 or 1")

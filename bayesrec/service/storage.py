@@ -29,6 +29,7 @@ import os
 import queue
 import sqlite3
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -63,6 +64,73 @@ class RewardResult:
 
     new: list[str]
     duplicates: list[str]
+
+
+@dataclass(frozen=True)
+class _RewardJob:
+    exp: "_Experiment"
+    ids: list
+    first: dict
+    pos: np.ndarray
+    rew: np.ndarray
+
+
+class _GroupCommitter:
+    """One thread per store that commits the reward batches queued meanwhile together.
+
+    A commit costs a disk flush; batches that arrive while one is in progress share the next.
+    Each caller waits on its future, so nothing is acknowledged before its commit.
+    """
+
+    def __init__(self, commit_group, max_jobs: int = 128):
+        self._commit_group = commit_group
+        self._max_jobs = max_jobs
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = None
+        self._lock = threading.Lock()
+
+    def submit(self, job) -> Future:
+        fut: Future = Future()
+        self._queue.put((job, fut))
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                    name="bayesrec-group-commit")
+                    self._thread.start()
+        return fut
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            group = [item]
+            while len(group) < self._max_jobs:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                group.append(nxt)
+            try:
+                results = self._commit_group([job for job, _ in group])
+            except BaseException as err:  # noqa: BLE001 - handed to every waiting caller
+                for _, fut in group:
+                    fut.set_exception(err)
+                continue
+            for (_, fut), res in zip(group, results):
+                if isinstance(res, BaseException):
+                    fut.set_exception(res)
+                else:
+                    fut.set_result(res)
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=10)
 
 
 @dataclass(frozen=True)
@@ -182,6 +250,7 @@ class Store:
             raise ValueError(f"pool_size must be >= 1, got {pool_size}")
         self._pool = _Pool(self._connect, self.pool_size)
         self._experiments: dict[str, _Experiment] = {}
+        self._committer = _GroupCommitter(self._commit_group)
         if migrate:
             self.migrate()
 
@@ -230,7 +299,8 @@ class Store:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Finish queued reward batches, then close every pooled connection."""
+        self._committer.close()
         self._pool.close()
 
     def __enter__(self) -> "Store":
@@ -380,31 +450,10 @@ class Store:
             raise UnknownArm(f"unknown arm(s) {sorted(set(map(repr, unknown)))} in experiment "
                              f"{name!r}")
         ids = sorted(first)              # one lock order for every writer
-        pos = np.array([first[i][0] for i in ids], dtype=np.int64)
-        rew = np.array([first[i][1] for i in ids], dtype=np.int64)
-
-        def record(conn):
-            values = ", ".join(["(?, ?, ?, ?)"] * len(ids))
-            params = [x for i, p, r in zip(ids, pos.tolist(), rew.tolist())
-                      for x in (exp.id, i, int(exp.arm_ids[p]), r)]
-            rows = self._run(conn, f"INSERT INTO events (experiment_id, event_id, arm_id, "
-                                   f"reward) VALUES {values} ON CONFLICT (experiment_id, "
-                                   f"event_id) DO NOTHING RETURNING event_id",
-                             params).fetchall()
-            inserted = {r[0] for r in rows}
-            is_new = np.array([i in inserted for i in ids], dtype=bool)
-            if not is_new.all():
-                self._check_duplicates(conn, exp, [i for i, n in zip(ids, is_new) if not n],
-                                       first)
-            succ, fail = bernoulli_counts(pos[is_new], rew[is_new], len(exp.names))
-            touched = np.flatnonzero(succ + fail)
-            self._run_many(conn, "UPDATE arms SET a = a + ?, b = b + ?, pulls = pulls + ? "
-                                 "WHERE id = ?",
-                           [(int(succ[k]), int(fail[k]), int(succ[k] + fail[k]),
-                             int(exp.arm_ids[k])) for k in touched])
-            return inserted
-
-        inserted = self._write(record)
+        job = _RewardJob(exp=exp, ids=ids, first=first,
+                         pos=np.array([first[i][0] for i in ids], dtype=np.int64),
+                         rew=np.array([first[i][1] for i in ids], dtype=np.int64))
+        inserted = set(self._committer.submit(job).result())
         new, duplicates = [], []
         for event_id, _, _ in events:      # request order; a repeated id is new only once
             if event_id in inserted:
@@ -413,6 +462,53 @@ class Store:
             else:
                 duplicates.append(event_id)
         return RewardResult(new=new, duplicates=duplicates)
+
+    def _commit_group(self, jobs: list["_RewardJob"]) -> list:
+        """One transaction for a group of reward batches (group commit); each batch in its own
+        savepoint, so a conflicting batch is undone alone.  Returns per job the set of event
+        ids inserted, or the :class:`ServiceError` that rejected it."""
+        def run(conn):
+            results = []
+            inc: dict[int, np.ndarray] = {}
+            for job in jobs:
+                self._run(conn, "SAVEPOINT reward_batch")
+                try:
+                    inserted, succ, fail = self._record_job(conn, job)
+                except ServiceError as err:
+                    self._run(conn, "ROLLBACK TO SAVEPOINT reward_batch")
+                    self._run(conn, "RELEASE SAVEPOINT reward_batch")
+                    results.append(err)
+                    continue
+                self._run(conn, "RELEASE SAVEPOINT reward_batch")
+                results.append(inserted)
+                for k in np.flatnonzero(succ + fail):
+                    arm_id = int(job.exp.arm_ids[k])
+                    inc.setdefault(arm_id, np.zeros(2, dtype=np.int64))
+                    inc[arm_id] += (succ[k], fail[k])
+            # the Beta update in place, arms in id order (one lock order for every writer)
+            self._run_many(conn, "UPDATE arms SET a = a + ?, b = b + ?, pulls = pulls + ? "
+                                 "WHERE id = ?",
+                           [(int(s), int(f), int(s + f), arm_id)
+                            for arm_id, (s, f) in sorted(inc.items())])
+            return results
+        return self._write(run)
+
+    def _record_job(self, conn, job: "_RewardJob"):
+        """Insert one batch's events; ``(inserted ids, successes, failures)`` of the new ones."""
+        exp = job.exp
+        values = ", ".join(["(?, ?, ?, ?)"] * len(job.ids))
+        params = [x for i, p, r in zip(job.ids, job.pos.tolist(), job.rew.tolist())
+                  for x in (exp.id, i, int(exp.arm_ids[p]), r)]
+        rows = self._run(conn, f"INSERT INTO events (experiment_id, event_id, arm_id, reward) "
+                               f"VALUES {values} ON CONFLICT (experiment_id, event_id) "
+                               f"DO NOTHING RETURNING event_id", params).fetchall()
+        inserted = {r[0] for r in rows}
+        is_new = np.array([i in inserted for i in job.ids], dtype=bool)
+        if not is_new.all():
+            self._check_duplicates(conn, exp, [i for i, n in zip(job.ids, is_new) if not n],
+                                   job.first)
+        succ, fail = bernoulli_counts(job.pos[is_new], job.rew[is_new], len(exp.names))
+        return inserted, succ, fail
 
     def _check_duplicates(self, conn, exp, dup_ids, first) -> None:
         marks = ", ".join(["?"] * len(dup_ids))
