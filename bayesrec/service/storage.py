@@ -13,6 +13,11 @@ Beta-Bernoulli sufficient statistics of the new events
 :func:`~bayesrec.inference.beta.beta_update` in place, so concurrent writers cannot lose an
 update.
 
+Within a process, reward batches that arrive while a commit is in progress are committed
+together by one thread (group commit: one disk flush for many batches, each batch in its own
+savepoint so a rejected batch is undone alone); each caller still returns only after the
+commit that holds its events.
+
 SQLite runs in WAL mode (readers never block the writer) with ``synchronous=FULL`` (a commit
 is on disk when it returns) and a busy timeout; writers of all processes on one file queue on
 an advisory file lock beside it, so they wake in turn instead of polling the busy handler.

@@ -1,6 +1,6 @@
 """Load, crash and PostgreSQL tests against a real ``bayesrec serve`` (4 uvicorn workers).
 
-8 client processes (httpx, ``load_client.py``) send 20,000 rewards in batches of 10: 18,000
+8 client processes (httpx, ``load_client.py``) send 20,000 rewards in batches of 20: 18,000
 distinct events plus 2,000 repeats (10%) of random earlier ones, shuffled across processes so
 that the same event is often in flight in two processes at once.
 """
@@ -52,7 +52,7 @@ def start_clients(url, name, sent, tmp_path, deadline=150.0):
         outs.append(tmp_path / f"out{w}.json")
         procs.append(subprocess.Popen(
             [sys.executable, str(HERE / "load_client.py"), url, name, str(events_file),
-             str(outs[-1]), "--batch", "10", "--deadline", str(deadline)]))
+             str(outs[-1]), "--batch", "20", "--deadline", str(deadline)]))
     return procs, outs
 
 
