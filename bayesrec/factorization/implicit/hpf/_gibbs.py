@@ -16,7 +16,7 @@ conditionals explore by a random walk.  Each sweep therefore adds an exact move 
 each ``k``, ``s`` is drawn from ``p(s) ∝ pi(s theta_.k, beta_.k / s) |J(s)| / s``, i.e.::
 
     s ~ GIG(p = n_users a - n_items c,  A = sum_u xi_u theta_uk,  B = sum_i eta_i beta_ik),
-    density ∝ s^(p-1) exp(-A s - B / s)
+    density ∝ s^(p-1) exp(-A s - B / s)      (drawn exactly by :func:`scale_draws`)
 
 which leaves the posterior (and the conditional law of ``z``) invariant.
 
@@ -56,15 +56,30 @@ def scale_draws(theta, xi, beta, eta, prior: HPFPrior, rng: np.random.Generator)
     """One draw per component of the scale ``s_k`` of the move ``theta_.k -> s_k theta_.k``,
     ``beta_.k -> beta_.k / s_k`` (see the module docstring), shape (K,).
 
-    ``GIG(p, A, B)`` with density ``∝ s^(p-1) exp(-A s - B/s)`` is ``sqrt(B/A) X`` with
-    ``X ~ geninvgauss(p, 2 sqrt(A B))`` (scipy's standardized form).
+    ``s ~ GIG``: ``t = log s`` has the log-concave density ``f(t) = p t - A e^t - B e^-t``.
+    Since ``-f''(t) = A e^t + B e^-t >= 2 sqrt(AB)`` everywhere, the Gaussian
+    ``f(m) - sqrt(AB) (t - m)^2`` around the mode ``m`` lies above ``f``: exact rejection
+    sampling from ``N(m, 1 / (2 sqrt(AB)))``, accepted with probability about
+    ``(1 + p^2 / 4AB)^(-1/4)`` (close to 1 on real data).
     """
-    from scipy.stats import geninvgauss
     p = theta.shape[0] * prior.a - beta.shape[0] * prior.c
     A = xi @ theta
     B = eta @ beta
-    x = geninvgauss.rvs(p, 2.0 * np.sqrt(A * B), random_state=rng)
-    return np.sqrt(B / A) * np.atleast_1d(x)
+    R = np.sqrt(p * p + 4.0 * A * B)
+    # mode e^m = (p + R) / 2A = 2B / (R - p), whichever avoids cancellation
+    m = np.log((p + R) / (2.0 * A)) if p >= 0 else np.log(2.0 * B / (R - p))
+    c = np.sqrt(A * B)
+    out = np.empty(len(A))
+    todo = np.arange(len(A))
+    while len(todo):
+        mm, cc, aa, bb = m[todo], c[todo], A[todo], B[todo]
+        t = mm + rng.standard_normal(len(todo)) / np.sqrt(2.0 * cc)
+        f = p * (t - mm) - aa * (np.exp(t) - np.exp(mm)) - bb * (np.exp(-t) - np.exp(-mm))
+        envelope = -cc * (t - mm) ** 2
+        ok = np.log(rng.random(len(todo))) < f - envelope
+        out[todo[ok]] = t[ok]
+        todo = todo[~ok]
+    return np.exp(out)
 
 
 class HPFGibbs:
