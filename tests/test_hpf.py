@@ -12,12 +12,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.special import digamma, gammaln
+from scipy.special import digamma
 
 from bayesrec.data import Ratings, synthetic_ratings
 from bayesrec.factorization import HPF
 from bayesrec.factorization.implicit.hpf import _cavi, _kernels
-from bayesrec.factorization.implicit.hpf._data import HPFPrior, build_data, interaction_counts
+from bayesrec.factorization.implicit.hpf._data import (
+    HPFPrior,
+    build_data,
+    interaction_counts,
+)
 
 PRIOR = HPFPrior(3, 0.3, 0.3, 1.0, 0.3, 0.3, 1.0)
 
@@ -150,7 +154,7 @@ def test_cavi_elbo_is_monotone(seed, prior):
     """
     r, _ = synthetic_ratings(80, 50, 1200, rank=2, rng=seed, with_timestamps=False)
     data = build_data(r, np.ones(len(r)))
-    st, hist, _ = _cavi.run(data, prior, 60, 0.0, np.random.default_rng(seed), 1.0)
+    _, hist, _ = _cavi.run(data, prior, 60, 0.0, np.random.default_rng(seed), 1.0)
     assert len(hist) == 61
     steps = np.diff(hist)
     assert np.all(steps >= -1e-9 * np.abs(hist[1:])), steps.min()
@@ -179,6 +183,7 @@ def test_scale_move_draws_the_gig(p_shift):
     against scipy's ``geninvgauss`` (4000 draws per component; at this size the test rejects
     the same sampler with ``p`` off by one, the ``p_shift=1`` case, at p ~ 1e-27)."""
     from scipy import stats
+
     from bayesrec.factorization.implicit.hpf._gibbs import scale_draws
     rng = np.random.default_rng(0)
     theta = rng.gamma(1.0, size=(6, 2))

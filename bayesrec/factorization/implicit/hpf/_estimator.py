@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...._validation import (
+    Boolean,
+    Choice,
+    Integer,
+    RandomState,
+    Real,
+    check_choice,
+)
 from ....base import Recommender
 from ....data import Ratings
 from ....progress import progress_bar
 from ....rng import check_random_state
-from ...._validation import (Anything, Boolean, Choice, Integer, RandomState, Real,
-                             check_choice)
 from . import _cavi
 from ._data import HPFPrior, build_data, interaction_counts
 from ._gibbs import SCALARS, HPFGibbs
@@ -182,17 +188,19 @@ class HPF(Recommender):
         data = build_data(ratings, y)
         prior = HPFPrior(p["rank"], p["a"], p["a_prime"], p["b_prime"], p["c"],
                          p["c_prime"], p["d_prime"])
-        rng = check_random_state(p["random_state"])
-        tracked = self._tracked_pairs(ratings, eval_set, p["n_tracked"], rng)
+        # separate streams: the tracked pairs (which depend on eval_set) never shift the fit
+        fit_rng, track_rng, post_rng = check_random_state(p["random_state"]).spawn(3)
+        tracked = self._tracked_pairs(ratings, eval_set, p["n_tracked"], track_rng)
         out = {"prior_": {"a": prior.a, "a_prime": prior.a_prime, "b_prime": prior.b_prime,
                           "c": prior.c, "c_prime": prior.c_prime, "d_prime": prior.d_prime},
                "rank_": prior.rank, "method_": p["method"], "tracked_": tracked,
                "settings_": {k: p[k] for k in ("n_chains", "draws", "keep_factors",
                                                "n_predictive_draws")}}
         if p["method"] == "cavi":
-            out.update(self._fit_cavi(data, prior, p, rng))
+            out.update(self._fit_cavi(data, prior, p, fit_rng))
+            out["posterior_seed_"] = int(post_rng.integers(2**63 - 1))
         else:
-            out.update(self._fit_gibbs(data, prior, p, tracked, rng))
+            out.update(self._fit_gibbs(data, prior, p, tracked, fit_rng))
         return out
 
     @staticmethod
@@ -215,18 +223,16 @@ class HPF(Recommender):
                 "beta_shape_": state.ls, "beta_rate_": state.lr,
                 "eta_shape_": np.full(data.n_items, state.ts), "eta_rate_": state.tr,
                 "elbo_": history, "converged_": bool(converged),
-                "n_iter_": len(history) - 1,
-                "posterior_seed_": int(rng.integers(2**63 - 1))}
+                "n_iter_": len(history) - 1}
 
     def _fit_gibbs(self, data, prior, p, tracked, rng) -> dict:
         from ....inference.chains import RunSettings, run_chains
-        from ....rng import spawn
         n_chains, draws = p["n_chains"], p["draws"]
         per_chain = -(-p["n_predictive_draws"] // n_chains)
         sampler = HPFGibbs(data, prior, tracked, _bank_schedule(draws, per_chain),
                            p["keep_factors"])
         settings = RunSettings(draws, p["burn_in"], p["thin"])
-        results = run_chains(sampler, n_chains, settings, random_state=spawn(rng, 1)[0],
+        results = run_chains(sampler, n_chains, settings, random_state=rng,
                              n_jobs=p["n_jobs"], progress=p["verbose"],
                              description="HPF Gibbs")
         traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}

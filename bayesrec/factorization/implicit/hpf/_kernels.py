@@ -16,7 +16,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-
 # below this many interactions the serial drivers are used
 PARALLEL_MIN_NNZ = 1_000_000
 
