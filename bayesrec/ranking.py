@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .inference.beta import (beta_draws, beta_mean, beta_quantile, check_beta_parameters,
-                             check_counts, check_credible)
+from .inference.beta import (bernoulli_counts, beta_draws, beta_mean, beta_quantile,
+                             check_beta_parameters, check_counts, check_credible)
 from .rng import check_random_state
 
 REDDIT_EPOCH = 1134028003  # 2005-12-08 07:46:43 UTC, the reddit launch second used by the formula
@@ -331,9 +331,9 @@ class BetaPosteriorRanker:
             raise ValueError(f"items must be integer indices in [0, {self.n_items})")
         if np.any((liked != 0) & (liked != 1)):
             raise ValueError("liked must be boolean (0/1)")
-        n = self.n_items
-        self.successes_ += np.bincount(items, weights=liked, minlength=n)
-        self.failures_ += np.bincount(items, weights=1.0 - liked, minlength=n)
+        likes, dislikes = bernoulli_counts(items, liked, self.n_items)
+        self.successes_ += likes
+        self.failures_ += dislikes
         return self
 
     # -- posterior summaries

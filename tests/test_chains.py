@@ -33,7 +33,7 @@ def split():
 
 
 KW = dict(rank=2, n_samples=6, burn_in=2, thin=1, n_chains=2, alpha="sample",
-          checkpoint_every=3, progress=False)
+          checkpoint_every=3, verbose=False)
 
 
 def _ckpt(folder, chain=0):
@@ -45,21 +45,21 @@ def _ckpt(folder, chain=0):
 def test_other_seed_is_refused_not_reloaded(split, tmp_path):
     """Defect: a rerun with another seed returned the old run's numbers bit for bit."""
     tr, te = split
-    BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, test=te)
+    BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te)
     with pytest.raises(CheckpointError, match=r"chain0\.npz.*seed"):
-        BPMF(random_state=2, checkpoint_dir=tmp_path, **KW).fit(tr, test=te)
+        BPMF(random_state=2, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te)
     # the same settings do reload, and equal a fresh run without checkpoints
-    a = BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, test=te)
-    b = BPMF(random_state=1, **KW).fit(tr, test=te)
+    a = BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te)
+    b = BPMF(random_state=1, **KW).fit(tr, eval_set=te)
     np.testing.assert_array_equal(a.traces_["alpha"], b.traces_["alpha"])
 
 
 def test_other_n_tracked_is_refused(split, tmp_path):
     """Defect: another n_tracked failed with a numpy broadcasting error."""
     tr, te = split
-    BPMF(random_state=1, n_tracked=5, checkpoint_dir=tmp_path, **KW).fit(tr, test=te)
+    BPMF(random_state=1, n_tracked=5, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te)
     with pytest.raises(CheckpointError, match="tracked_cells"):
-        BPMF(random_state=1, n_tracked=7, checkpoint_dir=tmp_path, **KW).fit(tr, test=te)
+        BPMF(random_state=1, n_tracked=7, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te)
 
 
 @pytest.mark.parametrize("change, field", [
@@ -70,36 +70,36 @@ def test_other_n_tracked_is_refused(split, tmp_path):
 ])
 def test_every_setting_is_in_the_key(split, tmp_path, change, field):
     tr, te = split
-    BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, test=te)
+    BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te)
     with pytest.raises(CheckpointError, match=field):
-        BPMF(random_state=1, checkpoint_dir=tmp_path, **(KW | change)).fit(tr, test=te)
+        BPMF(random_state=1, checkpoint_dir=tmp_path, **(KW | change)).fit(tr, eval_set=te)
 
 
 def test_other_data_and_version_are_refused(split, tmp_path, monkeypatch):
     tr, te = split
-    BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, test=te)
+    BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te)
     other = tr.take(np.arange(len(tr) - 1))
     with pytest.raises(CheckpointError, match="sampler.data"):
-        BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(other, test=te)
+        BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(other, eval_set=te)
     with pytest.raises(CheckpointError, match="evaluation_set"):
-        BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, test=te.take(np.arange(9)))
+        BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te.take(np.arange(9)))
     import bayesrec
     monkeypatch.setattr(bayesrec, "__version__", "999.0")
     with pytest.raises(CheckpointError, match="bayesrec_version"):
-        BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, test=te)
+        BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te)
 
 
 # ---------------------------------------------------------------- unreadable files
 def test_truncated_checkpoint_names_the_file(split, tmp_path):
     """Defect: a truncated file raised a bare UnpicklingError / EOFError."""
     tr, te = split
-    BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, test=te)
+    BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te)
     path = _ckpt(tmp_path)
     data = path.read_bytes()
     for cut in (len(data) // 2, 30, 0):
         path.write_bytes(data[:cut])
         with pytest.raises(CheckpointError, match=str(path.name)):
-            BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, test=te)
+            BPMF(random_state=1, checkpoint_dir=tmp_path, **KW).fit(tr, eval_set=te)
 
 
 def test_foreign_files_are_refused(tmp_path):
@@ -195,11 +195,11 @@ def test_worker_progress_reaches_the_bar(split, monkeypatch):
         yield Bar()
 
     monkeypatch.setattr(chains, "progress_bar", fake_bar)
-    kw = KW | dict(progress=True, n_samples=40, burn_in=10)
-    m = BPMF(random_state=4, n_jobs=2, **kw).fit(tr, test=te)
+    kw = KW | dict(verbose=True, n_samples=40, burn_in=10)
+    m = BPMF(random_state=4, n_jobs=2, **kw).fit(tr, eval_set=te)
     assert seen[0] == ("total", 2 * 50)
     assert sum(seen[1:]) == 100 and all(a > 0 for a in seen[1:])
-    ref = BPMF(random_state=4, **(kw | dict(progress=False))).fit(tr, test=te)
+    ref = BPMF(random_state=4, **(kw | dict(verbose=False))).fit(tr, eval_set=te)
     np.testing.assert_array_equal(m.traces_["test_rmse"], ref.traces_["test_rmse"])
 
 
@@ -209,7 +209,7 @@ PARENT = textwrap.dedent("""
     from bayesrec.data import synthetic_ratings
     from bayesrec.factorization import BPMF
     r, _ = synthetic_ratings(200, 100, 6000, rank=2, noise=0.5, rng=0)
-    BPMF(rank=2, n_samples=10**7, burn_in=0, n_chains=2, n_jobs=2, progress=False,
+    BPMF(rank=2, n_samples=10**7, burn_in=0, n_chains=2, n_jobs=2, verbose=False,
          checkpoint_dir=sys.argv[1], checkpoint_every=1, random_state=0).fit(r)
 """)
 
