@@ -50,27 +50,27 @@ BIG = 5_000_000
 # ------------------------------------------------------------------ the models (child side)
 def _bpmf(r):
     from bayesrec.factorization import BPMF
-    BPMF(rank=10, n_samples=5, burn_in=5, n_chains=1, progress=False, random_state=0).fit(r)
+    BPMF(rank=10, n_samples=5, burn_in=5, n_chains=1, verbose=False, random_state=0).fit(r)
 
 
 def _als(r):
     from bayesrec.factorization import ALS
-    ALS(rank=10, reg=20.0, n_iters=10, random_state=0).fit(r)
+    ALS(rank=10, reg=20.0, n_iter=10, random_state=0).fit(r)
 
 
 def _pmf(r):
     from bayesrec.factorization import PMF
-    PMF(rank=10, n_iters=10, random_state=0).fit(r)
+    PMF(rank=10, n_iter=10, random_state=0).fit(r)
 
 
 def _funk(r):
     from bayesrec.factorization import FunkSVD
-    FunkSVD(rank=10, n_epochs=10, random_state=0).fit(r)
+    FunkSVD(rank=10, n_iter=10, random_state=0).fit(r)
 
 
 def _svdpp(r):
     from bayesrec.factorization import SVDpp
-    SVDpp(rank=10, n_epochs=5, random_state=0).fit(r)
+    SVDpp(rank=10, n_iter=5, random_state=0).fit(r)
 
 
 def _tsvd(r):
@@ -144,10 +144,10 @@ def models() -> dict:
             ("HPF", "bayesrec.factorization", "HPF", dict(rank=10, n_iter=10, random_state=0),
              "K=10, 10 iterations"),
             ("ImplicitBPMF", "bayesrec.factorization", "ImplicitBPMF",
-             dict(rank=10, n_samples=5, burn_in=5, n_chains=1, progress=False,
+             dict(rank=10, n_samples=5, burn_in=5, n_chains=1, verbose=False,
                   random_state=0), "K=10, 10 sweeps"),
             ("BayesianSVDpp", "bayesrec.factorization", "BayesianSVDpp",
-             dict(rank=10, n_samples=5, burn_in=5, n_chains=1, progress=False,
+             dict(rank=10, n_samples=5, burn_in=5, n_chains=1, verbose=False,
                   random_state=0), "K=10, 10 sweeps")):
         fit = _optional(module, name, **kw)
         if fit is not None:

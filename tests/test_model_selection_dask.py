@@ -36,10 +36,10 @@ def data():
 def test_grid_search_on_dask_equals_serial(client, data):
     kw = dict(cv=3, metric=["rmse", "ndcg@10"], random_state=1, verbose=False)
     grid = {"rank": [2, 4], "reg": [2.0, 20.0]}
-    serial = GridSearch(ALS(n_iters=3), grid, n_jobs=1, **kw).fit(data)
+    serial = GridSearch(ALS(n_iter=3), grid, n_jobs=1, **kw).fit(data)
     with distributed.get_task_stream(client) as stream:
         with joblib.parallel_config(backend="dask"):
-            remote = GridSearch(ALS(n_iters=3), grid, n_jobs=2, **kw).fit(data)
+            remote = GridSearch(ALS(n_iter=3), grid, n_jobs=2, **kw).fit(data)
     assert len(stream.data) >= 12                         # 4 points x 3 folds ran on dask
     cols = ["candidate", "fold", "metric", "value"]
     pd.testing.assert_frame_equal(serial.fold_results_[cols], remote.fold_results_[cols])
@@ -48,7 +48,7 @@ def test_grid_search_on_dask_equals_serial(client, data):
     np.testing.assert_array_equal(serial.best_estimator_.predict(u, i),
                                   remote.best_estimator_.predict(u, i))
     # n_jobs=None takes the backend's workers
-    one = ALS(n_iters=3, rank=2, reg=2.0)
+    one = ALS(n_iter=3, rank=2, reg=2.0)
     cv_kw = dict(cv="per_user", metrics=("rmse", "ndcg@10"), random_state=1, verbose=False)
     ref = cross_validate(one, data, n_jobs=1, **cv_kw)
     with joblib.parallel_config(backend="dask"):
@@ -58,7 +58,7 @@ def test_grid_search_on_dask_equals_serial(client, data):
 
 def test_bpmf_chains_on_dask_equal_serial(client, data):
     kw = dict(rank=2, n_samples=8, burn_in=4, n_chains=2, alpha="sample", random_state=5,
-              progress=True)
+              verbose=True)
     serial = BPMF(**kw).fit(data)
     with distributed.get_task_stream(client) as stream:
         with joblib.parallel_config(backend="dask"):

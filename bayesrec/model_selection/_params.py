@@ -1,7 +1,7 @@
 """``get_params`` / ``set_params`` / ``clone`` of any estimator (the scikit-learn contract).
 
-Models built on :mod:`bayesrec.base` provide these methods; for any other object following the
-same convention (every ``__init__`` argument stored under its own name) they are read from the
+Models built on :mod:`bayesrec.base` provide ``get_params``, ``set_params`` and ``clone``; for
+any other object following the same convention (every ``__init__`` argument stored under its own name) they are read from the
 constructor's signature.
 """
 
@@ -33,15 +33,9 @@ def check_param_names(model, names) -> None:
 def clone(model, **params):
     """A new, unfitted model with the same constructor arguments, updated by ``params``."""
     check_param_names(model, params)
-    try:
-        from ..base import clone as base_clone
-    except ImportError:
-        base_clone = None
-    if base_clone is not None and hasattr(model, "get_params"):
-        new = base_clone(model)
-        if params:
-            new.set_params(**params)
-        return new
+    if callable(getattr(model, "clone", None)) and callable(getattr(model, "set_params", None)):
+        new = model.clone()
+        return new.set_params(**params) if params else new
     args = {k: copy.deepcopy(v) for k, v in get_params(model).items()}
     args.update(params)
     return type(model)(**args)
