@@ -15,6 +15,8 @@ _MODELS = {
     "PMF": "pmf",
     "BPMF": "bpmf",
     "NeuralRecommender": "neural",
+    "ImplicitBPMF": "implicit",
+    "ImplicitALS": "implicit",
 }
 
 __all__ = list(_MODELS)
