@@ -15,6 +15,7 @@ _MODELS = {
     "PMF": "pmf",
     "BPMF": "bpmf",
     "NeuralRecommender": "neural",
+    "HPF": "implicit",
     "ImplicitBPMF": "implicit",
     "ImplicitALS": "implicit",
 }
