@@ -14,7 +14,7 @@ Each iteration sets every user row, then every item row, to its exact minimiser:
 conditional-mean ("mode") sweep of :class:`ImplicitBPMF` with the hyperparameters fixed at
 ``mu = 0, Lambda = reg I, alpha = 1`` (:mod:`._sweep`), so both models share one solver:
 O(nnz K^2 + (n_users + n_items) K^3) per iteration, exact Cholesky solves (no conjugate
-gradient).  ``J`` never increases; iterations stop after ``n_iters`` or when the relative
+gradient).  ``J`` never increases; iterations stop after ``n_iter`` or when the relative
 decrease of ``J`` falls below ``tol``.  Score of item ``i`` for user ``u``: ``u_u . v_i``.
 """
 
@@ -54,14 +54,14 @@ class ImplicitALS(Recommender):
         L2 penalty ``reg`` on every factor row.
     confidence : float
         ``c_ui = 1 + confidence * y_ui`` (Hu et al.'s alpha; 40 in the paper on play counts).
-    n_iters : int
+    n_iter : int
         Maximum iterations.
     tol : float
-        Stop when ``(J_prev - J) / J_prev < tol`` (0: run all ``n_iters``).
+        Stop when ``(J_prev - J) / J_prev < tol`` (0: run all ``n_iter``).
     init_scale : float
         Standard deviation of the random initial factors.
     random_state : int or Generator
-    progress : bool
+    verbose : bool
         Show a progress bar.
 
     Attributes
@@ -75,22 +75,22 @@ class ImplicitALS(Recommender):
     """
 
     _checks = {"rank": Integer(low=1), "reg": Real(low=0.0), "confidence":
-               Real(low=0.0, closed="left"), "n_iters": Integer(low=1),
+               Real(low=0.0, closed="left"), "n_iter": Integer(low=1),
                "tol": Real(low=0.0, closed="left"), "init_scale": Real(low=0.0),
-               "random_state": RandomState(), "progress": Boolean()}
-    _test_params = {"rank": 3, "n_iters": 5}
+               "random_state": RandomState(), "verbose": Boolean()}
+    _test_params = {"rank": 3, "n_iter": 5}
 
     def __init__(self, rank: int = 32, reg: float = 5.0, confidence: float = 2.0,
-                 n_iters: int = 15, tol: float = 1e-4, init_scale: float = 0.1,
-                 random_state=None, progress: bool = False):
+                 n_iter: int = 15, tol: float = 1e-4, init_scale: float = 0.1,
+                 random_state=None, verbose: bool = False):
         self.rank = rank
         self.reg = reg
         self.confidence = confidence
-        self.n_iters = n_iters
+        self.n_iter = n_iter
         self.tol = tol
         self.init_scale = init_scale
         self.random_state = random_state
-        self.progress = progress
+        self.verbose = verbose
 
     def _fit(self, ratings: Ratings, eval_set=None) -> dict:
         p = self._validated()
@@ -101,8 +101,8 @@ class ImplicitALS(Recommender):
         rng = check_random_state(p["random_state"])
         state = init_state(data, prior, rng, p["init_scale"])
         rows, prev = [], None
-        with progress_bar(p["n_iters"], "implicit ALS", enabled=p["progress"]) as bar:
-            for it in range(p["n_iters"]):
+        with progress_bar(p["n_iter"], "implicit ALS", enabled=p["verbose"]) as bar:
+            for it in range(p["n_iter"]):
                 t0 = time.perf_counter()
                 state = sweep(state, data, prior, None, mode=True)
                 loss = state.sse + p["reg"] * (float(np.sum(state.xu ** 2))

@@ -125,7 +125,7 @@ class ImplicitBPMF(Recommender):
         ``if __name__ == "__main__":`` guard in scripts).
     checkpoint_dir, checkpoint_every :
         Resume-exact checkpoints (:mod:`bayesrec.inference.chains`).
-    progress : bool
+    verbose : bool
         Show a progress bar.
     random_state : int or Generator
 
@@ -144,17 +144,17 @@ class ImplicitBPMF(Recommender):
                "n_predictive_draws": Integer(low=1), "n_tracked": Integer(low=1),
                "init_scale": Real(low=0.0), "n_jobs": Integer(low=1),
                "checkpoint_dir": Anything(), "checkpoint_every": Integer(low=1),
-               "progress": Boolean(), "random_state": RandomState(),
+               "verbose": Boolean(), "random_state": RandomState(),
                "default_strategy": Choice(*STRATEGIES)}
     _test_params = {"rank": 3, "n_samples": 4, "burn_in": 2, "n_chains": 1,
-                    "n_predictive_draws": 2, "progress": False}
+                    "n_predictive_draws": 2, "verbose": False}
 
     def __init__(self, rank: int = 32, confidence: float = 2.0, alpha="sample",
                  alpha_prior=(1.0, 1.0), beta0: float = 2.0, nu0: float | None = None,
                  n_samples: int = 100, burn_in: int = 50, thin: int = 1, n_chains: int = 2,
                  n_predictive_draws: int = 20, n_tracked: int = 100, init_scale: float = 0.1,
                  n_jobs: int = 1, checkpoint_dir=None, checkpoint_every: int = 50,
-                 progress: bool = True, random_state=None, default_strategy: str = "mean"):
+                 verbose: bool = True, random_state=None, default_strategy: str = "mean"):
         self.rank = rank
         self.confidence = confidence
         self.alpha = alpha
@@ -171,7 +171,7 @@ class ImplicitBPMF(Recommender):
         self.n_jobs = n_jobs
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
-        self.progress = progress
+        self.verbose = verbose
         self.random_state = random_state
         self.default_strategy = default_strategy
 
@@ -212,7 +212,7 @@ class ImplicitBPMF(Recommender):
                                None if p["checkpoint_dir"] is None else str(p["checkpoint_dir"]),
                                p["checkpoint_every"])
         results = run_chains(sampler, n_chains, settings, p["random_state"],
-                             n_jobs=p["n_jobs"], progress=p["progress"],
+                             n_jobs=p["n_jobs"], progress=p["verbose"],
                              description="ImplicitBPMF Gibbs")
         traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}
         return {"bank_user_factors_": np.stack([u for r in results
