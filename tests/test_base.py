@@ -10,9 +10,8 @@ from bayesrec.data import Ratings
 class ItemMean(RatingModel):
     """Item mean (global mean for unknown items): enough to exercise the contract."""
 
-    def _fit(self, r):
-        self.mu_ = r.global_mean
-        self.means_ = r.item_sums() / np.maximum(r.item_counts, 1)
+    def _fit(self, r, eval_set):
+        return {"mu_": r.global_mean, "means_": r.item_sums() / np.maximum(r.item_counts, 1)}
 
     def _predict_indices(self, u, i):
         return np.where(i >= 0, self.means_[np.maximum(i, 0)], self.mu_)

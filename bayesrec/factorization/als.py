@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import check_positive
+from .._validation import Boolean, Integer, RandomState, Real
 from ..data import Ratings
 from ..rng import check_random_state
-from ._common import ALSState, FactorModel, als_run
+from ._common import ALSState, FactorModel, als_run, learned_factors
 
 
 class ALS(FactorModel):
@@ -44,12 +44,15 @@ class ALS(FactorModel):
         Latent dimension K (0: biases only).
     reg : float
         L2 regularization of factors and biases (the course's lambda).
-    n_iters : int
-        Number of sweeps (each updates W, b, U, c once).
+    n_iter : int
+        Maximum number of sweeps (each updates U, b, V, c once).
+    tol : float
+        Stop when the relative decrease of the objective ``(J_prev - J) / J`` falls to
+        ``tol`` or below (0 runs all ``n_iter`` sweeps).
     biases : bool
-        Learn ``b_i`` and ``c_j``; ``False`` keeps them at 0 (``mu`` is still subtracted).
-    init_std : float
-        Item factors start as ``rng.normal(0, init_std, (n_items, K))`` (the first and only
+        Learn ``b_u`` and ``c_i``; ``False`` keeps them at 0 (``mu`` is still subtracted).
+    init_scale : float
+        Item factors start as ``rng.normal(0, init_scale, (n_items, K))`` (the first and only
         draw from ``random_state``); user factors are solved first.
     random_state : int or numpy.random.Generator, optional
     verbose : bool
@@ -59,31 +62,39 @@ class ALS(FactorModel):
     ----------
     user_factors_, item_factors_, user_bias_, item_bias_, global_mean_
     history_ : DataFrame
-        Per iteration: ``loss`` (J), ``train_rmse``, ``test_rmse`` (if ``fit`` got ``test``),
-        ``seconds`` (time of the sweep alone).
+        Per iteration: ``loss`` (J), ``train_rmse``, ``test_rmse`` (if ``fit`` got an
+        ``eval_set``), ``seconds`` (time of the sweep alone).
+    n_iter_ : int
+        Sweeps run.
     """
 
-    def __init__(self, rank: int = 10, reg: float = 20.0, n_iters: int = 25,
-                 biases: bool = True, init_std: float = 0.1, random_state=None,
-                 verbose: bool = False):
+    _checks = {"rank": Integer(low=0), "reg": Real(), "n_iter": Integer(),
+               "tol": Real(closed="left"), "biases": Boolean(), "init_scale": Real(),
+               "random_state": RandomState(), "verbose": Boolean()}
+    _test_params = {"rank": 3, "n_iter": 3}
+
+    def __init__(self, rank: int = 10, reg: float = 20.0, n_iter: int = 25,
+                 tol: float = 0.0, biases: bool = True, init_scale: float = 0.1,
+                 random_state=None, verbose: bool = False):
         self.rank = rank
         self.reg = reg
-        self.n_iters = n_iters
+        self.n_iter = n_iter
+        self.tol = tol
         self.biases = biases
-        self.init_std = init_std
+        self.init_scale = init_scale
         self.random_state = random_state
         self.verbose = verbose
 
-    def _fit(self, ratings: Ratings) -> None:
-        K = check_positive("rank", self.rank, integer=True, allow_zero=True)
-        reg = check_positive("reg", self.reg)
-        n_iters = check_positive("n_iters", self.n_iters, integer=True)
-        init_std = check_positive("init_std", self.init_std)
-        if K == 0 and not self.biases:
+    def _fit(self, ratings: Ratings, eval_set) -> dict:
+        p = self._validated()
+        K = p["rank"]
+        if K == 0 and not p["biases"]:
             raise ValueError("rank=0 with biases=False leaves nothing to learn")
-        rng = check_random_state(self.random_state)
+        rng = check_random_state(p["random_state"])
         st = ALSState(mu=ratings.global_mean, b=np.zeros(ratings.n_users),
                       c=np.zeros(ratings.n_items), W=np.zeros((ratings.n_users, K)),
-                      V=rng.normal(0.0, init_std, (ratings.n_items, K)))
-        self.history_ = als_run(self, ratings, st, n_iters, (reg, reg, reg, reg),
-                                bool(self.biases), "ALS", self.verbose)
+                      V=rng.normal(0.0, p["init_scale"], (ratings.n_items, K)))
+        reg = p["reg"]
+        history = als_run(ratings, st, p["n_iter"], (reg, reg, reg, reg), p["biases"], "ALS",
+                          p["verbose"], eval_set, tol=p["tol"])
+        return {**learned_factors(st), "history_": history, "n_iter_": len(history)}
