@@ -40,7 +40,7 @@ def run(ctx: Context) -> Section:
                                           random_state=0),
         "BPMF (K=10, alpha sampled)": lambda: BPMF(
             rank=10, alpha="sample", n_chains=2, burn_in=50 * n, n_samples=100 * n,
-            random_state=ctx.seed, progress=False),
+            random_state=ctx.seed, verbose=False),
         "Bayesian SVD++ plain (K=10)": lambda: BayesianSVDpp(
             rank=10, flipped=False, verbose=False, random_state=ctx.seed, **mcmc),
         "Bayesian SVD++ flipped (K=10)": lambda: BayesianSVDpp(

@@ -113,7 +113,7 @@ def test_implicit_signal_is_learned():
                           n_chains=1, verbose=False, random_state=1).fit(train)
     e_svdpp = rmse(svdpp.predict_ratings(test), test.ratings)
     from bayesrec.factorization import BPMF
-    bpmf = BPMF(rank=2, n_samples=60, burn_in=60, n_chains=1, progress=False,
+    bpmf = BPMF(rank=2, n_samples=60, burn_in=60, n_chains=1, verbose=False,
                 random_state=1, alpha="sample").fit(train)
     e_bpmf = rmse(bpmf.predict_ratings(test), test.ratings)
     assert e_svdpp < 0.85 * e_bpmf, (e_svdpp, e_bpmf)
@@ -147,7 +147,7 @@ def test_bad_input_is_refused(split):
         BayesianSVDpp(n_burn=-1).fit(train)
     with pytest.raises(ValueError, match="bias_prior"):
         BayesianSVDpp(bias_prior=(1.0,)).fit(train)
-    with pytest.raises(TypeError, match="flipped"):
+    with pytest.raises(ValueError, match="flipped"):
         BayesianSVDpp(flipped="yes").fit(train)
     feats = pd.DataFrame({"f": 1.0}, index=train.item_ids[1:])
     with pytest.raises(ValueError, match="no row for id"):

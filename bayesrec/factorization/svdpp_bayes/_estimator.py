@@ -39,16 +39,17 @@ Identifiability: as in BPMF, raw factor entries are not identified; ``posterior`
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ...base import RatingModel, check_positive, check_probability, top_k
+from ..._validation import (Anything, Boolean, Integer, OptionalCheck, RandomState, Real,
+                            check_choice, check_positive, check_probability)
+from ...base import RatingModel
 from ...data import Ratings
 from ...inference.chains import RunSettings, run_chains
 from ...inference.normal_wishart import NormalWishart
+from ...parallel import check_n_jobs
 from ...rng import check_random_state
 from ..bpmf._predict import Bank
 from ..bpmf._sampler import bank_schedule
@@ -59,32 +60,6 @@ from ._sweep import SVDppData, SVDppPrior
 
 _SCALARS = ["alpha", "train_rmse", "test_rmse", "P_norm", "Q_norm", "U_norm", "V_norm",
             "Y_norm", "Z_norm", "tau_b", "tau_c"]
-_STRATEGIES = ("mean", "thompson", "lower_bound")
-
-
-def _eval_arrays(train: Ratings, eval_set):
-    """Held-out pairs in the training index space (-1 = no training ratings) and values."""
-    if eval_set is None:
-        return None
-    if isinstance(eval_set, Ratings):
-        if eval_set.user_ids is train.user_ids and eval_set.item_ids is train.item_ids:
-            u, i = eval_set.users.astype(np.int64), eval_set.items.astype(np.int64)
-        else:
-            u = np.asarray(train.user_index(eval_set.user_ids[eval_set.users]), np.int64)
-            i = np.asarray(train.item_index(eval_set.item_ids[eval_set.items]), np.int64)
-        r = np.asarray(eval_set.ratings, np.float64)
-    elif all(hasattr(eval_set, a) for a in ("users", "items", "ratings")):
-        u = np.asarray(eval_set.users, np.int64)   # already in the training index space
-        i = np.asarray(eval_set.items, np.int64)
-        r = np.asarray(eval_set.ratings, np.float64)
-    else:
-        raise TypeError(f"eval_set must be a bayesrec.data.Ratings or None, got "
-                        f"{type(eval_set).__name__}")
-    if len(r) == 0:
-        return None
-    u = np.where((u >= 0) & (train.user_counts[np.maximum(u, 0)] > 0), u, -1)
-    i = np.where((i >= 0) & (train.item_counts[np.maximum(i, 0)] > 0), i, -1)
-    return u, i, r
 
 
 class BayesianSVDpp(RatingModel):
@@ -142,6 +117,16 @@ class BayesianSVDpp(RatingModel):
     exactly as in :class:`~bayesrec.factorization.BPMF`.
     """
 
+    _checks = {"rank": Integer(), "flipped": Boolean(), "n_chains": Integer(),
+               "n_burn": Integer(low=0), "n_samples": Integer(), "thin": Integer(),
+               "beta0": Real(), "nu0": OptionalCheck(Real()), "n_predictive_draws": Integer(),
+               "n_tracked": Integer(), "init_scale": Real(), "n_jobs": Anything(),
+               "checkpoint_every": Integer(), "verbose": Boolean(),
+               "random_state": RandomState()}
+    _test_params = {"rank": 2, "n_burn": 2, "n_samples": 4, "n_chains": 1,
+                    "n_predictive_draws": 4, "n_tracked": 5, "verbose": False}
+    _strategies = ("mean", "thompson", "lower_bound")
+
     def __init__(self, rank: int = 10, flipped: bool = True, item_features=None,
                  user_features=None, implicit=None, n_chains: int = 2, n_burn: int = 50,
                  n_samples: int = 150, thin: int = 1, alpha="sample", beta0: float = 2.0,
@@ -194,64 +179,35 @@ class BayesianSVDpp(RatingModel):
                 raise ValueError(f"{name} must be (shape, rate), got {val!r}")
             pr[name] = (check_positive(f"{name} shape", val[0]),
                         check_positive(f"{name} rate", val[1]))
-        for name in ("flipped", "verbose"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         own = BPMFPrior(k, nw, 1.0, True, *pr["bias_prior"], alpha, *pr["alpha_prior"],
                         rescale=False)
         return SVDppPrior(own, nw, *pr["linear_prior"])
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, ratings: Ratings, eval_set=None):
+    def _fit(self, ratings: Ratings, eval_set) -> dict:
         """Sample the posterior given ``ratings``; the optional held-out ``eval_set`` is
         predicted at every retained draw (running mean, per-draw test RMSE), never learned
         from."""
-        if "eval_set" in inspect.signature(RatingModel.fit).parameters:
-            return super().fit(ratings, eval_set=eval_set)
-        # base without the held-out path: validate, compute, publish at once
-        if not isinstance(ratings, Ratings):
-            raise TypeError("fit expects a bayesrec.data.Ratings, got "
-                            f"{type(ratings).__name__}")
-        if len(ratings) == 0:
-            raise ValueError("cannot fit on empty ratings")
-        learned = self._fit(ratings, eval_set)
-        for name in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, name)
-        self.train_ = ratings
-        for name, value in learned.items():
-            setattr(self, name, value)
-        return self
-
-    def _fit(self, ratings: Ratings, eval_set=None) -> dict:
         prior = self._prior()
-        n_samples = check_positive("n_samples", self.n_samples, integer=True)
-        n_burn = check_positive("n_burn", self.n_burn, integer=True, allow_zero=True)
-        thin = check_positive("thin", self.thin, integer=True)
-        n_chains = check_positive("n_chains", self.n_chains, integer=True)
-        n_jobs = check_positive("n_jobs", self.n_jobs, integer=True)
-        every = check_positive("checkpoint_every", self.checkpoint_every, integer=True)
-        n_bank = -(-check_positive("n_predictive_draws", self.n_predictive_draws,
-                                   integer=True) // n_chains)
-        n_tracked = check_positive("n_tracked", self.n_tracked, integer=True)
-        init_scale = check_positive("init_scale", self.init_scale)
-        rng = check_random_state(self.random_state)
+        p = self._validated()
+        n_samples, n_chains = p["n_samples"], p["n_chains"]
+        n_jobs = check_n_jobs(self.n_jobs)
+        n_bank = -(-p["n_predictive_draws"] // n_chains)
         bag_u, bag_v = build_bags(ratings, bool(self.flipped), self.item_features,
                                   self.user_features, self.implicit)
         data = SVDppData(SweepData(ratings), bag_u, bag_v)
-        ev = _eval_arrays(ratings, eval_set)
+        ev = None if eval_set is None else (eval_set.users, eval_set.items, eval_set.ratings)
         ev_kw = {} if ev is None else dict(eval_users=ev[0], eval_items=ev[1],
                                            eval_ratings=ev[2])
         sampler = SVDppSampler(data, prior, rating_scale=ratings.rating_scale,
-                               n_tracked=n_tracked, bank_draws=bank_schedule(n_samples, n_bank),
-                               init_scale=init_scale,
-                               seed_key=repr(self.random_state)
-                               if not isinstance(self.random_state, np.random.Generator)
-                               else "generator", **ev_kw)
-        settings = RunSettings(n_samples, n_burn, thin,
+                               n_tracked=p["n_tracked"],
+                               bank_draws=bank_schedule(n_samples, n_bank),
+                               init_scale=p["init_scale"], **ev_kw)
+        settings = RunSettings(n_samples, p["n_burn"], p["thin"],
                                None if self.checkpoint_dir is None else str(self.checkpoint_dir),
-                               every)
-        results = run_chains(sampler, n_chains, settings, rng, n_jobs=n_jobs,
-                             progress=bool(self.verbose), description="Bayesian SVD++ Gibbs")
+                               p["checkpoint_every"])
+        results = run_chains(sampler, n_chains, settings, self.random_state, n_jobs=n_jobs,
+                             progress=p["verbose"], description="Bayesian SVD++ Gibbs")
         traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}
         draws = [d for r in results for d in r.accumulator["bank"]]
         out = {f"bank_{name}_": np.stack([np.asarray(d[j], np.float64) for d in draws])
@@ -322,10 +278,15 @@ class BayesianSVDpp(RatingModel):
     def _predict_indices(self, users, items):
         return self._bank().mean_std(np.asarray(users), np.asarray(items))[0]
 
+    def _check_options(self, strategy: str = "mean", prob: float = 0.9, random_state=None):
+        check_choice("strategy", strategy, self._strategies)
+        check_probability("prob", prob)
+        if random_state is not None and not isinstance(random_state, np.random.Generator):
+            check_random_state(random_state)
+
     def _score_users(self, users, strategy: str = "mean", prob: float = 0.9,
                      random_state=None):
-        if strategy not in _STRATEGIES:
-            raise ValueError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
+        self._check_options(strategy, prob, random_state)
         bank = self._bank()
         users = np.asarray(users, dtype=np.int64)
         if strategy == "thompson":
@@ -333,7 +294,7 @@ class BayesianSVDpp(RatingModel):
             return bank.score_block(users, draw=int(rng.integers(bank.n_draws)))
         if strategy == "lower_bound":
             mean, sd = bank.score_moments(users)
-            return mean - norm.ppf(check_probability("prob", prob)) * sd
+            return mean - norm.ppf(prob) * sd
         return bank.score_block(users)
 
     def predict(self, users, items, return_std: bool = False, noise: bool = False):
@@ -353,30 +314,13 @@ class BayesianSVDpp(RatingModel):
         return self._clip(self._bank().interval(u, i, prob))
 
     def recommend(self, user, k: int = 10, exclude_seen: bool = True, strategy: str = "mean",
-                  prob: float = 0.9, random_state=None, **options) -> pd.DataFrame:
+                  prob: float = 0.9, random_state=None) -> pd.DataFrame:
         """Top-k items for a user.
 
         ``strategy``: ``"mean"`` (posterior mean rating), ``"thompson"`` (one posterior draw,
-        picked with ``random_state``) or ``"lower_bound"`` (mean minus ``Phi^-1(prob)``
-        posterior sds).  An unknown user gets the prior-predictive mean ranking.
+        picked with ``random_state``: Thompson sampling) or ``"lower_bound"`` (mean minus
+        ``Phi^-1(prob)`` posterior sds).  An unknown user gets the prior-predictive mean
+        ranking.
         """
-        opts = dict(strategy=strategy, prob=prob, random_state=random_state, **options)
-        if "options" in inspect.signature(RatingModel.recommend).parameters:
-            return super().recommend(user, k, exclude_seen, **opts)
-        if strategy not in _STRATEGIES:
-            raise ValueError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
-        check_probability("prob", prob)
-        train = self._check_fitted()
-        k = min(check_positive("k", k, integer=True), train.n_items)
-        u = int(train.user_index(user))
-        if u >= 0 and train.user_counts[u] > 0:
-            scores = np.array(self._score_users(np.array([u]), **opts)[0], dtype=np.float64)
-            if exclude_seen:
-                scores[train.csr[u].indices] = -np.inf
-        else:
-            scores = self._predict_indices(np.full(train.n_items, -1), np.arange(train.n_items))
-        items = top_k(scores, k)[0]
-        sc = scores[items]
-        keep = np.isfinite(sc)
-        return pd.DataFrame({"item": train.item_ids[items[keep]], "score": sc[keep],
-                             "rank": np.arange(1, keep.sum() + 1)})
+        return super().recommend(user, k, exclude_seen, strategy=strategy, prob=prob,
+                                 random_state=random_state)

@@ -17,11 +17,9 @@ totals and hyperparameters at evenly spaced draw indices: the same layout as BPM
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-from ..bpmf._sampler import mean_ratings
+from ..bpmf._sampler import _digest, mean_ratings
 from ._sweep import SVDppData, SVDppPrior, init_state, sweep
 
 BANK_FIELDS = ("pu", "pv", "alpha", "mu_u", "lam_u", "mu_v", "lam_v", "tau_b", "tau_c")
@@ -32,12 +30,11 @@ class SVDppSampler:
 
     def __init__(self, data: SVDppData, prior: SVDppPrior, eval_users=None, eval_items=None,
                  eval_ratings=None, rating_scale=None, n_tracked: int = 100,
-                 bank_draws=None, init_scale: float = 0.1, seed_key: str = ""):
+                 bank_draws=None, init_scale: float = 0.1):
         self.data = data
         self.prior = prior
         self.rating_scale = rating_scale
         self.init_scale = init_scale
-        self.seed_key = seed_key
         self.bank_draws = np.asarray([] if bank_draws is None else bank_draws, dtype=int)
         self.has_eval = eval_users is not None
         if self.has_eval:
@@ -49,19 +46,31 @@ class SVDppSampler:
             self.tracked = np.unique(np.linspace(0, n - 1, min(n_tracked, n)).astype(int))
 
     # -- driver protocol ---------------------------------------------------------------
-    def fingerprint(self) -> str:
-        h = hashlib.sha1()
-        d = self.data
-        for a in (d.ratings.pattern_u.indices, d.ratings.pattern_u.indptr,
-                  d.ratings.values_u, self.bank_draws, d.bag_u.csr.data, d.bag_u.csr.indices,
-                  d.bag_v.csr.data, d.bag_v.csr.indices):
-            h.update(np.ascontiguousarray(a).tobytes())
-        h.update(repr((self.prior, self.init_scale, self.has_eval, self.seed_key,
-                       d.bag_u.names, d.bag_v.names)).encode())
+    def fingerprint(self) -> dict:
+        """One entry per thing that changes the numbers (the checkpoint key, see
+        :mod:`bayesrec.inference.chains`): data, bags, priors, init, bank, evaluation cells."""
+        d, p = self.data, self.prior
+        bags = []
+        for bag in (d.bag_u, d.bag_v):
+            bags += [bag.csr.indptr, bag.csr.indices, bag.csr.data, bag.group,
+                     bag.linear.astype(np.int8)]
+        out = {
+            "data": _digest(d.ratings.pattern_u.indptr, d.ratings.pattern_u.indices,
+                            d.ratings.values_u, np.array([d.offset], float)),
+            "bags": _digest(*bags),
+            "own_prior": repr(p.own),
+            "bag_prior": repr((p.bag_nw.beta0, p.bag_nw.nu0, p.linear_a, p.linear_b)),
+            "init_scale": repr(float(self.init_scale)),
+            "bank_draws": _digest(self.bank_draws),
+            "rating_scale": repr(None if self.rating_scale is None
+                                 else tuple(float(x) for x in self.rating_scale)),
+            "evaluation_set": "none",
+            "tracked_cells": "none",
+        }
         if self.has_eval:
-            h.update(self.eval_users.tobytes() + self.eval_items.tobytes()
-                     + self.tracked.tobytes())
-        return h.hexdigest()
+            out["evaluation_set"] = _digest(self.eval_users, self.eval_items, self.eval_ratings)
+            out["tracked_cells"] = _digest(self.tracked)
+        return out
 
     def init(self, rng):
         return init_state(self.data, self.prior, rng, self.init_scale)
