@@ -16,6 +16,7 @@ _MODELS = {
     "BPMF": "bpmf",
     "BayesianSVDpp": "svdpp_bayes",
     "NeuralRecommender": "neural",
+    "HPF": "implicit",
 }
 
 __all__ = list(_MODELS)
