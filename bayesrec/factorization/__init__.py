@@ -14,6 +14,7 @@ _MODELS = {
     "TruncatedSVD": "svd",
     "PMF": "pmf",
     "BPMF": "bpmf",
+    "BayesianSVDpp": "svdpp_bayes",
     "NeuralRecommender": "neural",
     "HPF": "implicit",
     "ImplicitBPMF": "implicit",

@@ -452,8 +452,8 @@ class Store:
                                     f"different arms or rewards")
             first.setdefault(event_id, (pos, int(reward)))
         if unknown:
-            raise UnknownArm(f"unknown arm(s) {sorted(set(map(repr, unknown)))} in experiment "
-                             f"{name!r}")
+            raise UnknownArm(f"unknown arm(s) {', '.join(sorted(set(map(repr, unknown))))} "
+                             f"in experiment {name!r}")
         ids = sorted(first)              # one lock order for every writer
         job = _RewardJob(exp=exp, ids=ids, first=first,
                          pos=np.array([first[i][0] for i in ids], dtype=np.int64),
