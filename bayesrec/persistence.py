@@ -334,8 +334,9 @@ def load(path):
                 raise PersistenceError(f"{where}: meta.json is not valid JSON (foreign or "
                                        "corrupted file)") from None
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                found = meta.get("format") if isinstance(meta, dict) else None
                 raise PersistenceError(f"{where} is not a bayesrec model file (format "
-                                       f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+                                       f"{found!r})")
             version = meta.get("format_version")
             if not isinstance(version, int) or version < 1:
                 raise PersistenceError(f"{where}: invalid format_version {version!r}")

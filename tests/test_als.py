@@ -99,7 +99,7 @@ def test_biases_alone_reproduce_closed_form_baseline(tiny):
     A = A.tocsc()
     lhs = (A.T @ A + reg * sp.eye(r.n_users + r.n_items)).tocsc()
     x = spsolve(lhs, A.T @ (r.ratings - r.ratings.mean()))
-    m = ALS(rank=0, reg=reg, n_iter=400).fit(r)
+    m = ALS(rank=0, reg=reg, n_iter=400, tol=0.0).fit(r)
     np.testing.assert_allclose(m.user_bias_, x[:r.n_users], atol=1e-9)
     np.testing.assert_allclose(m.item_bias_, x[r.n_users:], atol=1e-9)
     assert m.user_factors_.shape == (r.n_users, 0)
@@ -155,3 +155,16 @@ def test_row_blocked_solves_match_single_block(tiny, monkeypatch):
     np.testing.assert_allclose(blocked.user_factors_, one.user_factors_, atol=1e-12)
     np.testing.assert_allclose(blocked.item_factors_, one.item_factors_, atol=1e-12)
     np.testing.assert_allclose(blocked.item_bias_, one.item_bias_, atol=1e-12)
+
+
+def test_default_stops_at_the_tolerance(tiny):
+    """``tol``: the last sweep is the first whose relative decrease ``(J_prev - J) / J`` is at
+    most ``tol``; every earlier one decreased more."""
+    for tol in (1e-3, 1e-6):
+        m = ALS(rank=2, reg=1.0, tol=tol, n_iter=500, random_state=0).fit(tiny)
+        J = m.history_["loss"].to_numpy()
+        rel = -np.diff(J) / J[1:]
+        assert m.n_iter_ == len(J) < 500
+        assert rel[-1] <= tol and np.all(rel[:-1] > tol)
+    capped = ALS(rank=2, reg=1.0, tol=1e-12, n_iter=3, random_state=0).fit(tiny)
+    assert capped.n_iter_ == 3

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import check_positive
+from .._validation import check_positive
+from ..exceptions import NotFittedError
 from ..inference.beta import check_beta_parameters
 
 
@@ -78,7 +79,7 @@ class BanditPolicy:
     def update(self, arms, rewards) -> None:
         """Record one round: ``rewards[r]`` (0/1) of ``arms[r]`` in every replication ``r``."""
         if not hasattr(self, "pulls_"):
-            raise AttributeError(f"{type(self).__name__} has no state yet: call reset() first")
+            raise NotFittedError(f"{type(self).__name__} has no state yet: call reset() first")
         arms = np.asarray(arms)
         rewards = np.asarray(rewards)
         if arms.shape != self._rows.shape or rewards.shape != self._rows.shape:

@@ -108,7 +108,7 @@ class SparseSides:
 
     ``pattern_u`` is the ``(n_users, n_items)`` 0/1 CSR pattern and ``pattern_i`` its
     transpose, a CSC view of the same arrays (no by-item copy).  ``targets_u`` and
-    ``targets_i`` likewise share one data buffer holding ``r_ij - mu - b_i - c_j``
+    ``targets_i`` likewise share one data buffer holding ``r_ui - mu - b_u - c_i``
     (:meth:`fill_targets`).  Products with the item-side views run scipy's CSC kernel, which
     reads the dense user-side operand row by row and scatters into the (smaller) item-side
     result: better memory locality than a by-item CSR at MovieLens-20M scale, and half the
@@ -157,14 +157,14 @@ class SparseSides:
         return self._pattern_i_csr, self._targets_i_csr
 
     def fill_targets(self, mu, b, c) -> None:
-        """Set ``targets_u`` / ``targets_i`` to ``r_ij - mu - b_i - c_j``."""
+        """Set ``targets_u`` / ``targets_i`` to ``r_ui - mu - b_u - c_i``."""
         buf = self.targets_u.data
         np.subtract(self.u_r, mu, out=buf)
         buf -= b[self.u_rows]
         buf -= c[self.u_cols]
 
     def sse(self, mu, b, c, W, V, scale=None) -> tuple[float, float]:
-        """Sum of squared residuals of ``mu + b_i + c_j + w_i . v_j`` (raw and with predictions
+        """Sum of squared residuals of ``mu + b_u + c_i + u_u . v_i`` (raw and with predictions
         clipped to ``scale``), one compiled pass without O(nnz K) temporaries."""
         from ._sgd_kernels import sum_squared_errors
         lo, hi = scale if scale is not None else (-np.inf, np.inf)
@@ -181,7 +181,7 @@ def _single_threaded_blas():
 
     ``numpy.linalg.solve`` on a stack calls LAPACK once per small ``K x K`` matrix; extra
     BLAS threads only add synchronization there, and on a loaded machine they stall (measured
-    on the shared 2-core box at K=100: 0.72 s vs 0.12 s for 2000 systems).  Uses threadpoolctl,
+    on 2 loaded cores at K=100: 0.72 s vs 0.12 s for 2000 systems).  Uses threadpoolctl,
     which PyMC already requires; a no-op if it is missing.
     """
     global _BLAS_CONTROLLER

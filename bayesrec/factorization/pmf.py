@@ -2,16 +2,16 @@
 
 Model (the biased PMF of the BPMF paper with *fixed* hyperparameters; bias priors optional)::
 
-    r_ij | U, V, b, c  ~  N(mu + b_i + c_j + u_i . v_j,  1 / alpha)        for observed (i, j)
-    u_i ~ N(0, I / lambda_u),   v_j ~ N(0, I / lambda_v)                    (K-dimensional)
-    b_i ~ N(0, 1 / lambda_b),   c_j ~ N(0, 1 / lambda_b)                    (when biases=True)
+    r_ui | U, V, b, c  ~  N(mu + b_u + c_i + u_u . v_i,  1 / alpha)        for observed (u, i)
+    u_u ~ N(0, I / lambda_u),   v_i ~ N(0, I / lambda_v)                    (K-dimensional)
+    b_u ~ N(0, 1 / lambda_b),   c_i ~ N(0, 1 / lambda_b)                    (when biases=True)
 
 ``mu`` is a constant (the training mean unless given), not a parameter.  The MAP estimate
 minimizes the negative log posterior, up to an additive constant::
 
-    E(U, V, b, c) = alpha/2 * sum_{(i,j) observed} (r_ij - mu - b_i - c_j - u_i . v_j)^2
-                  + lambda_u/2 * sum_i |u_i|^2 + lambda_v/2 * sum_j |v_j|^2
-                  + lambda_b/2 * (sum_i b_i^2 + sum_j c_j^2)
+    E(U, V, b, c) = alpha/2 * sum_{(u,i) observed} (r_ui - mu - b_u - c_i - u_u . v_i)^2
+                  + lambda_u/2 * sum_u |u_u|^2 + lambda_v/2 * sum_i |v_i|^2
+                  + lambda_b/2 * (sum_u b_u^2 + sum_i c_i^2)
 
 (:func:`pmf_neg_log_posterior` evaluates it for any estimate, e.g. a BPMF posterior mean or a
 neural "dot" model's weights, so they can be compared on identical priors).  Dividing by
@@ -20,10 +20,10 @@ neural "dot" model's weights, so they can be compared on identical priors).  Div
 model with L2 penalties minimizes the same function.
 
 Optimizer: exact block coordinate descent on E (the posterior of each block given the others is
-Gaussian, so each block's conditional mode is a ridge solve): all ``u_i`` at once (one batched
-solve), then all ``b_i``, then all ``v_j``, then all ``c_j``.  E never increases; iterations stop
+Gaussian, so each block's conditional mode is a ridge solve): all ``u_u`` at once (one batched
+solve), then all ``b_u``, then all ``v_i``, then all ``c_i``.  E never increases; iterations stop
 after ``n_iter`` sweeps or when the relative decrease of E falls below ``tol``.  The only random
-step is the initialization ``v_j ~ N(0, init_scale^2 I)`` drawn from ``random_state`` (user factors
+step is the initialization ``v_i ~ N(0, init_scale^2 I)`` drawn from ``random_state`` (user factors
 are solved first), so the result is deterministic given the seed.
 """
 
@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import (Boolean, Integer, OptionalCheck, RandomState, Real,
-                           resolve_global_mean)
+from .._validation import Boolean, Integer, OptionalCheck, RandomState, Real, resolve_global_mean
 from ..data import Ratings
 from ..rng import check_random_state
 from ._common import ALSState, FactorModel, als_run, learned_factors
@@ -71,7 +70,7 @@ class PMF(FactorModel):
     lambda_b : float
         Prior precision of the user and item biases (used when ``biases=True``).
     biases : bool
-        Include ``b_i`` and ``c_j``; ``False`` fixes them at 0 (plain PMF with mean offset).
+        Include ``b_u`` and ``c_i``; ``False`` fixes them at 0 (plain PMF with mean offset).
     global_mean : float, optional
         The constant ``mu``; ``None`` uses the training mean.
     n_iter : int
@@ -100,7 +99,7 @@ class PMF(FactorModel):
     Notes
     -----
     Unknown users/items fall back to their prior mean (zero factors and bias): predictions
-    ``mu + c_j``, ``mu + b_i`` or ``mu``.
+    ``mu + c_i``, ``mu + b_u`` or ``mu``.
     """
 
     _checks = {"rank": Integer(), "alpha": Real(), "lambda_u": Real(), "lambda_v": Real(),

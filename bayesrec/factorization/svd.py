@@ -1,14 +1,14 @@
 """Truncated SVD of the imputed rating matrix: the matrix-factorization <-> SVD relation.
 
 The course's notes: fill the missing cells of the ratings matrix ``R`` (here with a baseline
-``B_ij = mu + b_i + c_j``), take the rank-K truncated SVD ``X ~ U S V^T`` and read off a matrix
+``B_ui = mu + b_u + c_i``), take the rank-K truncated SVD ``X ~ U S V^T`` and read off a matrix
 factorization with ``W = U S^1/2`` (user factors) and ``V = S^1/2 V^T`` (item factors,
-transposed), so that ``X ~ W V``.  Predictions are ``B_ij + w_i . v_j``.
+transposed), so that ``X ~ W V``.  Predictions are ``B_ui + u_u . v_i``.
 
 No dense matrix is ever formed (``n_users x n_items`` is 3.7e9 cells for MovieLens-20M):
 
 * **sparse centring trick**: the imputed matrix minus the baseline is zero on every missing
-  cell, so ``X - B`` is the sparse matrix of residuals ``r_ij - B_ij`` on the observed cells,
+  cell, so ``X - B`` is the sparse matrix of residuals ``r_ui - B_ui`` on the observed cells,
   and its SVD is what ``scipy.sparse.linalg.svds`` computes;
 * optional **EM refinement** (``n_iter > 0``, "hard impute", Mazumder, Hastie & Tibshirani
   2010): re-impute the missing cells with the current rank-K fit ``L = U S V^T`` instead of 0
@@ -18,9 +18,9 @@ No dense matrix is ever formed (``n_users x n_items`` is 3.7e9 cells for MovieLe
 The baseline (``center``):
 
 * ``"baseline"`` (default): regularized biases in closed form, item first (Koren 2010,
-  eq. 2-3): ``c_j = sum_i (r_ij - mu) / (|Omega_j| + reg_bias)``, then
-  ``b_i = sum_j (r_ij - mu - c_j) / (|Psi_i| + reg_bias)``;
-* ``"user"``: user means (``c_j = 0``), ``"item"``: item means, ``"global"``: ``mu`` only
+  eq. 2-3): ``c_i = sum_u (r_ui - mu) / (|R(i)| + reg_bias)``, then
+  ``b_u = sum_i (r_ui - mu - c_i) / (|R(u)| + reg_bias)``;
+* ``"user"``: user means (``c_i = 0``), ``"item"``: item means, ``"global"``: ``mu`` only
   (the plainly mean-imputed matrix).
 
 Deterministic given ``random_state`` (it only draws ARPACK's starting vector).

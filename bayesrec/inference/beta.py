@@ -136,13 +136,10 @@ def beta_interval(a, b, credible: float = 0.95) -> tuple[np.ndarray, np.ndarray]
     return beta_quantile(tail, a, b), beta_quantile(1.0 - tail, a, b)
 
 
-def check_credible(credible) -> float:
+def check_credible(credible, name: str = "credible") -> float:
     """A credible / confidence level strictly between 0 and 1, else ``ValueError``."""
-    c = float(credible)
-    if not 0.0 < c < 1.0:
-        raise ValueError("credible/confidence level must lie strictly between 0 and 1, "
-                         f"got {credible}")
-    return c
+    from .._validation import check_probability
+    return check_probability(name, credible)
 
 
 def bernoulli_counts(index, rewards, n: int) -> tuple[np.ndarray, np.ndarray]:

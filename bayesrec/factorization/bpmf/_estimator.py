@@ -3,10 +3,10 @@
 Salakhutdinov & Mnih, "Bayesian Probabilistic Matrix Factorization using Markov Chain Monte
 Carlo", ICML 2008.  Model (``mu`` = training mean, a fixed offset as in the paper's code)::
 
-    r_ij | .  ~ N(mu + b_i + c_j + u_i . v_j, 1/alpha)
-    u_i ~ N(mu_U, Lambda_U^-1),   v_j ~ N(mu_V, Lambda_V^-1)
+    r_ui | .  ~ N(mu + b_u + c_i + u_u . v_i, 1/alpha)
+    u_u ~ N(mu_U, Lambda_U^-1),   v_i ~ N(mu_V, Lambda_V^-1)
     (mu_U, Lambda_U), (mu_V, Lambda_V) ~ NormalWishart(mu0 = 0, beta0 = 2, nu0 = K, W0 = I)
-    b_i ~ N(0, 1/tau_b),  c_j ~ N(0, 1/tau_c),  tau_b, tau_c ~ Gamma(a, b)   (biases=True)
+    b_u ~ N(0, 1/tau_b),  c_i ~ N(0, 1/tau_c),  tau_b, tau_c ~ Gamma(a, b)   (biases=True)
     alpha = 2 (paper) or alpha ~ Gamma(a_alpha, b_alpha) with alpha="sample"
 
 ``biases=False`` is the paper's model exactly.  ``hyperprior=False`` fixes ``mu_U = mu_V = 0``,
@@ -26,8 +26,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..._validation import (Anything, Boolean, Choice, Integer, OptionalCheck, RandomState,
-                           Real, check_choice, check_positive, check_probability)
+from ..._validation import (
+    Anything,
+    Boolean,
+    Choice,
+    Integer,
+    OptionalCheck,
+    RandomState,
+    Real,
+    check_choice,
+    check_positive,
+    check_probability,
+)
 from ...base import RatingModel
 from ...data import Ratings
 from ...inference.chains import RunSettings, run_chains
@@ -101,7 +111,7 @@ class BPMF(RatingModel):
 
     Notes
     -----
-    Prediction equation: ``E[r_ij] = mu + E[b_i + c_j + u_i . v_j | data]``, a Monte Carlo mean
+    Prediction equation: ``E[r_ui] = mu + E[b_u + c_i + u_u . v_i | data]``, a Monte Carlo mean
     over the bank.  Users or items without training ratings are integrated over their prior
     given each draw's hyperparameters (see :mod:`._predict`); ``predict`` thus falls back
     to the prior predictive, never an error.

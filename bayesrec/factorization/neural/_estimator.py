@@ -1,17 +1,17 @@
 """Neural recommenders as posterior inference: embedding MF, MLP and residual models.
 
-The three models of the course's Keras chapter, rebuilt on PyMC / PyTensor.  For user ``i``,
-item ``j`` (``mu`` = training mean, a constant; ``g`` = activation)::
+The three models of the course's Keras chapter, rebuilt on PyMC / PyTensor.  For user ``u``,
+item ``i`` (``mu`` = training mean, a constant; ``g`` = activation)::
 
-    "dot":       r_hat = mu + u_i . v_j + b_i + c_j                      (embedding MF)
-    "mlp":       r_hat = mu + w2 . g(W1^T [u_i, v_j] + b1) + b2          (Dense(H) -> g -> Dense(1))
-    "residual":  r_hat = mu + u_i . v_j + b_i + c_j + w2 . g(W1^T [u_i, v_j] + b1) + b2
+    "dot":       r_hat = mu + u_u . v_i + b_u + c_i                      (embedding MF)
+    "mlp":       r_hat = mu + w2 . g(W1^T [u_u, v_i] + b1) + b2          (Dense(H) -> g -> Dense(1))
+    "residual":  r_hat = mu + u_u . v_i + b_u + c_i + w2 . g(W1^T [u_u, v_i] + b1) + b2
 
 Every weight has a Gaussian prior and the ratings a Gaussian likelihood (the PyMC model is
 :func:`models.neural.neural_model`)::
 
-    u_i, v_j ~ N(0, factor_sd^2 I),  b_i, c_j ~ N(0, bias_sd^2),  W1, b1, w2, b2 ~ N(0, weight_sd^2)
-    r_ij ~ N(r_hat_ij, sigma^2),     sigma = noise (fixed) or sigma ~ HalfNormal(noise_prior_sd)
+    u_u, v_i ~ N(0, factor_sd^2 I),  b_u, c_i ~ N(0, bias_sd^2),  W1, b1, w2, b2 ~ N(0, weight_sd^2)
+    r_ui ~ N(r_hat_ui, sigma^2),     sigma = noise (fixed) or sigma ~ HalfNormal(noise_prior_sd)
 
 The course's L2 penalty ``reg * |w|^2`` added to the MSE loss is this prior with
 ``prior_sd = sigma / sqrt(N * reg)`` (N training ratings); see
@@ -46,8 +46,14 @@ from ...data import Ratings
 from ...exceptions import ConvergenceError
 from ...progress import progress_bar
 from ...rng import check_random_state
-from ._graph import (ACTIVATIONS, ARCHITECTURES, PRIOR_OF, forward_numpy, init_params,
-                           with_fallback_rows)
+from ._graph import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    PRIOR_OF,
+    forward_numpy,
+    init_params,
+    with_fallback_rows,
+)
 
 METHODS = ("map", "advi")
 _DEFAULTS = {  # (method, has an MLP branch) -> defaults of the None hyperparameters
@@ -135,7 +141,7 @@ class NeuralRecommender(RatingModel):
     the MLP architectures' predictions are Monte Carlo means over ``n_draws`` weight draws
     (about 16 s for 20,000 pairs at H = 400 here), so :meth:`recommend` over many users is
     slow for them.  The MAP loop limits BLAS to one thread: the mini-batch GEMMs are tiny, and
-    multi-threaded OpenBLAS busy-waits, which was 10x slower on a shared 2-core machine.
+    multi-threaded OpenBLAS busy-waits, which was 10x slower on 2 loaded cores.
     """
 
     _test_params = {"rank": 2, "n_iter": 1, "batch_size": 256}
@@ -360,7 +366,7 @@ class NeuralRecommender(RatingModel):
                             noise: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and sd of ``r_hat`` (``noise=True``: of the rating), unclipped.
 
-        "dot": exact under the mean-field ``q`` (u_i, v_j independent)::
+        "dot": exact under the mean-field ``q`` (u_u, v_i independent)::
 
             E = mu + m_u . m_v + m_b + m_c
             Var = sum_k (m_uk^2 s_vk^2 + s_uk^2 m_vk^2 + s_uk^2 s_vk^2) + s_b^2 + s_c^2
