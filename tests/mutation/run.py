@@ -51,7 +51,7 @@ def make_copy(root: Path, dest: Path) -> None:
 
 def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[bool, str, float]:
     """``(passed, first failing test or reason, seconds)``."""
-    env = dict(os.environ, PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, PYTHONPATH=str(copy))
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
            "-W", "ignore", *tests]
     t0 = time.perf_counter()
@@ -104,6 +104,9 @@ def main(argv=None) -> int:
             n = (copy / m["file"]).read_text().count(m["old"])
             if n != 1:
                 raise SystemExit(f"{m['id']}: snippet found {n} times in {m['file']}")
+            missing = [t for t in m["tests"] if not (copy / t.split("::")[0]).is_file()]
+            if missing:
+                raise SystemExit(f"{m['id']}: no such test file {missing}")
         if not args.skip_baseline:
             tests = sorted({t for m in chosen for t in m["tests"]})
             ok, why, sec = run_tests(copy, tests, args.timeout * 3)
