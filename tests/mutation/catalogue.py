@@ -14,6 +14,7 @@ BETA = "bayesrec/inference/beta.py"
 
 EXACT = "tests/test_bpmf_moves_exact.py"
 NWT = "tests/test_normal_wishart.py"
+NWD = "tests/test_normal_wishart_draws.py"
 GEWEKE = "tests/test_bpmf_geweke.py"
 SBC = "tests/test_sbc_bpmf.py"
 BPMFT = "tests/test_bpmf.py"
@@ -136,24 +137,24 @@ MUTANTS = [
        "row draws: per-row SSE with a missing factor 2 (alpha then conditions on it)"),
     # ------------------------------------------------------------------ Normal-Wishart
     _m("nw_beta_off_by_one", NW, "beta_n = self.beta0 + n\n", "beta_n = self.beta0 + n - 1\n",
-       [NWT] + BPMF_TESTS, "Normal-Wishart: beta_N = beta0 + N - 1"),
+       [NWT, NWD] + BPMF_TESTS, "Normal-Wishart: beta_N = beta0 + N - 1"),
     _m("nw_df_off_by_one", NW, "self.nu0 + n, 0.5 * (w_n + w_n.T)",
-       "self.nu0 + n - 1, 0.5 * (w_n + w_n.T)", [NWT] + BPMF_TESTS,
+       "self.nu0 + n - 1, 0.5 * (w_n + w_n.T)", [NWT, NWD] + BPMF_TESTS,
        "Normal-Wishart: nu_N = nu0 + N - 1 (wrong degrees of freedom)"),
     _m("nw_mean_wrong_count", NW, "mu_n = (self.beta0 * self.mu0 + n * xbar) / beta_n",
-       "mu_n = (self.beta0 * self.mu0 + n * xbar) / n", [NWT] + BPMF_TESTS,
+       "mu_n = (self.beta0 * self.mu0 + n * xbar) / n", [NWT, NWD] + BPMF_TESTS,
        "Normal-Wishart: posterior mean divided by N instead of beta0 + N"),
     _m("nw_scatter_shrinkage", NW, "(self.beta0 * n / beta_n) * (d @ d.T)",
-       "(self.beta0 / beta_n) * (d @ d.T)", [NWT] + BPMF_TESTS,
+       "(self.beta0 / beta_n) * (d @ d.T)", [NWT, NWD] + BPMF_TESTS,
        "Normal-Wishart: mean-offset term without the factor N"),
     _m("bartlett_df", NW, "rng.chisquare(df - np.arange(k))",
-       "rng.chisquare(df - np.arange(k) - 1)", [NWT] + BPMF_TESTS,
+       "rng.chisquare(df - np.arange(k) - 1)", [NWT, NWD] + BPMF_TESTS,
        "Bartlett: chi2(nu - i - 1) on the diagonal (off by one)"),
     _m("bartlett_offdiag_5pct", NW, "a[low] = rng.standard_normal(len(low[0]))",
-       "a[low] = 1.025 * rng.standard_normal(len(low[0]))", [NWT] + BPMF_TESTS,
+       "a[low] = 1.025 * rng.standard_normal(len(low[0]))", [NWT, NWD] + BPMF_TESTS,
        "Bartlett: off-diagonal normals with 5% too much variance"),
     _m("nw_mu_without_beta", NW, "chol = np.linalg.cholesky(self.beta0 * lam)",
-       "chol = np.linalg.cholesky(lam)", [NWT] + BPMF_TESTS,
+       "chol = np.linalg.cholesky(lam)", [NWT, NWD] + BPMF_TESTS,
        "Normal-Wishart draw: mu ~ N(mu0, Lambda^-1) without beta"),
     # ------------------------------------------------------------------ Dirichlet
     _m("dirichlet_sparse_eps_on_observed", DIRICHLET, "rng.standard_gamma(c.data)",
