@@ -56,10 +56,10 @@ def _spec(hyperprior=True, biases=True, general_w0=True, mu0=None, alpha=None):
                 mu0=None if mu0 is None else np.asarray(mu0, float), W0=_w0(general_w0))
 
 
-def _state(spec, seed=0):
+def _state(spec, seed=0, n_u=N_U):
     rng = np.random.default_rng(seed)
     d = K + int(spec.biases)
-    xu = rng.normal(0.3, 0.8, (N_U, d))
+    xu = rng.normal(0.3, 0.8, (n_u, d))
     xv = rng.normal(-0.2, 0.9, (N_I, d))
     lam_u = np.array([[1.7, -0.3], [-0.3, 0.9]])
     lam_v = np.array([[0.8, 0.2], [0.2, 1.4]])
@@ -383,12 +383,13 @@ def _collapsed_log_tau(tau, xs, other, r, spec, alpha, side):
 def test_every_conditional_of_the_sweep_has_its_closed_form(monkeypatch, spec_kw):
     """One sweep, intercepting each conditional: hyper-parameter posteriors, collapsed bias
     precision densities (vs. a Gaussian marginal likelihood), the rows' precisions and means
-    (vs. per-row loops), alpha's Gamma, and the recorded SSE of the new state."""
+    (vs. per-row loops), alpha's Gamma, and the recorded SSE of the new state.  One user has
+    no ratings (its row is drawn from the prior and drops out of the bias-precision term)."""
     spec = _spec(**spec_kw)
     prior = spec.library_prior()
     r = _ratings()
-    st0 = _state(spec)
-    rt = Ratings(USERS.astype(np.int32), ITEMS.astype(np.int32), r, np.arange(N_U),
+    st0 = _state(spec, n_u=N_U + 1)          # the last user has no ratings
+    rt = Ratings(USERS.astype(np.int32), ITEMS.astype(np.int32), r, np.arange(N_U + 1),
                  np.arange(N_I))
     data = SweepData(rt, offset=0.0)
     if spec.alpha_fixed is not None:
