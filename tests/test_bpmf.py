@@ -152,7 +152,7 @@ def test_jitter_only_where_cholesky_fails():
 def fitted(split):
     tr, te = split
     return BPMF(rank=3, n_samples=120, burn_in=60, n_chains=2, alpha="sample",
-                random_state=0).fit(tr, test=te)
+                random_state=0).fit(tr, eval_set=te)
 
 
 def test_recovers_truth_and_beats_baselines(small, split, fitted):
@@ -281,15 +281,15 @@ def test_same_seed_same_draws_and_parallel_equals_serial(split):
     tr, te = split
     kw = dict(rank=2, n_samples=5, burn_in=3, thin=2, n_chains=2, alpha="sample",
               random_state=7)
-    a = BPMF(**kw).fit(tr, test=te)
-    b = BPMF(**kw).fit(tr, test=te)
-    c = BPMF(n_jobs=2, **kw).fit(tr, test=te)
+    a = BPMF(**kw).fit(tr, eval_set=te)
+    b = BPMF(**kw).fit(tr, eval_set=te)
+    c = BPMF(n_jobs=2, **kw).fit(tr, eval_set=te)
     for name in a.traces_:
         np.testing.assert_array_equal(a.traces_[name], b.traces_[name])
         np.testing.assert_array_equal(a.traces_[name], c.traces_[name])
     np.testing.assert_array_equal(a.bank_.xu, c.bank_.xu)
     assert not np.array_equal(a.traces_["alpha"][0], a.traces_["alpha"][1])
-    d = BPMF(**(kw | dict(random_state=8))).fit(tr, test=te)
+    d = BPMF(**(kw | dict(random_state=8))).fit(tr, eval_set=te)
     assert not np.array_equal(a.traces_["alpha"], d.traces_["alpha"])
 
 
@@ -297,7 +297,7 @@ def test_checkpoint_resume_is_exact(split, tmp_path, monkeypatch):
     tr, te = split
     kw = dict(rank=2, n_samples=12, burn_in=5, thin=2, n_chains=2, alpha="sample",
               random_state=3, checkpoint_every=4)
-    ref = BPMF(**kw).fit(tr, test=te)
+    ref = BPMF(**kw).fit(tr, eval_set=te)
     calls = {"n": 0}
     step = bpmf_sampler.BPMFSampler.step
 
@@ -309,19 +309,18 @@ def test_checkpoint_resume_is_exact(split, tmp_path, monkeypatch):
 
     monkeypatch.setattr(bpmf_sampler.BPMFSampler, "step", crashing)
     with pytest.raises(KeyboardInterrupt):
-        BPMF(checkpoint_dir=tmp_path, **kw).fit(tr, test=te)
+        BPMF(checkpoint_dir=tmp_path, **kw).fit(tr, eval_set=te)
     monkeypatch.setattr(bpmf_sampler.BPMFSampler, "step", step)
-    import pickle
-    with open(tmp_path / "chain1.pkl", "rb") as fh:
-        assert pickle.load(fh)["sweep"] == 8       # lost at most checkpoint_every sweeps
-    res = BPMF(checkpoint_dir=tmp_path, **kw).fit(tr, test=te)
+    from bayesrec.inference.checkpoint import read_checkpoint
+    assert read_checkpoint(tmp_path / "chain1.npz")[1]["sweep"] == 8   # lost <= checkpoint_every
+    res = BPMF(checkpoint_dir=tmp_path, **kw).fit(tr, eval_set=te)
     for name in ref.traces_:
         np.testing.assert_array_equal(ref.traces_[name], res.traces_[name])
     np.testing.assert_array_equal(ref.eval_mean_, res.eval_mean_)
     np.testing.assert_array_equal(ref.bank_.xv, res.bank_.xv)
     # a checkpoint from another run is refused
     with pytest.raises(ValueError, match="checkpoint"):
-        BPMF(checkpoint_dir=tmp_path, **(kw | dict(rank=3))).fit(tr, test=te)
+        BPMF(checkpoint_dir=tmp_path, **(kw | dict(rank=3))).fit(tr, eval_set=te)
 
 
 @pytest.mark.parametrize("bad", [dict(rank=0), dict(alpha="often"), dict(alpha=-1.0),

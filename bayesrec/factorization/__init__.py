@@ -15,6 +15,7 @@ _MODELS = {
     "PMF": "pmf",
     "BPMF": "bpmf",
     "NeuralRecommender": "neural",
+    "HPF": "implicit",
 }
 
 __all__ = list(_MODELS)
