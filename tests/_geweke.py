@@ -25,7 +25,7 @@ USERS = np.repeat(np.arange(N_U), 3)
 ITEMS = (np.arange(N_U * 3) * 3 + np.repeat(np.arange(N_U), 3) // 4) % N_I
 
 NAMES = ["log alpha", "log tau_b", "log tau_c", "log tr Lambda_U", "log tr Lambda_V",
-         "|mu_U|^2", "|mu_V|^2", "log |mu_U|^2", "|U|^2", "|V|^2", "log |U|^2", "log |V|^2",
+         "log |mu_U|^2", "log |mu_V|^2", "log |U|^2", "log |V|^2",
          "tau_b |b|^2", "tau_c |c|^2", "alpha SSE", "white U", "white V", "white mu_U",
          "white mu_V", "tr W0^-1 Lambda_U", "mean y^2", "tanh(m_0)", "tanh(y_0 m_1)"]
 
@@ -61,7 +61,6 @@ def _gauss_prec(mean, prec, size, rng):
 
 def forward(n, rng):
     """``n`` iid draws of the test functions under the joint (theta, y)."""
-    out = {}
     sides = {}
     for name, n_rows in (("u", N_U), ("v", N_I)):
         lam = _wishart(n, rng)
@@ -91,8 +90,7 @@ def _g(alpha, su, sv, m, y):
     cols = [np.log(alpha), np.log(tau_b), np.log(tau_c),
             np.log(np.trace(lam_u, axis1=-2, axis2=-1)),
             np.log(np.trace(lam_v, axis1=-2, axis2=-1)),
-            nu2, np.sum(mu_v ** 2, -1), np.log(nu2),
-            np.sum(xu ** 2, (-1, -2)), np.sum(xv ** 2, (-1, -2)),
+            np.log(nu2), np.log(np.sum(mu_v ** 2, -1)),
             np.log(np.sum(xu ** 2, (-1, -2))), np.log(np.sum(xv ** 2, (-1, -2))),
             tau_b * np.sum(bu ** 2, -1), tau_c * np.sum(bv ** 2, -1),
             alpha * np.sum((y - m) ** 2, -1),

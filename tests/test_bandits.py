@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayesrec.bandits import (UCB1, BetaBernoulliThompson, EpsilonGreedy, bernoulli_kl,
-                              lai_robbins_bound, lai_robbins_constant, simulate)
+from bayesrec.bandits import (
+    UCB1,
+    BetaBernoulliThompson,
+    EpsilonGreedy,
+    bernoulli_kl,
+    lai_robbins_bound,
+    lai_robbins_constant,
+    simulate,
+)
 from bayesrec.bandits.policies import argmax_random_ties
 
 P = np.array([0.2, 0.5, 0.75])    # the course's instance

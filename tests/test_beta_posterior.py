@@ -14,8 +14,8 @@ beyond 20.  The whole file runs in about a second.
 
 import numpy as np
 import pytest
-
 from _sbc import failures, ranks, uniformity
+
 from bayesrec.inference.beta import beta_draws, beta_mean, beta_update, beta_var
 from bayesrec.ranking import BetaPosteriorRanker
 

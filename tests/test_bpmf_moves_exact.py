@@ -30,10 +30,9 @@ import copy
 
 import numpy as np
 import pytest
-from scipy import stats
-from scipy.special import gammaln
-
 from _bpmf_joint import Scripted, Spec, log_joint, sse
+from scipy import stats
+
 from bayesrec.data import Ratings
 from bayesrec.factorization.bpmf import _moves, _sweep
 from bayesrec.factorization.bpmf._linalg import draw_rows
@@ -321,7 +320,7 @@ def test_draw_rows_is_gaussian_with_the_given_precision_and_mean():
     ph = np.array([0.3, -0.4, 0.2])
     alpha = 1.3
     for backend in ("numba", "numpy"):
-        def call(z):
+        def call(z, backend=backend):
             return draw_rows(gram, g, np.zeros(n), pp, ph, alpha,
                              Scripted([np.tile(z, (n, 1))]), backend=backend)[0]
         m = call(np.zeros(d))

@@ -19,10 +19,10 @@
 
 import numpy as np
 import pytest
+from _sbc import failures, ranks
 from scipy import stats
 from scipy.special import gammaln
 
-from _sbc import failures, ranks
 from bayesrec.inference.dirichlet import DirichletRows
 
 V, EPS = 5, 0.7

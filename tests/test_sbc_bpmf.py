@@ -19,9 +19,9 @@ here or there.
 
 import numpy as np
 import pytest
-
 from _planted import inflated_row_variance
 from _sbc import failures
+
 from experiments.sbc import CONFIGS, run_sbc
 
 N_SETS, L, BURN = 200, 10, 4
