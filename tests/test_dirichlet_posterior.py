@@ -13,7 +13,8 @@
   ``G0 ~ Gamma(eps V)``, ``V leak = G0 / (sum g + G0) ~ Beta(eps V, n)`` and, for an observed
   entry, ``theta_j - leak = g_j / (sum g + G0) ~ Beta(c_j, n + eps V - c_j)``.  Both are
   checked on 50,000 iid draws (many identical rows in one call) by a KS test and by z-tests
-  of the mean and of the variance (SE from the draws): a 5% variance error gives z > 7.
+  of the mean and of the variance (SE from the draws): a 5% variance error (planted in these
+  draws) gives variance z of 7.2-7.3 on the prior mass and 5.0-8.0 on the observed entries.
 * The posterior mean and the evidence against closed forms written here (Polya urn).
 """
 
