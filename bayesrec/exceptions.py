@@ -7,7 +7,7 @@ types here mark the library's own failure modes.
 
 from __future__ import annotations
 
-__all__ = ["NotFittedError", "ConvergenceError", "PersistenceError"]
+__all__ = ["NotFittedError", "ConvergenceError", "PersistenceError", "CheckpointError"]
 
 
 class NotFittedError(RuntimeError, AttributeError):
@@ -26,3 +26,9 @@ class ConvergenceError(RuntimeError):
 class PersistenceError(ValueError):
     """A saved model cannot be read: not a bayesrec file, truncated, or written by a newer
     format version.  The message names the file."""
+
+
+class CheckpointError(ValueError):
+    """An MCMC checkpoint file is unreadable (truncated, corrupt, not a bayesrec checkpoint) or
+    belongs to a different run (other data, settings, seed or version).  The message names the
+    file and the differing fields."""

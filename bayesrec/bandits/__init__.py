@@ -11,5 +11,5 @@ from .bounds import bernoulli_kl, lai_robbins_bound, lai_robbins_constant
 from .policies import UCB1, BanditPolicy, BetaBernoulliThompson, EpsilonGreedy, thompson_select
 from .simulate import BanditResult, simulate
 
-__all__ = ["BanditPolicy", "BetaBernoulliThompson", "UCB1", "EpsilonGreedy", "thompson_select", "simulate",
-           "BanditResult", "lai_robbins_bound", "lai_robbins_constant", "bernoulli_kl"]
+__all__ = ["BanditPolicy", "BetaBernoulliThompson", "UCB1", "EpsilonGreedy", "thompson_select",
+           "simulate", "BanditResult", "lai_robbins_bound", "lai_robbins_constant", "bernoulli_kl"]

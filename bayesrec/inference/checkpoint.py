@@ -27,12 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..exceptions import CheckpointError
+
 FORMAT = "bayesrec-chain-checkpoint"
 VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is unreadable, foreign, or belongs to a different run."""
 
 
 # ------------------------------------------------------------------ payload <-> JSON + arrays

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    if args.workers < 1 if args.command == "serve" else False:
+    if args.command == "serve" and args.workers < 1:
         print("bayesrec: --workers must be >= 1", file=sys.stderr)
         return 2
     try:

@@ -1,7 +1,6 @@
 """The HTTP API of a real server (uvicorn, 1 worker, temporary SQLite file): every endpoint,
 and every bad input answered with a 4xx naming the problem and changing nothing."""
 
-import json
 
 import httpx
 import numpy as np
@@ -119,7 +118,8 @@ BAD = [
      {"events": [{"event_id": "q", "arm": "x", "reward": 1}]}, 404, "unknown experiment"),
     ("POST", "/experiments/exp/rewards",
      {"events": [{"event_id": "q", "arm": "x", "reward": 1},
-                 {"event_id": "r", "arm": "w", "reward": 1}]}, 422, "unknown arm(s) [\"'w'\"]"),
+                 {"event_id": "r", "arm": "w", "reward": 1}]}, 422,
+     "unknown arm(s) 'w' in experiment 'exp'"),
     ("POST", "/experiments/exp/rewards",
      {"events": [{"event_id": "q", "arm": "x", "reward": 2}]}, 422, "reward must be 0 or 1"),
     ("POST", "/experiments/exp/rewards",
