@@ -63,6 +63,30 @@ def check_probability(name: str, value) -> float:
     return float(value)
 
 
+def check_indices(name: str, values, n: int) -> np.ndarray:
+    """Validate an array of dense indices before it reaches compiled code: int64, 1-D, in range.
+
+    ``values`` must hold integers (an integer dtype, or an empty list) in ``[0, n)``: negative
+    indices are refused rather than counted from the end, floats and booleans are refused
+    rather than truncated.  Raises ``TypeError`` (dtype) or ``ValueError`` (shape, range)
+    naming ``name``.
+    """
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d array of indices, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.zeros(0, np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer indices, got dtype {arr.dtype}")
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi >= n:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{name} index {bad} is out of range [0, {n})")
+    return arr.astype(np.int64, copy=False)
+
+
 def resolve_global_mean(global_mean, ratings: Ratings) -> float:
     """``mu`` of a model: the training mean when ``global_mean`` is None, else that (finite) value."""
     if global_mean is None:
@@ -153,8 +177,9 @@ class RatingModel:
         Returns ``(items, scores)`` of shape ``(len(users), k)``.
         """
         train = self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
-        k = min(int(k), train.n_items)
+        users = check_indices("users", users, train.n_users)
+        k = min(check_positive("k", k, integer=True), train.n_items)
+        block = check_positive("block", block, integer=True)
         out_items = np.empty((len(users), k), np.int64)
         out_scores = np.empty((len(users), k))
         csr = train.csr

@@ -55,6 +55,18 @@ class _SGDBase(FactorModel):
     def _penalty(name, value, default):
         return default if value is None else check_positive(name, value, allow_zero=True)
 
+    @staticmethod
+    def _check_diverged(model: str, epoch: int, sse: float, arrays, advice: str) -> None:
+        """Raise ``FloatingPointError`` when the epoch's loss or any parameter is not finite.
+
+        SGD with too large a step overshoots and grows without bound; stopping here keeps a
+        ``nan`` model from being published (its predictions would all be ``nan``).
+        """
+        if np.isfinite(sse) and all(np.isfinite(a).all() for a in arrays):
+            return
+        raise FloatingPointError(f"{model} diverged at epoch {epoch} (the training loss or the "
+                                 f"parameters are no longer finite): {advice}")
+
     def _record(self, ratings: Ratings, users, items, values, epoch_sse: float,
                 seconds: float, penalty: float) -> dict:
         scale = ratings.rating_scale or (-np.inf, np.inf)
@@ -149,13 +161,18 @@ class FunkSVD(_SGDBase):
         fixed = None if self.shuffle else np.ascontiguousarray(ratings.csr_order, np.int64)
         rows = []
         with progress_bar(self._n_epochs, "FunkSVD", enabled=self.verbose) as bar:
-            for _ in range(self._n_epochs):
+            for epoch in range(self._n_epochs):
                 order = rng.permutation(len(r)) if fixed is None else fixed
                 t0 = time.perf_counter()
                 sse = funk_epoch(users, items, r, order, self.global_mean_, self.user_bias_,
                                  self.item_bias_, self.user_factors_, self.item_factors_,
                                  lr, reg, lr_b, reg_b, m, *vel, bool(self.biases))
                 seconds = time.perf_counter() - t0
+                self._check_diverged(
+                    "FunkSVD", epoch, sse, (self.user_bias_, self.item_bias_,
+                                            self.user_factors_, self.item_factors_),
+                    f"lower lr (now {lr:g}), lr_bias (now {lr_b:g})"
+                    + (f" or momentum (now {m:g})" if m > 0 else ""))
                 penalty = (reg * (np.sum(self.user_factors_ ** 2)
                                   + np.sum(self.item_factors_ ** 2))
                            + reg_b * (self.user_bias_ @ self.user_bias_
@@ -260,7 +277,7 @@ class SVDpp(_SGDBase):
         self.item_bias_ = np.zeros(ratings.n_items)
         rows = []
         with progress_bar(self._n_epochs, "SVD++", enabled=self.verbose) as bar:
-            for _ in range(self._n_epochs):
+            for epoch in range(self._n_epochs):
                 # users in random order, each user's ratings in random order
                 user_rank = rng.permutation(ratings.n_users)
                 within = rng.permutation(len(vals))
@@ -272,6 +289,12 @@ class SVDpp(_SGDBase):
                                   rates[0], pens[0], rates[1], pens[1], rates[2], pens[2],
                                   rates[3], pens[3])
                 seconds = time.perf_counter() - t0
+                self._check_diverged(
+                    "SVD++", epoch, sse, (self.user_bias_, self.item_bias_, self.user_factors_,
+                                          self.item_factors_, self.implicit_factors_),
+                    "lower lr (now " + ", ".join(
+                        f"{n}={v:g}" for n, v in zip(("lr_bias", "lr_user", "lr_item",
+                                                      "lr_implicit"), rates)) + ")")
                 self._update_implicit(pattern, norm)
                 penalty = (pens[0] * (self.user_bias_ @ self.user_bias_
                                       + self.item_bias_ @ self.item_bias_)

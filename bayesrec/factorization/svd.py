@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator, svds
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, svds
 
 from ..base import check_positive
 from ..data import Ratings
@@ -139,7 +139,13 @@ class TruncatedSVD(FactorModel):
                 S = sp.csr_matrix((resid_data - fit_obs, resid.indices, resid.indptr),
                                   shape=resid.shape)
                 op = _sparse_plus_lowrank(S, U, s, Vt)
-            U, s, Vt = svds(op, k=K, tol=tol, v0=v0, solver="arpack")
+            if not resid_data.any():
+                # every rating equals its baseline (constant ratings, for one): X - B = 0,
+                # whose SVD is all zeros; ARPACK would stop on its zero Krylov vector
+                U, s, Vt = (np.zeros((ratings.n_users, K)), np.zeros(K),
+                            np.zeros((K, ratings.n_items)))
+            else:
+                U, s, Vt = _svds(op, K, tol, v0)
             order = np.argsort(s)[::-1]
             U, s, Vt = U[:, order], s[order], Vt[order]
             seconds = time.perf_counter() - t0
@@ -161,6 +167,17 @@ class TruncatedSVD(FactorModel):
         self.singular_values_ = s
         self.user_factors_ = U * root             # W = U S^1/2
         self.item_factors_ = Vt.T * root          # V = S^1/2 V^T (stored transposed)
+
+
+def _svds(op, k: int, tol: float, v0: np.ndarray):
+    """``svds`` with ARPACK's failures turned into errors that name the setting to change."""
+    try:
+        return svds(op, k=k, tol=tol, v0=v0, solver="arpack")
+    except ArpackNoConvergence:
+        raise ValueError(f"ARPACK did not converge for rank {k} at tol={tol:g}: raise tol or "
+                         "lower rank") from None
+    except ArpackError as exc:
+        raise ValueError(f"ARPACK failed for rank {k} ({exc}); lower rank") from None
 
 
 def _sparse_plus_lowrank(S: sp.csr_matrix, U: np.ndarray, s: np.ndarray,

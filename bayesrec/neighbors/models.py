@@ -151,6 +151,10 @@ class _NeighborhoodModel(RatingModel):
         self._check_params()
         X = self._oriented(ratings)
         n, m = X.shape
+        # a target has at most n - 1 neighbours: cap k and pool there (k = 10**9 would
+        # otherwise allocate (n, k) neighbour arrays)
+        self.pool_ = min(self.pool_, max(n - 1, 1))
+        self.k_ = min(self.k_, self.pool_)
         rows = np.repeat(np.arange(n), np.diff(X.indptr))
         mu0 = ratings.global_mean
         lam = self.prior_weight_
