@@ -8,7 +8,8 @@ Top-k metrics take
   value) mark the relevant items of each row, e.g. :func:`relevance_matrix` of a test set.
 
 Relevance rule: a test rating is relevant when ``rating >= threshold`` (default 4.0 on the
-MovieLens 0.5-5 scale).  Users with no relevant test item are **excluded** from the averages
+MovieLens 0.5-5 scale); a test interaction of implicit data is relevant when its count is
+``> 0`` (or ``>= threshold`` when one is given).  Users with no relevant test item are **excluded** from the averages
 (their precision would be 0 whatever the model does); with ``per_user=True`` they get NaN.
 All metrics are vectorized over users: hits are found by one sorted search of
 ``user * n_items + item`` keys.
@@ -46,9 +47,24 @@ def mae(y_true, y_pred) -> float:
     return float(np.mean(np.abs(a - b)))
 
 
-def relevance_matrix(test: Ratings, threshold: float = 4.0) -> sp.csr_matrix:
-    """Boolean ``(n_users, n_items)`` CSR of the test rows with ``rating >= threshold``."""
-    keep = test.ratings >= threshold
+def _resolve_threshold(test: Ratings, threshold):
+    if isinstance(threshold, str):
+        if threshold != "auto":
+            raise ValueError(f"threshold must be a number, None or 'auto', got {threshold!r}")
+        return None if test.implicit else 4.0
+    if threshold is not None and (isinstance(threshold, bool) or not np.isfinite(threshold)):
+        raise ValueError(f"threshold must be a finite number, None or 'auto', got {threshold!r}")
+    return threshold
+
+
+def relevance_matrix(test: Ratings, threshold: float | None | str = 4.0) -> sp.csr_matrix:
+    """Boolean ``(n_users, n_items)`` CSR of the test rows with ``rating >= threshold``.
+
+    ``threshold=None``: every test row with a value ``> 0`` (an interaction) is relevant;
+    ``"auto"``: ``None`` for implicit data, 4.0 for ratings.
+    """
+    threshold = _resolve_threshold(test, threshold)
+    keep = test.ratings > 0 if threshold is None else test.ratings >= threshold
     m = sp.csr_matrix((np.ones(int(keep.sum()), bool), (test.users[keep], test.items[keep])),
                       shape=test.shape)
     m.sum_duplicates()
@@ -139,18 +155,59 @@ def catalogue_coverage(recommended, n_items: int, k: int | None = None) -> float
 
 
 def evaluate_topk(model, train: Ratings, test: Ratings, k: int = 10,
-                  threshold: float = 4.0) -> dict[str, float]:
+                  threshold: float | None | str = "auto", **options) -> dict[str, float]:
     """Top-k metrics of a fitted model on the test users that have a relevant test item.
 
-    Recommendations exclude the items each user rated in ``train``; ``train`` and ``test``
-    must share id maps (as every split in :mod:`bayesrec.data.splits` does).
+    Works for every model with ``recommend_indices`` (rating models ranked by predicted
+    rating, top-N models ranked by their scores).  Recommendations exclude every item the
+    user has in ``train`` (even when the model was fitted on a subset of it, e.g.
+    ``train.to_implicit(threshold=4)``); ``train``, ``test`` and the model's training data
+    must share id maps (as every split and :meth:`Ratings.to_implicit` do).  Users without
+    training rows are left out (an unknown user's list is the model's popularity fallback).
+
+    Parameters
+    ----------
+    model : fitted recommender
+    train, test : Ratings
+    k : int
+        List length.
+    threshold : float, None or "auto"
+        Relevance: test ``rating >= threshold``; ``None``: every test interaction; ``"auto"``
+        (default): 4.0 for explicit ratings, every interaction for implicit data.
+    **options
+        Forwarded to ``model.recommend_indices`` (e.g. ``strategy="thompson"``,
+        ``random_state=0``).
+
+    Returns
+    -------
+    dict
+        ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit_rate@k``, ``coverage``
+        (share of the catalogue in at least one list), ``n_users``.
     """
-    if train.user_ids is not test.user_ids and not np.array_equal(train.user_ids, test.user_ids):
+    if not _same_maps(train, test):
         raise ValueError("train and test must share id maps (use a bayesrec split)")
+    fitted = getattr(model, "train_", None)
+    if fitted is None:
+        raise ValueError(f"{type(model).__name__} is not fitted; call fit(train) first")
+    if not _same_maps(train, fitted):
+        raise ValueError("the model was fitted on data with other id maps than train; fit it "
+                         "on train (or a view of it such as train.to_implicit())")
     rel = relevance_matrix(test, threshold)
     users = np.flatnonzero(np.diff(rel.indptr) > 0)
     users = users[train.user_counts[users] > 0]
-    rec, _ = model.recommend_indices(users, k=k, exclude_seen=True)
+    # items in train that the model does not know as seen: ask for that many more, drop them
+    seen = train.csr[users]
+    seen_model = fitted.csr[users]
+    unseen_by_model = seen - seen.multiply(seen_model.astype(bool))
+    unseen_by_model.eliminate_zeros()
+    extra = int(np.diff(unseen_by_model.indptr).max(initial=0)) if fitted is not train else 0
+    n_ask = min(k + extra, train.n_items)
+    rec, _ = model.recommend_indices(users, k=n_ask, exclude_seen=True, **options)
+    rec = np.asarray(rec, dtype=np.int64)
+    if extra:
+        rec = _drop_seen(rec, seen, k)
+    if rec.shape[1] < k:  # tiny catalogue: pad with -1 (never a hit)
+        rec = np.hstack([rec, np.full((len(rec), k - rec.shape[1]), -1)])
     rel_u = rel[users]
     return {f"precision@{k}": precision_at_k(rec, rel_u, k),
             f"recall@{k}": recall_at_k(rec, rel_u, k),
@@ -159,3 +216,28 @@ def evaluate_topk(model, train: Ratings, test: Ratings, k: int = 10,
             f"hit_rate@{k}": hit_rate_at_k(rec, rel_u, k),
             "coverage": catalogue_coverage(rec, train.n_items),
             "n_users": int(len(users))}
+
+
+def _same_maps(a: Ratings, b: Ratings) -> bool:
+    return ((a.user_ids is b.user_ids or np.array_equal(a.user_ids, b.user_ids))
+            and (a.item_ids is b.item_ids or np.array_equal(a.item_ids, b.item_ids)))
+
+
+def _drop_seen(rec: np.ndarray, seen: sp.csr_matrix, k: int) -> np.ndarray:
+    """The first ``k`` entries of each row of ``rec`` not stored in ``seen`` (-1 padded)."""
+    n_items = seen.shape[1]
+    seen = seen.tocsr()
+    seen.sort_indices()
+    rows = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
+    keys = rows * n_items + seen.indices
+    query = np.arange(len(rec), dtype=np.int64)[:, None] * n_items + np.maximum(rec, 0)
+    if len(keys):
+        pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+        hit = keys[pos] == query
+    else:
+        hit = np.zeros(rec.shape, bool)
+    keep = (rec >= 0) & ~hit
+    # stable compaction: kept entries first, in order
+    order = np.argsort(~keep, axis=1, kind="stable")
+    out = np.take_along_axis(np.where(keep, rec, -1), order, axis=1)[:, :k]
+    return out

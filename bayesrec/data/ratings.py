@@ -6,7 +6,16 @@ Every model in bayesrec consumes a :class:`Ratings`, never a raw DataFrame.  A `
 * ``ratings``: ``float64`` values;
 * ``timestamps``: optional ``int64`` (epoch seconds);
 * ``user_ids``, ``item_ids``: the original ids, ``user_ids[users[r]]`` is the user of row ``r``;
-* ``csr`` (rows = users) and ``csc`` (columns = items) views, built once on first use.
+* ``csr`` (rows = users) and ``csc`` (columns = items) views, built once on first use;
+* ``implicit``: ``True`` for interaction data (clicks, plays, purchases) whose values are
+  counts ``y_ui >= 0`` rather than ratings on a scale.
+
+Implicit feedback.  A frame without a rating column (or ``rating_col=None``) gives one
+interaction per row, all values ``1``; ``implicit=True`` reads a count column (plays, clicks).
+:meth:`Ratings.to_implicit` turns explicit ratings into interactions (every rated pair, or only
+ratings ``>= threshold``) and keeps the id maps, so one split serves explicit and implicit
+models.  Every implicit model reads :meth:`Ratings.interactions`: the counts of implicit data,
+and ``1`` per rated pair of explicit data ("who rated what").
 
 Instances are immutable: the arrays are read-only and every operation returns a new object.
 Selections (:meth:`Ratings.take`, the splits) keep the id maps, so the indices of a train and a
@@ -167,13 +176,15 @@ class Ratings:
         Epoch seconds.
     rating_scale : (float, float), optional
         The declared ``(low, high)`` scale; models clip predictions to it.
+    implicit : bool
+        Interaction data: ``ratings`` holds counts ``>= 0`` (see :meth:`interactions`).
     """
 
     __slots__ = ("users", "items", "ratings", "timestamps", "user_ids", "item_ids",
-                 "rating_scale", "__dict__")
+                 "rating_scale", "implicit", "__dict__")
 
     def __init__(self, users, items, ratings, user_ids, item_ids, timestamps=None,
-                 rating_scale=None):
+                 rating_scale=None, implicit: bool = False):
         self.users = _readonly(np.asarray(users, dtype=np.int32))
         self.items = _readonly(np.asarray(items, dtype=np.int32))
         self.ratings = _readonly(np.asarray(ratings, dtype=np.float64))
@@ -183,56 +194,86 @@ class Ratings:
         self.item_ids = _readonly(np.asarray(item_ids))
         self.rating_scale = None if rating_scale is None else (
             float(rating_scale[0]), float(rating_scale[1]))
+        self.implicit = bool(implicit)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_frame(cls, df: pd.DataFrame, user_col: str = "userId", item_col: str = "movieId",
                    rating_col: str = "rating", timestamp_col: str | None = None,
                    rating_scale: tuple[float, float] | None = None,
-                   duplicates: str = "error") -> "Ratings":
-        """Build from a DataFrame with one row per rating.
+                   duplicates: str = "error", implicit: bool | None = None) -> "Ratings":
+        """Build from a DataFrame with one row per rating (or per interaction).
 
         Parameters
         ----------
         df : pandas.DataFrame
-        user_col, item_col, rating_col : str
+        user_col, item_col : str
             Column names; ids may be integers or strings.
+        rating_col : str or None
+            The rating (or count) column.  ``None`` reads implicit feedback: one interaction
+            per row, value 1; so does the default ``"rating"`` when the frame has no column
+            besides the user, item (and timestamp) columns.
+        implicit : bool, optional
+            ``True`` reads ``rating_col`` as interaction counts (plays, clicks): numbers
+            ``>= 0``.  Default: ``False``, except for a frame without a rating column.
         timestamp_col : str, optional
             Epoch seconds, datetimes or date-time strings (stored as epoch seconds).
         rating_scale : (low, high), optional
             If given, a rating outside it raises ``ValueError``.
         duplicates : {"error", "last", "mean"}
             What to do with repeated (user, item) pairs: raise (default), keep the last row in
-            input order, or average the ratings (keeping the latest timestamp).
+            input order, or average the ratings (keeping the latest timestamp).  For implicit
+            data ``"sum"`` adds the counts of repeated pairs (repeated plays).
 
         Raises
         ------
         ValueError
             Missing columns, empty input, missing ids, NaN/non-numeric/out-of-scale ratings,
-            duplicate pairs under ``duplicates="error"``; the message names the row.
+            negative counts, duplicate pairs under ``duplicates="error"``; the message names
+            the row.
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"from_frame expects a pandas DataFrame, got {type(df).__name__}")
-        wanted = [user_col, item_col, rating_col] + ([timestamp_col] if timestamp_col else [])
+        others = set(df.columns) - {user_col, item_col, timestamp_col}
+        if rating_col == "rating" and rating_col not in df.columns and not others \
+                and not implicit:
+            rating_col = None  # a frame of bare (user, item[, time]) rows: implicit feedback
+        wanted = [user_col, item_col] + ([rating_col] if rating_col is not None else []) \
+            + ([timestamp_col] if timestamp_col else [])
         missing = [c for c in wanted if c not in df.columns]
         if missing:
-            raise ValueError(f"missing column(s) {missing}; the frame has {list(df.columns)}")
+            hint = ("; for implicit feedback (no ratings) pass rating_col=None"
+                    if missing == [rating_col] else "")
+            raise ValueError(f"missing column(s) {missing}; the frame has {list(df.columns)}"
+                             + hint)
         return cls.from_arrays(df[user_col].to_numpy(), df[item_col].to_numpy(),
-                               df[rating_col].to_numpy(),
+                               None if rating_col is None else df[rating_col].to_numpy(),
                                None if timestamp_col is None else df[timestamp_col].to_numpy(),
-                               rating_scale=rating_scale, duplicates=duplicates)
+                               rating_scale=rating_scale, duplicates=duplicates,
+                               implicit=implicit)
 
     @classmethod
     def from_arrays(cls, users: Sequence[Hashable], items: Sequence[Hashable],
-                    ratings: Sequence[float], timestamps=None,
+                    ratings: Sequence[float] | None = None, timestamps=None,
                     rating_scale: tuple[float, float] | None = None,
-                    duplicates: str = "error") -> "Ratings":
+                    duplicates: str = "error", implicit: bool | None = None) -> "Ratings":
         """Build from parallel arrays of original user ids, item ids and ratings.
 
-        See :meth:`from_frame` for the parameters and the errors raised.
+        ``ratings=None`` gives implicit feedback with value 1 per pair; ``implicit=True``
+        reads ``ratings`` as counts (``>= 0``).  See :meth:`from_frame` for the parameters and
+        the errors raised.
         """
-        if duplicates not in DUPLICATE_POLICIES:
-            raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+        if implicit is not None and not isinstance(implicit, (bool, np.bool_)):
+            raise TypeError(f"implicit must be True, False or None, got {implicit!r}")
+        if ratings is None:
+            if implicit is False:
+                raise ValueError("explicit data (implicit=False) needs ratings")
+            implicit = True
+            ratings = np.ones(len(users))
+        implicit = bool(implicit)
+        policies = DUPLICATE_POLICIES + (("sum",) if implicit else ())
+        if duplicates not in policies:
+            raise ValueError(f"duplicates must be one of {policies}, got {duplicates!r}")
         n = len(ratings)
         if len(users) != n or len(items) != n or (timestamps is not None and len(timestamps) != n):
             raise ValueError("users, items, ratings (and timestamps) must have the same length; "
@@ -246,7 +287,11 @@ class Ratings:
             raise ValueError("empty input: no ratings")
         users = _check_ids(users, "user")
         items = _check_ids(items, "item")
-        values = _as_numeric(ratings, "rating")
+        values = _as_numeric(ratings, "count" if implicit else "rating")
+        if implicit and (values < 0).any():
+            r = _first_bad_row(values < 0)
+            raise ValueError(f"negative count {values[r]} at row {r} (user {users[r]!r}, item "
+                             f"{items[r]!r}): implicit feedback counts must be >= 0")
         ts = None if timestamps is None else _as_timestamps(timestamps)
         if rating_scale is not None:
             lo, hi = _check_scale(rating_scale)
@@ -273,7 +318,7 @@ class Ratings:
             u_codes, i_codes, values, ts = _resolve_duplicates(
                 order, sk, u_codes, i_codes, values, ts, duplicates)
         out = cls(u_codes, i_codes, values, u_ids, i_ids, ts,
-                  rating_scale)
+                  rating_scale, implicit)
         if not dup.any():
             out.__dict__["_csr_order"] = _readonly(order)
         return out
@@ -283,7 +328,8 @@ class Ratings:
         return len(self.ratings)
 
     def __repr__(self) -> str:
-        return (f"Ratings({len(self)} ratings, {self.n_users} users, {self.n_items} items, "
+        what = "interactions" if self.implicit else "ratings"
+        return (f"Ratings({len(self)} {what}, {self.n_users} users, {self.n_items} items, "
                 f"density {self.density:.4%}{', timestamps' if self.has_timestamps else ''})")
 
     @property
@@ -409,7 +455,7 @@ class Ratings:
                 raise ValueError("take: repeated row indices would duplicate (user, item) pairs")
         return Ratings(self.users[sel], self.items[sel], self.ratings[sel], self.user_ids,
                        self.item_ids, None if self.timestamps is None else self.timestamps[sel],
-                       self.rating_scale)
+                       self.rating_scale, self.implicit)
 
     def compact(self) -> "Ratings":
         """Drop users and items without rows and re-index densely (order of ids preserved)."""
@@ -419,7 +465,7 @@ class Ratings:
         new_i = np.cumsum(keep_i) - 1
         return Ratings(new_u[self.users], new_i[self.items], self.ratings,
                        self.user_ids[keep_u], self.item_ids[keep_i], self.timestamps,
-                       self.rating_scale)
+                       self.rating_scale, self.implicit)
 
     def most_active(self, n_users: int, n_items: int) -> "Ratings":
         """Keep the ``n_users`` most active users and ``n_items`` most rated items.
@@ -438,6 +484,42 @@ class Ratings:
         ki = np.zeros(self.n_items, bool)
         ki[top_i] = True
         return self.take(ku[self.users] & ki[self.items]).compact()
+
+    # ------------------------------------------------------------------ implicit feedback
+    def to_implicit(self, threshold: float | None = None) -> "Ratings":
+        """Interactions derived from these rows, with the SAME id maps (indices agree).
+
+        ``threshold=None`` keeps every rated pair ("who rated what"); a number keeps only the
+        rows with ``rating >= threshold`` (e.g. 4 on MovieLens: "who liked what").  Values
+        become ``1``; timestamps are kept.  On implicit data, ``threshold`` filters counts.
+        """
+        if threshold is None:
+            keep = None
+        else:
+            if isinstance(threshold, bool) or not isinstance(
+                    threshold, (int, float, np.integer, np.floating)) or not np.isfinite(
+                    threshold):
+                raise ValueError(f"threshold must be a finite number or None, got {threshold!r}")
+            keep = self.ratings >= threshold
+            if not keep.any():
+                raise ValueError(f"no rating is >= threshold {threshold}: no interactions left")
+        src = self if keep is None else self.take(keep)
+        out = Ratings(src.users, src.items, np.ones(len(src)), self.user_ids, self.item_ids,
+                      src.timestamps, None, implicit=True)
+        if keep is None and "_csr_order" in self.__dict__:
+            out.__dict__["_csr_order"] = self._csr_order   # same rows, same order
+        return out
+
+    def interactions(self) -> np.ndarray:
+        """Interaction values ``y_ui`` of the rows, read by every implicit model.
+
+        Implicit data: the stored counts.  Explicit data: ``1`` per rated pair, whatever the
+        rating (the pattern of who rated what carries the signal; see :meth:`to_implicit` to
+        keep only high ratings).
+        """
+        if self.implicit:
+            return self.ratings
+        return _readonly(np.ones(len(self)))
 
     # splits are defined in bayesrec.data.splits; the method is a shortcut
     def split(self, test_size: float = 0.2, rng=None) -> tuple["Ratings", "Ratings"]:
@@ -465,7 +547,7 @@ def _lookup(index: pd.Index, ids) -> np.ndarray:
 
 
 def _resolve_duplicates(order, sorted_key, users, items, values, ts, policy):
-    """Collapse repeated (user, item) pairs: ``last`` in input order, or ``mean`` rating."""
+    """Collapse repeated (user, item) pairs: ``last`` in input order, ``mean`` or ``sum``."""
     starts = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
     group = np.cumsum(starts) - 1
     ends = np.r_[np.flatnonzero(starts)[1:] - 1, len(order) - 1]
@@ -475,7 +557,7 @@ def _resolve_duplicates(order, sorted_key, users, items, values, ts, policy):
         return users[keep], items[keep], values[keep], None if ts is None else ts[keep]
     sums = np.bincount(group, weights=values[order])
     counts = np.bincount(group)
-    mean_by_group = sums / counts
+    mean_by_group = sums if policy == "sum" else sums / counts
     # place each group at the position of its last row, keeping input order
     pos = np.argsort(last_rows, kind="stable")
     keep = last_rows[pos]

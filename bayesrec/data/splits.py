@@ -122,6 +122,44 @@ def time_split(ratings: Ratings, test_size: float | None = None, cutoff=None,
     return _mask_split(ratings, test)
 
 
+def leave_last_k_out(ratings: Ratings, k: int = 1, min_train: int = 1) -> tuple[Ratings, Ratings]:
+    """Next-item split: each user's ``k`` latest rows are test rows ("leave the last k out").
+
+    Rows are ordered by timestamp within each user; equal timestamps are ordered by row
+    position (a later row counts as later), so the split is deterministic.  A user keeps at
+    least ``min_train`` training rows: a user with ``n <= k`` rows gives only
+    ``max(n - min_train, 0)`` to the test set.  The test set then asks, per user, "what did
+    they interact with next", the usual protocol for top-N recommendation from implicit
+    feedback.
+
+    Parameters
+    ----------
+    ratings : Ratings
+        Needs timestamps.
+    k : int >= 1
+        Test rows per user.
+    min_train : int >= 0
+        Training rows every user keeps.
+
+    Returns
+    -------
+    train, test : Ratings (same id maps)
+    """
+    if not ratings.has_timestamps:
+        raise ValueError("leave_last_k_out needs timestamps; build the Ratings with "
+                         "timestamp_col")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    # position from the end of the user's time order: sort by (user, -time, -row)
+    n = len(ratings)
+    order = np.lexsort((-np.arange(n), -ratings.timestamps, ratings.users))
+    starts = np.zeros(ratings.n_users + 1, np.int64)
+    np.cumsum(ratings.user_counts, out=starts[1:])
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n) - starts[ratings.users[order]]
+    return _mask_split(ratings, _holdout_by_rank(ratings, rank, None, int(k), min_train))
+
+
 def kfold(ratings: Ratings, n_splits: int = 5, rng=None) -> Iterator[tuple[Ratings, Ratings]]:
     """K-fold cross-validation over rows: yields ``n_splits`` (train, test) pairs.
 
