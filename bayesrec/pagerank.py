@@ -221,6 +221,9 @@ def _as_adjacency(adjacency) -> tuple[sp.csr_matrix, bool]:
 
 
 def _check_damping(damping) -> float:
+    if isinstance(damping, bool) or not isinstance(damping, (int, float, np.integer,
+                                                             np.floating)):
+        raise ValueError(f"damping must be a number in [0, 1), got {damping!r}")
     alpha = float(damping)
     if not 0.0 <= alpha < 1.0:
         raise ValueError(f"damping must be in [0, 1), got {damping}")
@@ -228,10 +231,12 @@ def _check_damping(damping) -> float:
 
 
 def _check_tol(tol, max_iter) -> None:
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol}")
-    if int(max_iter) < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    if not (isinstance(tol, (int, float, np.integer, np.floating)) and np.isfinite(tol)
+            and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
+            or max_iter < 1):
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
 
 
 def _distribution(vec, n: int, name: str) -> np.ndarray:
