@@ -43,8 +43,8 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 def check_positive(name: str, value, integer: bool = False, allow_zero: bool = False):
     """Validate a hyperparameter; raise ``ValueError`` naming it."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok and integer:
-        ok = float(value).is_integer()
+    if ok and integer:  # an integral value that fits an int64 (1e308 is not a count)
+        ok = bool(np.isfinite(value)) and float(value).is_integer() and abs(value) < 2**63
     if ok:
         ok = value >= 0 if allow_zero else value > 0
         ok = ok and np.isfinite(value)

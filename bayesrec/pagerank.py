@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .base import check_positive
 from .inference.dirichlet import DirichletRows
 from .rng import check_random_state
 
@@ -422,8 +423,7 @@ def pagerank_posterior(link_counts, damping: float = 0.85, prior: float = 1.0,
     prior = float(prior)
     if not (np.isfinite(prior) and prior >= 0):
         raise ValueError(f"prior must be a finite number >= 0, got {prior}")
-    if int(n_samples) < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    n_samples = check_positive("n_samples", n_samples, integer=True)
     rng = check_random_state(rng)
     counts, _ = _as_adjacency(link_counts)
     n = counts.shape[0]

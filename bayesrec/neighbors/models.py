@@ -155,6 +155,8 @@ class _NeighborhoodModel(RatingModel):
         # otherwise allocate (n, k) neighbour arrays)
         self.pool_ = min(self.pool_, max(n - 1, 1))
         self.k_ = min(self.k_, self.pool_)
+        # an overlap above the m columns is never reached (and 1e308 does not fit an int64)
+        self.min_overlap_ = min(self.min_overlap_, m + 1)
         rows = np.repeat(np.arange(n), np.diff(X.indptr))
         mu0 = ratings.global_mean
         lam = self.prior_weight_
