@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("fuzz_worker.py")
 #: seconds a case may take (the tiny models here fit in well under a second; the margin
 #: covers a first numba / BLAS load and a busy machine)
-CASE_TIMEOUT = float(os.environ.get("BAYESREC_FUZZ_TIMEOUT", 90))
+CASE_TIMEOUT = float(os.environ.get("BAYESREC_FUZZ_TIMEOUT", 60))
 FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=False,
                 suppress_health_check=list(HealthCheck))
 

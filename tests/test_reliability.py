@@ -410,3 +410,34 @@ def test_recommend_strategies_from_two_threads(small):
     assert not errors, errors
     assert got == expected
     assert expected["mean"] != expected["lower_bound"]  # the strategies differ on this data
+
+
+# --------------------------------------------------------------------------- found by fuzzing
+def test_als_with_tiny_reg_and_few_ratings_is_not_singular():
+    """A user with fewer ratings than the rank and reg ~ 0: the ridge system is singular;
+    the fit takes its minimum-norm solution (the reg -> 0 limit) instead of LinAlgError."""
+    from bayesrec.factorization import ALS
+    r = Ratings.from_arrays([1, 1, 2], [10, 20, 10], [3.0, 4.0, 2.0], rating_scale=(1, 5))
+    m = ALS(rank=3, reg=1e-300, random_state=0).fit(r)
+    pred = m.predict([1, 1, 2], [10, 20, 10])
+    assert np.isfinite(pred).all()
+    # the user with two ratings is fitted exactly by a rank-3 model with no penalty
+    np.testing.assert_allclose(pred[:2], [3.0, 4.0], atol=1e-6)
+
+
+def test_knn_huge_prior_weight_gives_the_prior_mean_not_inf():
+    r = Ratings.from_arrays([1, 2, 2], [10, 10, 20], [2.0, 4.0, 5.0], rating_scale=(1, 5))
+    m = ItemKNN(k=1, min_overlap=1, prior_weight=1e308).fit(r)
+    np.testing.assert_allclose(m.mean_, r.global_mean)
+    np.testing.assert_allclose(m.other_mean_, r.global_mean)
+    # item 20's one neighbour, item 10, was rated 2 by user 1: mean + (2 - mean)
+    np.testing.assert_allclose(m.predict([1], [20]), 2.0)
+
+
+def test_huge_float_counts_are_refused_not_overflowing():
+    r = Ratings.from_arrays([1, 2, 2], [10, 10, 20], [2.0, 4.0, 5.0])
+    with pytest.raises(ValueError, match="min_overlap"):
+        UserKNN(min_overlap=1e308).fit(r)
+    from bayesrec.factorization import ALS
+    with pytest.raises(ValueError, match="n_iter"):
+        ALS(**{[p for p in ("n_iter", "n_iters") if p in ALS().__dict__][0]: 1e308}).fit(r)
