@@ -36,8 +36,9 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .base import NotFittedError, check_indices, check_positive
+from ._validation import check_indices, check_positive
 from .data import Ratings
+from .exceptions import ConvergenceError, NotFittedError
 from .inference.dirichlet import DirichletRows, SparseRowStochastic, _check_epsilon
 from .rng import check_random_state
 
@@ -369,7 +370,7 @@ class MarkovChain:
                 if np.abs(new - pi).sum() < tol:
                     return new
                 pi = new
-            raise RuntimeError(f"power iteration did not converge in {max_iter} iterations "
+            raise ConvergenceError(f"power iteration did not converge in {max_iter} iterations "
                                "(epsilon = 0 chains may be periodic or reducible)")
         if method == "eigen":
             if v <= DENSE_EIG_MAX_STATES:

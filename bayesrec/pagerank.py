@@ -42,12 +42,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .base import check_positive
+from ._validation import check_positive
+from .exceptions import ConvergenceError
 from .inference.dirichlet import DirichletRows
 from .rng import check_random_state
 
 
-class PowerIterationFailedConvergence(RuntimeError):
+class PowerIterationFailedConvergence(ConvergenceError):
     """The power iteration did not reach ``tol`` within ``max_iter`` steps."""
 
 

@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .base import check_indices, check_positive
-from .inference.beta import (beta_draws, beta_mean, beta_quantile, check_beta_parameters,
-                             check_counts, check_credible)
+from ._validation import check_indices, check_positive
+from .exceptions import NotFittedError
+from .inference.beta import (bernoulli_counts, beta_draws, beta_mean, beta_quantile,
+                             check_beta_parameters, check_counts, check_credible)
 from .rng import check_random_state
 
 REDDIT_EPOCH = 1134028003  # 2005-12-08 07:46:43 UTC, the reddit launch second used by the formula
@@ -152,7 +153,8 @@ def _wilson(positive, total, confidence: float, sign: float):
         bad = int(np.flatnonzero(np.broadcast_to(positive > total, np.broadcast_shapes(
             positive.shape, total.shape)).ravel())[0])
         raise ValueError(f"positive exceeds total (first at flat index {bad})")
-    z = float(special.ndtri(1.0 - (1.0 - check_credible(confidence)) / 2.0))  # = norm.ppf
+    level = check_credible(confidence, "confidence")
+    z = float(special.ndtri(1.0 - (1.0 - level) / 2.0))  # = norm.ppf
     # Multiplying numerator and denominator by n gives, with k = positive,
     #   (k + z^2/2 -+ z sqrt(k (n - k) / n + z^2/4)) / (n + z^2),
     # which is 0 (lower) and 1 (upper) at n = 0 once k (n - k) / n is read as 0.  In place:
@@ -332,9 +334,9 @@ class BetaPosteriorRanker:
             raise ValueError(f"items must be integer indices in [0, {self.n_items})")
         if np.any((liked != 0) & (liked != 1)):
             raise ValueError("liked must be boolean (0/1)")
-        n = self.n_items
-        self.successes_ += np.bincount(items, weights=liked, minlength=n)
-        self.failures_ += np.bincount(items, weights=1.0 - liked, minlength=n)
+        likes, dislikes = bernoulli_counts(items, liked, self.n_items)
+        self.successes_ += likes
+        self.failures_ += dislikes
         return self
 
     # -- posterior summaries
@@ -345,7 +347,7 @@ class BetaPosteriorRanker:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "successes_"):
-            raise AttributeError("BetaPosteriorRanker is not fitted; call fit() first")
+            raise NotFittedError("BetaPosteriorRanker is not fitted; call fit() first")
 
     @property
     def alpha_(self) -> np.ndarray:

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._validation import check_interval
 from .data import Ratings
 
 #: Columns of the rules frame: mlxtend's ``association_rules`` columns plus ``cosine`` (IS).
@@ -95,10 +96,7 @@ def basket_matrix(baskets, min_rating: float = 4.0) -> tuple[sp.csr_matrix, np.n
 
 
 def _check_fraction(name, value, allow_zero=True):
-    v = float(value)
-    if not (0.0 <= v <= 1.0) or (v == 0.0 and not allow_zero):
-        raise ValueError(f"{name} must be in {'[0' if allow_zero else '(0'}, 1], got {value}")
-    return v
+    return check_interval(name, value, 0.0, 1.0, closed="both" if allow_zero else "right")
 
 
 # --------------------------------------------------------------------------- itemsets

@@ -236,11 +236,11 @@ def accuracy_small(smurff, train, test):
                      ("bayesrec BPMF with biases, alpha=2", dict(alpha=ALPHA)),
                      ("bayesrec BPMF with biases, alpha sampled", dict(alpha="sample"))):
         m = BPMF(rank=K, burn_in=burn, n_samples=ns, n_chains=1, random_state=0,
-                 progress=False, **kw).fit(train, test=test)
+                 verbose=False, **kw).fit(train, eval_set=test)
         print(f"  {name + f' [1 chain, {burn}+{ns}]':62s} {rmse(test.ratings, m.eval_mean_):.4f}")
     for name, kw in (("bayesrec BPMF paper model", dict(biases=False)),
                      ("bayesrec BPMF with biases", dict())):
-        m = BPMF(rank=K, random_state=0, progress=False, **kw).fit(train, test=test)
+        m = BPMF(rank=K, random_state=0, verbose=False, **kw).fit(train, eval_set=test)
         print(f"  {name + ' [defaults: 2 chains, 100+200]':62s} "
               f"{rmse(test.ratings, m.eval_mean_):.4f}")
     if smurff:

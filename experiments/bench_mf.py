@@ -40,12 +40,12 @@ from bayesrec.factorization import ALS, SVDpp, FunkSVD
 from bayesrec.metrics import rmse
 
 # our configurations next to the Surprise peer they are compared with
-ALS_FAST = dict(rank=3, reg=8.0, n_iters=5)
-ALS_RANK10 = dict(rank=10, reg=12.0, n_iters=5)
-ALS_DEFAULT = dict(rank=10, reg=20.0, n_iters=25)
-FUNK_SAME = dict(rank=100, lr=0.005, reg=0.02, n_epochs=20)       # Surprise SVD's defaults
-FUNK_FAST = dict(rank=10, lr=0.01, reg=0.02, n_epochs=10)
-SVDPP_SAME = dict(rank=20, lr=0.007, reg=0.02, n_epochs=20)       # Surprise SVDpp's defaults
+ALS_FAST = dict(rank=3, reg=8.0, n_iter=5)
+ALS_RANK10 = dict(rank=10, reg=12.0, n_iter=5)
+ALS_DEFAULT = dict(rank=10, reg=20.0, n_iter=25)
+FUNK_SAME = dict(rank=100, lr=0.005, reg=0.02, n_iter=20)       # Surprise SVD's defaults
+FUNK_FAST = dict(rank=10, lr=0.01, reg=0.02, n_iter=10)
+SVDPP_SAME = dict(rank=20, lr=0.007, reg=0.02, n_iter=20)       # Surprise SVDpp's defaults
 
 
 def _rss_bytes() -> int:
@@ -112,8 +112,8 @@ def part_small(repeats: int, svdpp_repeats: int) -> pd.DataFrame:
         return rmse([t[2] for t in testset], [p.est for p in a.test(testset)])
 
     t0 = time.perf_counter()
-    FunkSVD(rank=2, n_epochs=1, random_state=0).fit(train)
-    SVDpp(rank=2, n_epochs=1, random_state=0).fit(train)
+    FunkSVD(rank=2, n_iter=1, random_state=0).fit(train)
+    SVDpp(rank=2, n_iter=1, random_state=0).fit(train)
     print(f"numba warm-up (compile or cache load): {time.perf_counter() - t0:.2f} s")
 
     rows = []
@@ -159,7 +159,7 @@ def part_20m(n_iters: int) -> pd.DataFrame:
     gen_s = time.perf_counter() - t0
     print(f"generated {ratings} in {gen_s:.1f} s (peak RSS {gen_mem.peak / 2**30:.2f} GB)",
           flush=True)
-    model = ALS(rank=10, reg=20.0, n_iters=n_iters, random_state=0, verbose=True)
+    model = ALS(rank=10, reg=20.0, n_iter=n_iters, random_state=0, verbose=True)
     t0 = time.perf_counter()
     with PeakRSS() as mem:
         model.fit(ratings)
@@ -168,7 +168,7 @@ def part_20m(n_iters: int) -> pd.DataFrame:
     sample = np.random.default_rng(1).choice(len(ratings), 1_000_000, replace=False)
     pred = model._predict_indices(ratings.users[sample], ratings.items[sample])
     err_truth = rmse(truth.mean(ratings.users[sample], ratings.items[sample]), pred)
-    row = dict(n_ratings=len(ratings), n_iters=n_iters,
+    row = dict(n_ratings=len(ratings), n_iter=n_iters,
                sweep_s_per_iter=float(h["seconds"].median()),
                fit_s_per_iter=fit_s / n_iters,
                rss_before_fit_gb=mem.start / 2**30, peak_rss_fit_gb=mem.peak / 2**30,

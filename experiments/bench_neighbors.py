@@ -85,7 +85,7 @@ def bench_surprise(repeats: int) -> None:
             t, o_rmse = run_ours(Model, k, **PEER)
             o_t.append(t)
         _, z_rmse = run_ours(Model, k, prior_weight=0.0, **PEER)
-        c_t, c_rmse = run_ours(Model, k)
+        c_t, c_rmse = run_ours(Model, k, neighborhood="fixed")
         s_med, o_med = float(np.median(s_t)), float(np.median(o_t))
         print(f"{Model.__name__} (k={k}): Surprise {s_med:.3f} s, RMSE {s_rmse:.4f} | ours "
               f"{o_med:.3f} s, RMSE {o_rmse:.4f}")
@@ -155,7 +155,7 @@ def bench_course(n_rows: int) -> None:
     nbrs, avg, dev = course_user_user(rows, n_rows)
     t_loop = (time.perf_counter() - t0) * len(rows) / n_rows
     t0 = time.perf_counter()
-    m = UserKNN(k=25, prior_weight=0.0).fit(train)
+    m = UserKNN(k=25, prior_weight=0.0, neighborhood="fixed").fit(train)
     pred = m.predict_ratings(test)
     t_ours = time.perf_counter() - t0
     # the course's predictions for the timed targets agree with ours
@@ -165,7 +165,7 @@ def bench_course(n_rows: int) -> None:
     gap = float(np.max(np.abs(np.asarray(ref) - pred[sel]))) if sel.any() else float("nan")
     n_big = shrunk.n_users
     t0 = time.perf_counter()
-    UserKNN(k=25, prior_weight=0.0).fit(shrunk)
+    UserKNN(k=25, prior_weight=0.0, neighborhood="fixed").fit(shrunk)
     t_big = time.perf_counter() - t0
     print(f"course loop, weights for 1,000 users: {t_loop:.1f} s (timed on {n_rows} "
           f"targets x all candidates, scaled x{len(rows) / n_rows:.0f}); ours fit+predict "
@@ -186,7 +186,7 @@ def _scale_child(task: str) -> dict:
     del r
     out = {"task": task, "data_s": time.perf_counter() - t0, "data_peak_mb": _peak_mb()}
     if task.startswith("item"):
-        kw = PEER if task == "item-rated" else {}
+        kw = PEER if task == "item-rated" else dict(neighborhood="fixed")
         t0 = time.perf_counter()
         m = ItemKNN(**kw).fit(train)
         out["fit_s"] = time.perf_counter() - t0

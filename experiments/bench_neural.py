@@ -92,7 +92,7 @@ def main(argv=None) -> int:
                                      "rmse": ep[-1]["test_rmse"],
                                      "wall_s": time.perf_counter() - t0})
             t0 = time.perf_counter()
-            model = NeuralRecommender("residual", method="map", epochs=args.epochs,
+            model = NeuralRecommender("residual", method="map", n_iter=args.epochs,
                                       batch_size=args.batch_size, random_state=rep)
             model.fit(train, test)
             h = model.history_

@@ -59,8 +59,8 @@ def run(ctx: Context) -> Section:
         variants.append(("BPMF, alpha sampled", dict(alpha="sample")))
     for name, kw in variants:
         t = time.perf_counter()
-        m = BPMF(rank=rank, random_state=ctx.seed, progress=False, **settings,
-                 **kw).fit(train, test=test)
+        m = BPMF(rank=rank, random_state=ctx.seed, verbose=False, **settings,
+                 **kw).fit(train, eval_set=test)
         secs = time.perf_counter() - t
         fits[name] = m
         rows.append({"model": f"{name}, K={rank}", "test RMSE": rmse(test.ratings,

@@ -19,23 +19,23 @@ ORDER = 40
 def _models(full: bool) -> dict:
     n = 2 if full else 1
     return {
-        "biases only (ALS rank 0)": ALS(rank=0, reg=5.0, n_iters=10),
-        "ALS": ALS(rank=10, reg=12.0, n_iters=15 * n, random_state=0),
+        "biases only (ALS rank 0)": ALS(rank=0, reg=5.0, n_iter=10),
+        "ALS": ALS(rank=10, reg=12.0, n_iter=15 * n, random_state=0),
         "PMF-MAP": PMF(rank=10, alpha=2.0, lambda_u=20.0, lambda_v=20.0, lambda_b=20.0,
-                       n_iters=30 * n, tol=1e-5, random_state=0),
-        "FunkSVD (SGD)": FunkSVD(rank=10, lr=0.005, reg=0.02, n_epochs=20 * n,
+                       n_iter=30 * n, tol=1e-5, random_state=0),
+        "FunkSVD (SGD)": FunkSVD(rank=10, lr=0.005, reg=0.02, n_iter=20 * n,
                                  random_state=0),
         "FunkSVD (SGD + momentum 0.9)": FunkSVD(rank=10, lr=0.0005, reg=0.05, momentum=0.9,
-                                                n_epochs=20 * n, random_state=0),
-        "SVD++": SVDpp(rank=20, lr=0.007, reg=0.02, n_epochs=20 * n, random_state=0),
+                                                n_iter=20 * n, random_state=0),
+        "SVD++": SVDpp(rank=20, lr=0.007, reg=0.02, n_iter=20 * n, random_state=0),
         "truncated SVD (baseline-imputed)": TruncatedSVD(rank=10, random_state=0),
-        "truncated SVD + hard-impute EM": TruncatedSVD(rank=5, n_iters=5 * n,
+        "truncated SVD + hard-impute EM": TruncatedSVD(rank=5, n_iter=5 * n,
                                                        random_state=0),
     }
 
 
 def _config(model) -> str:
-    keys = ("rank", "reg", "alpha", "lambda_u", "lr", "momentum", "n_iters", "n_epochs",
+    keys = ("rank", "reg", "alpha", "lambda_u", "lr", "momentum", "n_iter",
             "center")
     return ", ".join(f"{k}={getattr(model, k)}" for k in keys
                      if hasattr(model, k) and getattr(model, k) not in (None, 0.0)
@@ -92,10 +92,10 @@ def run(ctx: Context) -> Section:
     ranks = [2, 5, 10, 20, 50] + ([1, 100] if ctx.full else [])
     ranks.sort()
     makers = {
-        "ALS": lambda k: ALS(rank=k, reg=12.0, n_iters=10, random_state=0),
-        "PMF-MAP": lambda k: PMF(rank=k, n_iters=20, tol=1e-4, random_state=0),
-        "FunkSVD": lambda k: FunkSVD(rank=k, lr=0.005, reg=0.02, n_epochs=20, random_state=0),
-        "SVD++": lambda k: SVDpp(rank=k, n_epochs=20, random_state=0),
+        "ALS": lambda k: ALS(rank=k, reg=12.0, n_iter=10, random_state=0),
+        "PMF-MAP": lambda k: PMF(rank=k, n_iter=20, tol=1e-4, random_state=0),
+        "FunkSVD": lambda k: FunkSVD(rank=k, lr=0.005, reg=0.02, n_iter=20, random_state=0),
+        "SVD++": lambda k: SVDpp(rank=k, n_iter=20, random_state=0),
         "truncated SVD": lambda k: TruncatedSVD(rank=k, random_state=0),
     }
     by_rank = pd.DataFrame(

@@ -26,8 +26,8 @@ TITLE = "Neighbourhood collaborative filtering (user-user, item-item)"
 ORDER = 20
 
 SETTINGS = {
-    "course": dict(prior_weight=0.0),
-    "course + prior": dict(),
+    "course": dict(prior_weight=0.0, neighborhood="fixed"),
+    "course + prior": dict(neighborhood="fixed"),
     "per-item": dict(neighborhood="rated", positive_only=True),
 }
 

@@ -28,7 +28,7 @@ ARCHS = ("dot", "mlp", "residual")
 def _baselines(train, test, full: bool) -> list[dict]:
     """ALS, PMF-MAP and BPMF when their modules exist (each in its own try: optional peers)."""
     rows = []
-    specs = [("ALS (rank 10, reg 12)", "ALS", dict(rank=10, reg=12.0, n_iters=15)),
+    specs = [("ALS (rank 10, reg 12)", "ALS", dict(rank=10, reg=12.0, n_iter=15)),
              ("PMF-MAP (PMF defaults, rank 10)", "PMF", dict(rank=10)),
              ("BPMF (Gibbs, rank 10)", "BPMF",
               dict(rank=10) if full else dict(rank=10, n_samples=60, burn_in=30, n_chains=1))]
@@ -67,7 +67,7 @@ def run(ctx: Context) -> Section:
     rows, fits = [], {}
     for arch in ARCHS:
         t = time.perf_counter()
-        m = NeuralRecommender(arch, method="map", epochs=epochs, random_state=ctx.seed)
+        m = NeuralRecommender(arch, method="map", n_iter=epochs, random_state=ctx.seed)
         m.fit(train, test)
         fits[arch] = m
         h = m.history_

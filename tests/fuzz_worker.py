@@ -34,10 +34,7 @@ import bayesrec  # noqa: E402
 
 PKG_DIR = os.path.dirname(os.path.abspath(bayesrec.__file__))
 
-try:
-    from bayesrec.exceptions import NotFittedError  # noqa: E402
-except ImportError:  # older layout
-    from bayesrec.base import NotFittedError  # noqa: E402
+from bayesrec.exceptions import ConvergenceError, NotFittedError  # noqa: E402
 
 #: the exception types a public call may raise for bad input
 ACCEPTED = (ValueError, TypeError, NotFittedError)
@@ -121,10 +118,10 @@ def classify(exc: BaseException) -> str | None:
     """``None`` for an acceptable error, else a description of the bad one."""
     where = "bayesrec" if raised_in_bayesrec(exc) else "a library"
     msg = str(exc)
-    if isinstance(exc, FloatingPointError) and where == "bayesrec":
+    if isinstance(exc, (ConvergenceError, FloatingPointError)) and where == "bayesrec":
         if any(w in msg for w in DIVERGENCE_WORDS):
             return None
-        return f"FloatingPointError without the setting to change: {msg}"
+        return f"{type(exc).__name__} without the setting to change: {msg}"
     if isinstance(exc, ACCEPTED) and where == "bayesrec" and msg:
         return None
     tb = traceback.extract_tb(exc.__traceback__)

@@ -9,7 +9,7 @@ from bayesrec.data.splits import random_split
 from bayesrec.factorization import BPMF
 from bayesrec.factorization.bpmf import _sampler as bpmf_sampler
 from bayesrec.factorization.bpmf._linalg import draw_rows, safe_cholesky
-from bayesrec.factorization.bpmf._sweep import (BPMFPrior, SweepData, _prior_blocks,
+from bayesrec.factorization.bpmf._sweep import (BPMFPrior, SweepData,
                                                direct_sse, init_state, sample_side,
                                                side_stats_compiled, side_stats_scipy, sweep)
 from bayesrec.inference.normal_wishart import NormalWishart
@@ -34,7 +34,9 @@ def _prior(k=3, biases=True, alpha=None):
 # ---------------------------------------------------------------- the sweep's math
 @pytest.mark.parametrize("biases", [True, False])
 def test_user_step_matches_per_user_loop(small, biases):
-    """Conditional mean and draw of every user's (u_i, b_i) equal a slow per-user loop."""
+    """Conditional mean and draw of every user's (u_i, b_i) equal a slow per-user loop
+    (prior blocks built here; the sweep's own prior blocks are checked in
+    ``test_bpmf_moves_exact.py``)."""
     r, _ = small
     prior = _prior(biases=biases)
     data = SweepData(r)
@@ -43,7 +45,13 @@ def test_user_step_matches_per_user_loop(small, biases):
     k, d = prior.rank, prior.dim
     lam = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 1.5]])
     mu = np.array([0.1, -0.2, 0.3])
-    pp, ph = _prior_blocks(prior, mu, lam, 3.0)
+    # prior blocks of (u_i, b_i), written here: blockdiag(Lambda_U, tau_b), (Lambda_U mu_U, 0)
+    pp = np.zeros((d, d))
+    pp[:k, :k] = lam
+    ph = np.zeros(d)
+    ph[:k] = lam @ mu
+    if biases:
+        pp[k, k] = 3.0
     fv = st.xv.copy()
     if biases:
         fv[:, k] = 1.0
@@ -144,7 +152,7 @@ def test_jitter_only_where_cholesky_fails():
 def fitted(split):
     tr, te = split
     return BPMF(rank=3, n_samples=120, burn_in=60, n_chains=2, alpha="sample",
-                random_state=0).fit(tr, test=te)
+                random_state=0).fit(tr, eval_set=te)
 
 
 def test_recovers_truth_and_beats_baselines(small, split, fitted):
@@ -273,15 +281,15 @@ def test_same_seed_same_draws_and_parallel_equals_serial(split):
     tr, te = split
     kw = dict(rank=2, n_samples=5, burn_in=3, thin=2, n_chains=2, alpha="sample",
               random_state=7)
-    a = BPMF(**kw).fit(tr, test=te)
-    b = BPMF(**kw).fit(tr, test=te)
-    c = BPMF(n_jobs=2, **kw).fit(tr, test=te)
+    a = BPMF(**kw).fit(tr, eval_set=te)
+    b = BPMF(**kw).fit(tr, eval_set=te)
+    c = BPMF(n_jobs=2, **kw).fit(tr, eval_set=te)
     for name in a.traces_:
         np.testing.assert_array_equal(a.traces_[name], b.traces_[name])
         np.testing.assert_array_equal(a.traces_[name], c.traces_[name])
     np.testing.assert_array_equal(a.bank_.xu, c.bank_.xu)
     assert not np.array_equal(a.traces_["alpha"][0], a.traces_["alpha"][1])
-    d = BPMF(**(kw | dict(random_state=8))).fit(tr, test=te)
+    d = BPMF(**(kw | dict(random_state=8))).fit(tr, eval_set=te)
     assert not np.array_equal(a.traces_["alpha"], d.traces_["alpha"])
 
 
@@ -289,7 +297,7 @@ def test_checkpoint_resume_is_exact(split, tmp_path, monkeypatch):
     tr, te = split
     kw = dict(rank=2, n_samples=12, burn_in=5, thin=2, n_chains=2, alpha="sample",
               random_state=3, checkpoint_every=4)
-    ref = BPMF(**kw).fit(tr, test=te)
+    ref = BPMF(**kw).fit(tr, eval_set=te)
     calls = {"n": 0}
     step = bpmf_sampler.BPMFSampler.step
 
@@ -301,19 +309,18 @@ def test_checkpoint_resume_is_exact(split, tmp_path, monkeypatch):
 
     monkeypatch.setattr(bpmf_sampler.BPMFSampler, "step", crashing)
     with pytest.raises(KeyboardInterrupt):
-        BPMF(checkpoint_dir=tmp_path, **kw).fit(tr, test=te)
+        BPMF(checkpoint_dir=tmp_path, **kw).fit(tr, eval_set=te)
     monkeypatch.setattr(bpmf_sampler.BPMFSampler, "step", step)
-    import pickle
-    with open(tmp_path / "chain1.pkl", "rb") as fh:
-        assert pickle.load(fh)["sweep"] == 8       # lost at most checkpoint_every sweeps
-    res = BPMF(checkpoint_dir=tmp_path, **kw).fit(tr, test=te)
+    from bayesrec.inference.checkpoint import read_checkpoint
+    assert read_checkpoint(tmp_path / "chain1.npz")[1]["sweep"] == 8   # lost <= checkpoint_every
+    res = BPMF(checkpoint_dir=tmp_path, **kw).fit(tr, eval_set=te)
     for name in ref.traces_:
         np.testing.assert_array_equal(ref.traces_[name], res.traces_[name])
     np.testing.assert_array_equal(ref.eval_mean_, res.eval_mean_)
     np.testing.assert_array_equal(ref.bank_.xv, res.bank_.xv)
     # a checkpoint from another run is refused
     with pytest.raises(ValueError, match="checkpoint"):
-        BPMF(checkpoint_dir=tmp_path, **(kw | dict(rank=3))).fit(tr, test=te)
+        BPMF(checkpoint_dir=tmp_path, **(kw | dict(rank=3))).fit(tr, eval_set=te)
 
 
 @pytest.mark.parametrize("bad", [dict(rank=0), dict(alpha="often"), dict(alpha=-1.0),

@@ -65,7 +65,7 @@ def test_bpmf_gibbs_matches_nuts(tiny):
     from models.bpmf import bpmf_model
     tr, te = tiny
     m = BPMF(rank=2, alpha="sample", biases=True, n_chains=4, n_samples=1500, burn_in=300,
-             random_state=1).fit(tr, test=te)
+             random_state=1).fit(tr, eval_set=te)
     nuts = _nuts(bpmf_model(tr.users, tr.items, tr.ratings, tr.n_users, tr.n_items, 2,
                             te.users, te.items, biases=True, alpha="sample"))
     assert int(nuts["sample_stats"]["diverging"].sum()) <= 20
@@ -80,7 +80,7 @@ def test_pmf_gibbs_matches_nuts(tiny):
     from models.pmf import pmf_model
     tr, te = tiny
     m = BPMF(rank=2, alpha=2.0, biases=False, hyperprior=False, factor_precision=2.0,
-             n_chains=4, n_samples=1500, burn_in=300, random_state=2).fit(tr, test=te)
+             n_chains=4, n_samples=1500, burn_in=300, random_state=2).fit(tr, eval_set=te)
     nuts = _nuts(pmf_model(tr.users, tr.items, tr.ratings, tr.n_users, tr.n_items, 2,
                            te.users, te.items, alpha=2.0, factor_precision=2.0))
     _check(m.posterior, nuts, [("test_pred", "pred")])

@@ -118,7 +118,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: ",".join(f"{a}={b}" for a, b in c.items())
                          or "course")
 def test_matches_course_nested_loops(small, Model, by, k, case):
-    kw = dict(prior_weight=0.0) | case
+    kw = dict(prior_weight=0.0, neighborhood="fixed") | case
     model = Model(k=k, min_overlap=4, **kw).fit(small)
     ref_kw = {a: b for a, b in kw.items() if a not in ("engine", "block_size")}
     ref = CourseKNN(_rows(small, by), k, 4, **ref_kw)
@@ -149,7 +149,7 @@ def test_matches_course_nested_loops(small, Model, by, k, case):
 
 
 def test_overlap_counts_and_min_overlap(small):
-    model = UserKNN(k=6, min_overlap=5, prior_weight=0.0).fit(small)
+    model = UserKNN(k=6, min_overlap=5, prior_weight=0.0, neighborhood="fixed").fit(small)
     seen = small.csr.toarray() != 0
     for u in (0, 7, 21):
         nb = model.neighbors(small.user_ids[u])
@@ -197,7 +197,7 @@ def test_ties_go_to_the_smaller_index():
     users, items, vals = users[::-1], items[::-1], vals[::-1]  # input order must not matter
     r = Ratings.from_arrays(users, items, vals, rating_scale=(1, 5))
     for engine in ("numba", "sparse"):
-        nb = UserKNN(k=3, min_overlap=2, engine=engine).fit(r).neighbors(0)
+        nb = UserKNN(k=3, min_overlap=2, engine=engine, neighborhood="fixed").fit(r).neighbors(0)
         assert list(nb["neighbor"]) == [1, 2, 3]
         np.testing.assert_allclose(nb["weight"], -1.0)
 

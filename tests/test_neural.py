@@ -122,7 +122,7 @@ def dot_map(synth):
     train, test, truth = synth
     # priors at the truth's scales; sigma learned
     sf = (0.6 / 3) ** 0.25
-    model = NeuralRecommender("dot", rank=3, factor_sd=sf, bias_sd=0.5, epochs=40,
+    model = NeuralRecommender("dot", rank=3, factor_sd=sf, bias_sd=0.5, n_iter=40,
                               batch_size=256, lr=0.01, random_state=0)
     return model.fit(train, test)
 
@@ -151,9 +151,9 @@ def test_dot_map_agrees_with_pmf(synth):
     train, test, _ = synth
     sigma, sf, sb = 0.35, 0.5, 0.4
     pmf = PMF(rank=3, alpha=1 / sigma ** 2, lambda_u=1 / sf ** 2, lambda_v=1 / sf ** 2,
-              lambda_b=1 / sb ** 2, n_iters=500, tol=1e-12, random_state=0).fit(train)
+              lambda_b=1 / sb ** 2, n_iter=500, tol=1e-12, random_state=0).fit(train)
     net = NeuralRecommender("dot", rank=3, factor_sd=sf, bias_sd=sb, noise=sigma,
-                            batch_size=len(train), epochs=1500, lr=0.02,
+                            batch_size=len(train), n_iter=1500, lr=0.02,
                             random_state=0).fit(train)
     w = net.weights_
     E_net = pmf_neg_log_posterior(train, w["U"], w["V"], w["b"], w["c"], net.global_mean_,
@@ -202,7 +202,7 @@ def test_forward_numpy_matches_loop():
 # ---------------------------------------------------------------- residual MAP, momentum
 def test_residual_map_fits_and_is_reproducible(synth):
     train, test, truth = synth
-    kw = dict(architecture="residual", rank=3, hidden=16, epochs=30, batch_size=128,
+    kw = dict(architecture="residual", rank=3, hidden=16, n_iter=30, batch_size=128,
               lr=0.01, factor_sd=(0.6 / 3) ** 0.25, weight_sd=0.3, random_state=5)
     m1 = NeuralRecommender(**kw).fit(train, test)
     m2 = NeuralRecommender(**kw).fit(train)
@@ -215,7 +215,7 @@ def test_residual_map_fits_and_is_reproducible(synth):
 def test_momentum_sgd_decreases_loss(synth):
     train, test, _ = synth
     m = NeuralRecommender("dot", rank=3, optimizer="momentum", lr=0.05, momentum=0.9,
-                          epochs=20, batch_size=128, noise=0.3, factor_sd=(0.6 / 3) ** 0.25,
+                          n_iter=20, batch_size=128, noise=0.3, factor_sd=(0.6 / 3) ** 0.25,
                           random_state=0).fit(train, test)
     h = m.history_
     assert h["loss"].iloc[-1] < 0.2 * h["loss"].iloc[0]
@@ -228,7 +228,7 @@ def test_mlp_map_learns_user_and_item_effects(synth):
     mean clearly on held-out cells (the biases and main effects are learnable through the
     embeddings; the exact dot product is not, so no noise-level claim)."""
     train, test, _ = synth
-    m = NeuralRecommender("mlp", rank=3, hidden=16, epochs=30, batch_size=128, lr=0.01,
+    m = NeuralRecommender("mlp", rank=3, hidden=16, n_iter=30, batch_size=128, lr=0.01,
                           weight_sd=0.3, random_state=2).fit(train, test)
     h = m.history_
     assert h["loss"].iloc[-1] < 0.5 * h["loss"].iloc[0]

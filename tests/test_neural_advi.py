@@ -41,7 +41,7 @@ def data():
 def advi(data):
     train, test = data[:2]
     return NeuralRecommender("dot", method="advi", rank=3, factor_sd=SF, bias_sd=0.5,
-                             epochs=100, batch_size=512, lr=0.01, random_state=0).fit(train, test)
+                             n_iter=100, batch_size=512, lr=0.01, random_state=0).fit(train, test)
 
 
 @pytest.fixture(scope="module")
@@ -130,14 +130,14 @@ def test_residual_advi_end_to_end(data):
     """The MLP branch under ADVI: Monte Carlo moments, intervals and a sane fit."""
     train, test, truth, ids = data
     m = NeuralRecommender("residual", method="advi", rank=3, hidden=8, factor_sd=SF,
-                          weight_sd=0.3, epochs=30, batch_size=128, n_draws=300,
+                          weight_sd=0.3, n_iter=30, batch_size=128, n_draws=300,
                           random_state=0).fit(train)
     mean, sd = m.predict(*ids, return_std=True)
     _, sd_noisy = m.predict(*ids, return_std=True, noise=True)
     baseline = rmse(test.ratings, np.full(len(test), train.global_mean))
     assert rmse(test.ratings, mean) < 0.5 * baseline
-    np.testing.assert_allclose(sd_noisy ** 2, sd ** 2 + np.exp(2 * m._log_sigma[0]
-                                                               + 2 * m._log_sigma[1] ** 2))
+    np.testing.assert_allclose(sd_noisy ** 2, sd ** 2 + np.exp(2 * m._log_sigma_[0]
+                                                               + 2 * m._log_sigma_[1] ** 2))
     draws = m.predictive_draws(*ids, noise=False)
     np.testing.assert_allclose(draws.mean(axis=0), mean, atol=1e-9)  # same seed, same draws
     cover = _coverage(m.predict_interval(*ids, prob=0.9), test.ratings)

@@ -69,7 +69,7 @@ def test_objective_is_the_negative_log_posterior(tiny):
 def test_map_conditions_and_no_better_point_nearby(tiny):
     r = tiny
     K = 2
-    m = PMF(rank=K, n_iters=3000, tol=0, random_state=0, **HYPER).fit(r)
+    m = PMF(rank=K, n_iter=3000, tol=0, random_state=0, **HYPER).fit(r)
     theta = np.concatenate([m.user_factors_.ravel(), m.item_factors_.ravel(), m.user_bias_,
                             m.item_bias_])
     args = (r, K, m.global_mean_, *HYPER.values())
@@ -90,9 +90,9 @@ def test_map_conditions_and_no_better_point_nearby(tiny):
 def test_same_as_als_with_matching_regularization(tiny):
     reg, alpha = 2.0, 3.0
     lam = reg * alpha
-    p = PMF(rank=3, alpha=alpha, lambda_u=lam, lambda_v=lam, lambda_b=lam, n_iters=6, tol=0,
+    p = PMF(rank=3, alpha=alpha, lambda_u=lam, lambda_v=lam, lambda_b=lam, n_iter=6, tol=0,
             random_state=4).fit(tiny)
-    a = ALS(rank=3, reg=reg, n_iters=6, random_state=4).fit(tiny)
+    a = ALS(rank=3, reg=reg, n_iter=6, random_state=4).fit(tiny)
     np.testing.assert_allclose(p.user_factors_, a.user_factors_, atol=1e-12)
     np.testing.assert_allclose(p.item_bias_, a.item_bias_, atol=1e-12)
     np.testing.assert_allclose(p.history_["neg_log_posterior"], alpha / 2 * a.history_["loss"],
@@ -104,7 +104,7 @@ def test_recovers_held_out_truth_with_true_hyperparameters():
     train, test = random_split(ratings, 0.2, rng=2)
     s_f2 = np.var(np.r_[truth.user_factors.ravel(), truth.item_factors.ravel()])
     m = PMF(rank=3, alpha=1 / truth.noise ** 2, lambda_u=1 / s_f2, lambda_v=1 / s_f2,
-            lambda_b=1 / 0.2, tol=1e-4, n_iters=300, random_state=0).fit(train, test)
+            lambda_b=1 / 0.2, tol=1e-4, n_iter=300, random_state=0).fit(train, test)
     pred = m.predict_ratings(test)
     err_truth = np.sqrt(np.mean((pred - truth.mean(test.users, test.items)) ** 2))
     assert err_truth < 0.5 * truth.noise
@@ -116,14 +116,14 @@ def test_recovers_held_out_truth_with_true_hyperparameters():
 
 
 def test_no_biases_deterministic_and_validation(tiny):
-    m = PMF(rank=2, biases=False, n_iters=5, random_state=1).fit(tiny)
+    m = PMF(rank=2, biases=False, n_iter=5, random_state=1).fit(tiny)
     assert not m.user_bias_.any() and not m.item_bias_.any()
-    m2 = PMF(rank=2, biases=False, n_iters=5, random_state=1).fit(tiny)
+    m2 = PMF(rank=2, biases=False, n_iter=5, random_state=1).fit(tiny)
     np.testing.assert_array_equal(m.item_factors_, m2.item_factors_)
-    assert PMF(rank=2, global_mean=3.0, n_iters=2).fit(tiny).global_mean_ == 3.0
+    assert PMF(rank=2, global_mean=3.0, n_iter=2).fit(tiny).global_mean_ == 3.0
     # flat bias prior (lambda_b = 0) with a user that has no training rows: bias stays 0
     train = tiny.take(tiny.users != 0)
-    flat = PMF(rank=2, lambda_b=0.0, n_iters=3, random_state=0).fit(train)
+    flat = PMF(rank=2, lambda_b=0.0, n_iter=3, random_state=0).fit(train)
     assert flat.user_bias_[0] == 0.0 and np.all(np.isfinite(flat.user_bias_))
     for bad in (dict(alpha=0), dict(lambda_u=-1), dict(lambda_b=-0.1), dict(rank=0),
                 dict(tol=-1), dict(global_mean=float("nan"))):

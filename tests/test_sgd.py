@@ -105,7 +105,7 @@ def test_svdpp_lazy_implicit_update_is_exact(tiny):
 def test_funk_model_follows_documented_draws(tiny):
     """shuffle=False: init p then q from the seed, ratings visited in CSR order."""
     r = tiny
-    m = FunkSVD(rank=2, lr=0.02, reg=0.05, n_epochs=2, shuffle=False, random_state=3).fit(r)
+    m = FunkSVD(rank=2, lr=0.02, reg=0.05, n_iter=2, shuffle=False, random_state=3).fit(r)
     rng = np.random.default_rng(3)
     P = rng.normal(0, 0.1, (r.n_users, 2))
     Q = rng.normal(0, 0.1, (r.n_items, 2))
@@ -118,9 +118,9 @@ def test_funk_model_follows_documented_draws(tiny):
 
 
 @pytest.mark.parametrize("model", [
-    FunkSVD(rank=3, lr=0.01, reg=0.02, n_epochs=40, random_state=0),
-    FunkSVD(rank=3, lr=0.002, reg=0.02, n_epochs=40, momentum=0.8, random_state=0),
-    SVDpp(rank=3, lr=0.007, reg=0.02, n_epochs=40, random_state=0),
+    FunkSVD(rank=3, lr=0.01, reg=0.02, n_iter=40, random_state=0),
+    FunkSVD(rank=3, lr=0.002, reg=0.02, n_iter=40, momentum=0.8, random_state=0),
+    SVDpp(rank=3, lr=0.007, reg=0.02, n_iter=40, random_state=0),
 ])
 def test_recovers_held_out_truth(synth, model):
     train, test, truth = synth
@@ -134,7 +134,7 @@ def test_recovers_held_out_truth(synth, model):
 
 
 def test_svdpp_user_vector_and_history(tiny):
-    m = SVDpp(rank=2, n_epochs=3, random_state=0).fit(tiny)
+    m = SVDpp(rank=2, n_iter=3, random_state=0).fit(tiny)
     csr = tiny.csr
     u = 5
     Nu = csr.indices[csr.indptr[u]:csr.indptr[u + 1]]
@@ -151,12 +151,12 @@ def test_svdpp_user_vector_and_history(tiny):
 
 def test_seeds_and_validation(tiny):
     for cls in (FunkSVD, SVDpp):
-        a = cls(rank=2, n_epochs=2, random_state=4).fit(tiny)
-        b = cls(rank=2, n_epochs=2, random_state=4).fit(tiny)
-        c = cls(rank=2, n_epochs=2, random_state=5).fit(tiny)
+        a = cls(rank=2, n_iter=2, random_state=4).fit(tiny)
+        b = cls(rank=2, n_iter=2, random_state=4).fit(tiny)
+        c = cls(rank=2, n_iter=2, random_state=5).fit(tiny)
         np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
         assert not np.allclose(a.item_factors_, c.item_factors_)
-        for bad in (dict(rank=0), dict(lr=0), dict(reg=-1), dict(n_epochs=0)):
+        for bad in (dict(rank=0), dict(lr=0), dict(reg=-1), dict(n_iter=0)):
             with pytest.raises(ValueError):
                 cls(**bad).fit(tiny)
     with pytest.raises(ValueError, match="momentum"):

@@ -62,7 +62,7 @@ def test_equals_dense_svd_of_imputed_matrix(small, center):
 
 def test_hard_impute_matches_dense_reference(small):
     K, n_iters = 3, 4
-    m = TruncatedSVD(rank=K, n_iters=n_iters, random_state=0).fit(small)
+    m = TruncatedSVD(rank=K, n_iter=n_iters, random_state=0).fit(small)
     D, M = dense_residuals(small, m.global_mean_, m.user_bias_, m.item_bias_)
     L = np.zeros_like(D)
     for _ in range(n_iters + 1):
@@ -76,7 +76,7 @@ def test_recovers_held_out_truth_with_em():
     ratings, truth = synthetic_ratings(400, 250, 30_000, rank=3, noise=0.3, rng=1)
     train, test = random_split(ratings, 0.2, rng=2)
     plain = TruncatedSVD(rank=3, random_state=0).fit(train, test)
-    em = TruncatedSVD(rank=3, n_iters=30, random_state=0).fit(train, test)
+    em = TruncatedSVD(rank=3, n_iter=30, random_state=0).fit(train, test)
     mean = truth.mean(test.users, test.items)
     err = [np.sqrt(np.mean((m.predict_ratings(test) - mean) ** 2)) for m in (plain, em)]
     assert err[1] < 0.8 * truth.noise        # EM recovers the truth to within the noise
@@ -90,7 +90,7 @@ def test_validation_and_determinism(small):
     with pytest.raises(ValueError, match="center"):
         TruncatedSVD(center="median").fit(small)
     with pytest.raises(ValueError):
-        TruncatedSVD(n_iters=-1).fit(small)
+        TruncatedSVD(n_iter=-1).fit(small)
     a = TruncatedSVD(rank=3, random_state=1).fit(small)
     b = TruncatedSVD(rank=3, random_state=1).fit(small)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)

@@ -8,8 +8,8 @@
 """
 
 from .bounds import bernoulli_kl, lai_robbins_bound, lai_robbins_constant
-from .policies import UCB1, BanditPolicy, BetaBernoulliThompson, EpsilonGreedy
+from .policies import UCB1, BanditPolicy, BetaBernoulliThompson, EpsilonGreedy, thompson_select
 from .simulate import BanditResult, simulate
 
-__all__ = ["BanditPolicy", "BetaBernoulliThompson", "UCB1", "EpsilonGreedy", "simulate",
-           "BanditResult", "lai_robbins_bound", "lai_robbins_constant", "bernoulli_kl"]
+__all__ = ["BanditPolicy", "BetaBernoulliThompson", "UCB1", "EpsilonGreedy", "thompson_select",
+           "simulate", "BanditResult", "lai_robbins_bound", "lai_robbins_constant", "bernoulli_kl"]

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import check_positive
+from .._validation import check_positive
+from ..exceptions import NotFittedError
 from ..inference.beta import check_beta_parameters
 
 
@@ -28,6 +29,24 @@ def argmax_random_ties(scores: np.ndarray, rng: np.random.Generator) -> np.ndarr
     """
     is_max = scores == scores.max(axis=1, keepdims=True)
     return np.argmax(rng.random(scores.shape) * is_max, axis=1)
+
+
+def thompson_select(alpha, beta, rng: np.random.Generator, k: int = 1) -> np.ndarray:
+    """Thompson sampling's choice: one draw ``theta ~ Beta(alpha, beta)`` per arm, best first.
+
+    ``alpha`` and ``beta`` are posterior parameters of shape ``(..., K)`` (e.g.
+    ``(replications, arms)``); returns the indices of the ``k`` largest draws of each row in
+    decreasing order, shape ``(..., k)``.  ``k = 1`` plays ``argmax_k theta_k``, i.e. each arm
+    with its posterior probability of being the best; ``k > 1`` ranks the arms by the same draws.
+    """
+    theta = rng.beta(alpha, beta)
+    n_arms = theta.shape[-1]
+    k = check_positive("k", k, integer=True)
+    if k > n_arms:
+        raise ValueError(f"k = {k} exceeds the number of arms ({n_arms})")
+    if k == 1:
+        return np.argmax(theta, axis=-1)[..., None]
+    return np.argsort(-theta, axis=-1, kind="stable")[..., :k]
 
 
 class BanditPolicy:
@@ -60,7 +79,7 @@ class BanditPolicy:
     def update(self, arms, rewards) -> None:
         """Record one round: ``rewards[r]`` (0/1) of ``arms[r]`` in every replication ``r``."""
         if not hasattr(self, "pulls_"):
-            raise AttributeError(f"{type(self).__name__} has no state yet: call reset() first")
+            raise NotFittedError(f"{type(self).__name__} has no state yet: call reset() first")
         arms = np.asarray(arms)
         rewards = np.asarray(rewards)
         if arms.shape != self._rows.shape or rewards.shape != self._rows.shape:
@@ -99,8 +118,7 @@ class BetaBernoulliThompson(BanditPolicy):
         self.b = float(b)
 
     def choose(self, pulls, successes, t, rng):
-        theta = rng.beta(self.a + successes, self.b + (pulls - successes))
-        return np.argmax(theta, axis=1)
+        return thompson_select(self.a + successes, self.b + (pulls - successes), rng)[:, 0]
 
 
 class UCB1(BanditPolicy):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base import check_positive
+from .._validation import check_positive
 from ..inference.beta import beta_draws, check_beta_parameters
 from ..progress import progress_bar
 from ..rng import check_random_state

@@ -15,9 +15,8 @@ from .ratings import Ratings
 
 
 def _check_fraction(test_size: float, name: str = "test_size") -> float:
-    if not (isinstance(test_size, (int, float, np.floating)) and 0.0 < test_size < 1.0):
-        raise ValueError(f"{name} must be a fraction in (0, 1), got {test_size!r}")
-    return float(test_size)
+    from .._validation import check_probability
+    return check_probability(name, test_size)
 
 
 def _mask_split(ratings: Ratings, test: np.ndarray) -> tuple[Ratings, Ratings]:

@@ -14,7 +14,11 @@ _MODELS = {
     "TruncatedSVD": "svd",
     "PMF": "pmf",
     "BPMF": "bpmf",
+    "BayesianSVDpp": "svdpp_bayes",
     "NeuralRecommender": "neural",
+    "HPF": "implicit",
+    "ImplicitBPMF": "implicit",
+    "ImplicitALS": "implicit",
 }
 
 __all__ = list(_MODELS)

@@ -2,12 +2,12 @@
 
 Every factor model here predicts::
 
-    r_hat(i, j) = mu + b_i + c_j + w_i . v_j
+    r_hat_ui = mu + b_u + c_i + u_u . v_i
 
-with user factors ``w_i`` (``user_factors_``), item factors ``v_j`` (``item_factors_``), user and
-item biases ``b_i``, ``c_j`` and global mean ``mu``.  A user (item) unknown to the training data
-has ``b_i = 0`` and ``w_i = 0`` (its prior mean), so its prediction falls back to
-``mu + c_j`` (``mu + b_i``), and to ``mu`` when both are unknown.
+with user factors ``u_u`` (``user_factors_``), item factors ``v_i`` (``item_factors_``), user and
+item biases ``b_u``, ``c_i`` and global mean ``mu``.  A user (item) unknown to the training data
+has ``b_u = 0`` and ``u_u = 0`` (its prior mean), so its prediction falls back to
+``mu + c_i`` (``mu + b_u``), and to ``mu`` when both are unknown.
 
 The alternating-least-squares machinery (:class:`SparseSides`, :func:`ridge_half_step`,
 :func:`als_sweep`, :func:`als_run`) is shared by :class:`~bayesrec.factorization.ALS` and
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..base import RatingModel
+from ..base import EvalSet, RatingModel
 from ..data import Ratings
 
 _CHUNK = 1 << 20  # ratings per chunk when gathering factor rows (bounds temporary memory)
@@ -34,7 +34,7 @@ _CHUNK = 1 << 20  # ratings per chunk when gathering factor rows (bounds tempora
 # ---------------------------------------------------------------------- predictions
 def factor_dots(W: np.ndarray, V: np.ndarray, users: np.ndarray, items: np.ndarray,
                 chunk: int = _CHUNK) -> np.ndarray:
-    """``w_u . v_i`` for index pairs, computed in chunks (memory O(chunk * K))."""
+    """``u_u . v_i`` for index pairs, computed in chunks (memory O(chunk * K))."""
     out = np.empty(len(users))
     if W.shape[1] == 0:
         out[:] = 0.0
@@ -46,80 +46,53 @@ def factor_dots(W: np.ndarray, V: np.ndarray, users: np.ndarray, items: np.ndarr
     return out
 
 
+def biased_predict(mu: float, b: np.ndarray, c: np.ndarray, W: np.ndarray, V: np.ndarray,
+                   users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """``mu + b_u + c_i + u_u . v_i`` at index pairs; ``-1`` (unknown) drops that side's
+    terms (its prior mean is 0)."""
+    users = np.asarray(users, dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64)
+    ku, ki = users >= 0, items >= 0
+    pred = np.full(len(users), mu, dtype=np.float64)
+    pred[ku] += b[users[ku]]
+    pred[ki] += c[items[ki]]
+    both = ku & ki
+    pred[both] += factor_dots(W, V, users[both], items[both])
+    return pred
+
+
+def eval_rmse(eval_set: EvalSet | None, mu, b, c, W, V) -> dict:
+    """``{"test_rmse": ...}`` of the biased prediction on a held-out set (empty without one)."""
+    if eval_set is None:
+        return {}
+    return {"test_rmse": eval_set.rmse(biased_predict(mu, b, c, W, V, eval_set.users,
+                                                      eval_set.items))}
+
+
 class FactorModel(RatingModel):
-    """Base of the biased factor models: prediction, fallback, user scoring, test curves.
+    """Base of the biased factor models: prediction, fallback, user scoring.
 
-    Subclasses implement ``_fit(ratings)``, set ``global_mean_``, ``user_bias_``,
-    ``item_bias_``, ``user_factors_``, ``item_factors_`` and ``history_``; they may read the
-    optional held-out set ``self._eval_set`` (a :class:`HeldOut` or ``None``) to record test
-    curves.
+    Subclasses implement ``_fit(ratings, eval_set)`` returning at least ``global_mean_``,
+    ``user_bias_``, ``item_bias_``, ``user_factors_``, ``item_factors_`` and ``history_``.
     """
-
-    def fit(self, ratings: Ratings, test: Ratings | None = None):
-        """Fit to ``ratings``; ``test`` (optional) adds held-out curves to ``history_``.
-
-        ``test`` is used only for monitoring, never for learning.
-        """
-        if test is not None and not isinstance(test, Ratings):
-            raise TypeError(f"test must be a bayesrec.data.Ratings or None, got "
-                            f"{type(test).__name__}")
-        if test is not None and len(test) == 0:
-            raise ValueError("test ratings are empty; pass None to skip the test curve")
-        self._eval_set = None if test is None else HeldOut.build(ratings, test)
-        try:
-            return super().fit(ratings)
-        finally:
-            self._eval_set = None
 
     # the user-side vector that multiplies the item factors (SVD++ adds its implicit term)
     def _user_vectors(self) -> np.ndarray:
         return self.user_factors_
 
     def _predict_indices(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        ku, ki = users >= 0, items >= 0
-        pred = np.full(len(users), self.global_mean_, dtype=np.float64)
-        pred[ku] += self.user_bias_[users[ku]]
-        pred[ki] += self.item_bias_[items[ki]]
-        both = ku & ki
-        pred[both] += factor_dots(self._user_vectors(), self.item_factors_, users[both],
-                                  items[both])
-        return pred
+        return biased_predict(self.global_mean_, self.user_bias_, self.item_bias_,
+                              self._user_vectors(), self.item_factors_, users, items)
 
-    def _score_users(self, users: np.ndarray) -> np.ndarray:
+    def _score_users(self, users: np.ndarray, **options) -> np.ndarray:
+        self._check_options(**options)
         W = self._user_vectors()
         users = np.asarray(users, dtype=np.int64)
         return (self.global_mean_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]
                 + W[users] @ self.item_factors_.T)
 
-
-@dataclass
-class HeldOut:
-    """A held-out set in the training index space (``-1`` = unknown user or item)."""
-
-    users: np.ndarray
-    items: np.ndarray
-    ratings: np.ndarray
-    rating_scale: tuple[float, float] | None
-
-    @classmethod
-    def build(cls, train: Ratings, test: Ratings) -> "HeldOut":
-        if test.user_ids is train.user_ids and test.item_ids is train.item_ids:
-            u = test.users.astype(np.int64)
-            i = test.items.astype(np.int64)
-        else:
-            u = train.user_index(test.user_ids[test.users]).astype(np.int64)
-            i = train.item_index(test.item_ids[test.items]).astype(np.int64)
-        u = np.where((u >= 0) & (train.user_counts[np.maximum(u, 0)] > 0), u, -1)
-        i = np.where((i >= 0) & (train.item_counts[np.maximum(i, 0)] > 0), i, -1)
-        return cls(u, i, np.asarray(test.ratings, np.float64), train.rating_scale)
-
-    def rmse(self, model: FactorModel) -> float:
-        pred = model._predict_indices(self.users, self.items)
-        if self.rating_scale is not None:
-            pred = np.clip(pred, *self.rating_scale)
-        return float(np.sqrt(np.mean((self.ratings - pred) ** 2)))
+    def _item_embeddings(self) -> np.ndarray:
+        return self.item_factors_
 
 
 def history_frame(rows: list[dict], index: str) -> pd.DataFrame:
@@ -135,7 +108,7 @@ class SparseSides:
 
     ``pattern_u`` is the ``(n_users, n_items)`` 0/1 CSR pattern and ``pattern_i`` its
     transpose, a CSC view of the same arrays (no by-item copy).  ``targets_u`` and
-    ``targets_i`` likewise share one data buffer holding ``r_ij - mu - b_i - c_j``
+    ``targets_i`` likewise share one data buffer holding ``r_ui - mu - b_u - c_i``
     (:meth:`fill_targets`).  Products with the item-side views run scipy's CSC kernel, which
     reads the dense user-side operand row by row and scatters into the (smaller) item-side
     result: better memory locality than a by-item CSR at MovieLens-20M scale, and half the
@@ -184,14 +157,14 @@ class SparseSides:
         return self._pattern_i_csr, self._targets_i_csr
 
     def fill_targets(self, mu, b, c) -> None:
-        """Set ``targets_u`` / ``targets_i`` to ``r_ij - mu - b_i - c_j``."""
+        """Set ``targets_u`` / ``targets_i`` to ``r_ui - mu - b_u - c_i``."""
         buf = self.targets_u.data
         np.subtract(self.u_r, mu, out=buf)
         buf -= b[self.u_rows]
         buf -= c[self.u_cols]
 
     def sse(self, mu, b, c, W, V, scale=None) -> tuple[float, float]:
-        """Sum of squared residuals of ``mu + b_i + c_j + w_i . v_j`` (raw and with predictions
+        """Sum of squared residuals of ``mu + b_u + c_i + u_u . v_i`` (raw and with predictions
         clipped to ``scale``), one compiled pass without O(nnz K) temporaries."""
         from ._sgd_kernels import sum_squared_errors
         lo, hi = scale if scale is not None else (-np.inf, np.inf)
@@ -208,7 +181,7 @@ def _single_threaded_blas():
 
     ``numpy.linalg.solve`` on a stack calls LAPACK once per small ``K x K`` matrix; extra
     BLAS threads only add synchronization there, and on a loaded machine they stall (measured
-    on the shared 2-core box at K=100: 0.72 s vs 0.12 s for 2000 systems).  Uses threadpoolctl,
+    on 2 loaded cores at K=100: 0.72 s vs 0.12 s for 2000 systems).  Uses threadpoolctl,
     which PyMC already requires; a no-op if it is missing.
     """
     global _BLAS_CONTROLLER
@@ -343,46 +316,45 @@ def als_sweep(sides: SparseSides, st: ALSState, reg_w: float, reg_v: float, reg_
                                 biases, block)
 
 
-def als_run(model: FactorModel, ratings: Ratings, st: ALSState, n_iters: int,
+def als_run(ratings: Ratings, st: ALSState, n_iter: int,
             regs: tuple[float, float, float, float], biases: bool, description: str,
-            verbose: bool, loss_name: str = "loss", loss_scale: float = 1.0,
-            tol: float = 0.0) -> pd.DataFrame:
-    """Run up to ``n_iters`` sweeps, writing the state into ``model``; returns the history.
+            verbose: bool, eval_set: EvalSet | None = None, loss_name: str = "loss",
+            loss_scale: float = 1.0, tol: float = 0.0) -> pd.DataFrame:
+    """Run up to ``n_iter`` sweeps, updating ``st`` in place; returns the history.
 
     History columns: ``loss_name`` (``loss_scale`` times the objective of
-    :func:`als_objective`), ``train_rmse`` (clipped predictions), ``test_rmse`` (when the
-    model has an evaluation set), ``seconds`` (the sweep alone).  Stops early once the
-    relative decrease of the objective is at most ``tol``.
+    :func:`als_objective`), ``train_rmse`` (clipped predictions), ``test_rmse`` (with an
+    ``eval_set``), ``seconds`` (the sweep alone).  Stops once the relative decrease of the
+    objective, ``(J_prev - J) / J``, is at most ``tol`` (``tol=0``: runs all ``n_iter``).
     """
+    from ..exceptions import ConvergenceError
     from ..progress import progress_bar
 
     sides = SparseSides(ratings)
     rows, prev = [], np.inf
-    with progress_bar(n_iters, description, enabled=verbose) as bar:
-        for _ in range(n_iters):
+    with progress_bar(n_iter, description, enabled=verbose) as bar:
+        for _ in range(n_iter):
             t0 = time.perf_counter()
             als_sweep(sides, st, *regs, biases=biases)
             seconds = time.perf_counter() - t0
             J, sse_clipped = als_objective(sides, st, *regs, scale=ratings.rating_scale)
+            if not np.isfinite(J):
+                raise ConvergenceError(f"{description}: the objective became non-finite; "
+                                       "check the ratings and the regularization")
             loss = loss_scale * J
-            _store(model, st)
             row = {loss_name: loss, "train_rmse": float(np.sqrt(sse_clipped / len(sides.u_r))),
                    "seconds": seconds}
-            if getattr(model, "_eval_set", None) is not None:
-                row["test_rmse"] = model._eval_set.rmse(model)
+            row.update(eval_rmse(eval_set, st.mu, st.b, st.c, st.W, st.V))
             rows.append(row)
             bar.update(rmse=row["train_rmse"])
             converged = np.isfinite(prev) and prev - loss <= tol * abs(loss)
             prev = loss
             if tol > 0 and converged:
                 break
-    _store(model, st)
     return history_frame(rows, "iteration")
 
 
-def _store(model: FactorModel, st: ALSState) -> None:
-    model.global_mean_ = st.mu
-    model.user_bias_ = st.b
-    model.item_bias_ = st.c
-    model.user_factors_ = st.W
-    model.item_factors_ = st.V
+def learned_factors(st: ALSState) -> dict:
+    """The learned attributes of a factor model from its state."""
+    return {"global_mean_": float(st.mu), "user_bias_": st.b, "item_bias_": st.c,
+            "user_factors_": st.W, "item_factors_": st.V}

@@ -2,16 +2,16 @@
 
 Model (the biased PMF of the BPMF paper with *fixed* hyperparameters; bias priors optional)::
 
-    r_ij | U, V, b, c  ~  N(mu + b_i + c_j + u_i . v_j,  1 / alpha)        for observed (i, j)
-    u_i ~ N(0, I / lambda_u),   v_j ~ N(0, I / lambda_v)                    (K-dimensional)
-    b_i ~ N(0, 1 / lambda_b),   c_j ~ N(0, 1 / lambda_b)                    (when biases=True)
+    r_ui | U, V, b, c  ~  N(mu + b_u + c_i + u_u . v_i,  1 / alpha)        for observed (u, i)
+    u_u ~ N(0, I / lambda_u),   v_i ~ N(0, I / lambda_v)                    (K-dimensional)
+    b_u ~ N(0, 1 / lambda_b),   c_i ~ N(0, 1 / lambda_b)                    (when biases=True)
 
 ``mu`` is a constant (the training mean unless given), not a parameter.  The MAP estimate
 minimizes the negative log posterior, up to an additive constant::
 
-    E(U, V, b, c) = alpha/2 * sum_{(i,j) observed} (r_ij - mu - b_i - c_j - u_i . v_j)^2
-                  + lambda_u/2 * sum_i |u_i|^2 + lambda_v/2 * sum_j |v_j|^2
-                  + lambda_b/2 * (sum_i b_i^2 + sum_j c_j^2)
+    E(U, V, b, c) = alpha/2 * sum_{(u,i) observed} (r_ui - mu - b_u - c_i - u_u . v_i)^2
+                  + lambda_u/2 * sum_u |u_u|^2 + lambda_v/2 * sum_i |v_i|^2
+                  + lambda_b/2 * (sum_u b_u^2 + sum_i c_i^2)
 
 (:func:`pmf_neg_log_posterior` evaluates it for any estimate, e.g. a BPMF posterior mean or a
 neural "dot" model's weights, so they can be compared on identical priors).  Dividing by
@@ -20,10 +20,10 @@ neural "dot" model's weights, so they can be compared on identical priors).  Div
 model with L2 penalties minimizes the same function.
 
 Optimizer: exact block coordinate descent on E (the posterior of each block given the others is
-Gaussian, so each block's conditional mode is a ridge solve): all ``u_i`` at once (one batched
-solve), then all ``b_i``, then all ``v_j``, then all ``c_j``.  E never increases; iterations stop
-after ``n_iters`` sweeps or when the relative decrease of E falls below ``tol``.  The only random
-step is the initialization ``v_j ~ N(0, init_std^2 I)`` drawn from ``random_state`` (user factors
+Gaussian, so each block's conditional mode is a ridge solve): all ``u_u`` at once (one batched
+solve), then all ``b_u``, then all ``v_i``, then all ``c_i``.  E never increases; iterations stop
+after ``n_iter`` sweeps or when the relative decrease of E falls below ``tol``.  The only random
+step is the initialization ``v_i ~ N(0, init_scale^2 I)`` drawn from ``random_state`` (user factors
 are solved first), so the result is deterministic given the seed.
 """
 
@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import check_positive, resolve_global_mean
+from .._validation import Boolean, Integer, OptionalCheck, RandomState, Real, resolve_global_mean
 from ..data import Ratings
 from ..rng import check_random_state
-from ._common import ALSState, FactorModel, als_run
+from ._common import ALSState, FactorModel, als_run, learned_factors
 
 
 def pmf_neg_log_posterior(ratings: Ratings, user_factors, item_factors, user_bias=None,
@@ -70,14 +70,14 @@ class PMF(FactorModel):
     lambda_b : float
         Prior precision of the user and item biases (used when ``biases=True``).
     biases : bool
-        Include ``b_i`` and ``c_j``; ``False`` fixes them at 0 (plain PMF with mean offset).
+        Include ``b_u`` and ``c_i``; ``False`` fixes them at 0 (plain PMF with mean offset).
     global_mean : float, optional
         The constant ``mu``; ``None`` uses the training mean.
-    n_iters : int
+    n_iter : int
         Maximum number of block-coordinate sweeps.
     tol : float
-        Stop when ``(E_prev - E) / E < tol`` (0 runs all ``n_iters``).
-    init_std : float
+        Stop when ``(E_prev - E) / E <= tol`` (0 runs all ``n_iter``).
+    init_scale : float
         Standard deviation of the initial item factors.
     random_state : int or numpy.random.Generator, optional
     verbose : bool
@@ -92,20 +92,27 @@ class PMF(FactorModel):
         ``E`` at the estimate.
     history_ : DataFrame
         Per iteration: ``neg_log_posterior``, ``train_rmse``, ``test_rmse`` (when ``fit`` got
-        a test set), ``seconds``.
+        an ``eval_set``), ``seconds``.
     n_iter_ : int
         Sweeps run.
 
     Notes
     -----
     Unknown users/items fall back to their prior mean (zero factors and bias): predictions
-    ``mu + c_j``, ``mu + b_i`` or ``mu``.
+    ``mu + c_i``, ``mu + b_u`` or ``mu``.
     """
+
+    _checks = {"rank": Integer(), "alpha": Real(), "lambda_u": Real(), "lambda_v": Real(),
+               "lambda_b": Real(closed="left"), "biases": Boolean(),
+               "global_mean": OptionalCheck(Real(low=None)), "n_iter": Integer(),
+               "tol": Real(closed="left"), "init_scale": Real(),
+               "random_state": RandomState(), "verbose": Boolean()}
+    _test_params = {"rank": 3, "n_iter": 3}
 
     def __init__(self, rank: int = 10, alpha: float = 2.0, lambda_u: float = 20.0,
                  lambda_v: float = 20.0, lambda_b: float = 20.0, biases: bool = True,
-                 global_mean: float | None = None, n_iters: int = 100, tol: float = 1e-6,
-                 init_std: float = 0.1, random_state=None, verbose: bool = False):
+                 global_mean: float | None = None, n_iter: int = 100, tol: float = 1e-6,
+                 init_scale: float = 0.1, random_state=None, verbose: bool = False):
         self.rank = rank
         self.alpha = alpha
         self.lambda_u = lambda_u
@@ -113,33 +120,29 @@ class PMF(FactorModel):
         self.lambda_b = lambda_b
         self.biases = biases
         self.global_mean = global_mean
-        self.n_iters = n_iters
+        self.n_iter = n_iter
         self.tol = tol
-        self.init_std = init_std
+        self.init_scale = init_scale
         self.random_state = random_state
         self.verbose = verbose
 
-    def _fit(self, ratings: Ratings) -> None:
-        K = check_positive("rank", self.rank, integer=True)
-        alpha = check_positive("alpha", self.alpha)
-        lu = check_positive("lambda_u", self.lambda_u)
-        lv = check_positive("lambda_v", self.lambda_v)
-        lb = check_positive("lambda_b", self.lambda_b, allow_zero=True)
-        n_iters = check_positive("n_iters", self.n_iters, integer=True)
-        tol = check_positive("tol", self.tol, allow_zero=True)
-        init_std = check_positive("init_std", self.init_std)
-        mu = resolve_global_mean(self.global_mean, ratings)
-        rng = check_random_state(self.random_state)
+    def _fit(self, ratings: Ratings, eval_set) -> dict:
+        p = self._validated()
+        K, alpha = p["rank"], p["alpha"]
+        lb = p["lambda_b"]
+        mu = resolve_global_mean(p["global_mean"], ratings)
+        rng = check_random_state(p["random_state"])
         st = ALSState(mu=mu, b=np.zeros(ratings.n_users), c=np.zeros(ratings.n_items),
                       W=np.zeros((ratings.n_users, K)),
-                      V=rng.normal(0.0, init_std, (ratings.n_items, K)))
+                      V=rng.normal(0.0, p["init_scale"], (ratings.n_items, K)))
         # E = alpha/2 * J with J the ALS objective at these ridge strengths
-        regs = (lu / alpha, lv / alpha, lb / alpha, lb / alpha)
-        self.history_ = als_run(self, ratings, st, n_iters, regs, bool(self.biases),
-                                "PMF-MAP", self.verbose, loss_name="neg_log_posterior",
-                                loss_scale=0.5 * alpha, tol=tol)
-        self.neg_log_posterior_ = float(self.history_["neg_log_posterior"].iloc[-1])
-        self.n_iter_ = len(self.history_)
+        regs = (p["lambda_u"] / alpha, p["lambda_v"] / alpha, lb / alpha, lb / alpha)
+        history = als_run(ratings, st, p["n_iter"], regs, p["biases"], "PMF-MAP",
+                          p["verbose"], eval_set, loss_name="neg_log_posterior",
+                          loss_scale=0.5 * alpha, tol=p["tol"])
+        return {**learned_factors(st), "history_": history,
+                "neg_log_posterior_": float(history["neg_log_posterior"].iloc[-1]),
+                "n_iter_": len(history)}
 
     def neg_log_posterior(self, ratings: Ratings | None = None) -> float:
         """``E`` of the fitted estimate on ``ratings`` (default: the training ratings).

@@ -136,13 +136,51 @@ def beta_interval(a, b, credible: float = 0.95) -> tuple[np.ndarray, np.ndarray]
     return beta_quantile(tail, a, b), beta_quantile(1.0 - tail, a, b)
 
 
-def check_credible(credible) -> float:
+def check_credible(credible, name: str = "credible") -> float:
     """A credible / confidence level strictly between 0 and 1, else ``ValueError``."""
-    c = float(credible)
-    if not 0.0 < c < 1.0:
-        raise ValueError("credible/confidence level must lie strictly between 0 and 1, "
-                         f"got {credible}")
-    return c
+    from .._validation import check_probability
+    return check_probability(name, credible)
+
+
+def bernoulli_counts(index, rewards, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sufficient statistics of a batch of Bernoulli observations, one pair per arm or item.
+
+    ``successes[k] = sum_j [index_j = k] y_j`` and ``failures[k] = sum_j [index_j = k] (1 - y_j)``
+    for observations ``y_j`` in {0, 1} on ``index_j`` in ``[0, n)``: the increments that
+    :func:`beta_update` adds to ``(a_k, b_k)``.  Vectorized (``np.bincount``); int64 results.
+    """
+    index = np.asarray(index).ravel()
+    y = np.asarray(rewards).ravel()
+    if index.shape != y.shape:
+        raise ValueError(f"index and rewards differ in length: {index.size} vs {y.size}")
+    if index.size == 0:
+        index = index.astype(np.int64)
+    if index.dtype.kind not in "iu" or (index.size and (index.min() < 0 or index.max() >= n)):
+        raise ValueError(f"index must hold integers in [0, {n})")
+    if y.dtype.kind not in "biuf" or np.any((y != 0) & (y != 1)):
+        raise ValueError("rewards must be 0 or 1")
+    successes = np.bincount(index, weights=y.astype(np.float64), minlength=n).astype(np.int64)
+    total = np.bincount(index, minlength=n).astype(np.int64)
+    return successes, total - successes
+
+
+def prob_best(a, b, rng: np.random.Generator, n_draws: int = 10_000) -> np.ndarray:
+    r"""Monte Carlo probability that each of ``K`` Beta posteriors holds the largest ``theta``.
+
+    ``P(best_k) = P(theta_k = max_j theta_j)`` with independent ``theta_j ~ Beta(a_j, b_j)``,
+    estimated by the share of ``n_draws`` joint draws in which arm ``k`` wins: standard error
+    ``sqrt(p (1 - p) / n_draws)``.  This is also the probability with which Thompson sampling
+    plays arm ``k`` next.  ``a`` and ``b`` are 1-d of length ``K``.
+    """
+    a, b = check_beta_parameters(a, b)
+    a, b = np.broadcast_arrays(np.atleast_1d(a), np.atleast_1d(b))
+    if a.ndim != 1:
+        raise ValueError(f"a and b must be 1-d (one value per arm), got shape {a.shape}")
+    n_draws = int(n_draws)
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}")
+    winners = np.argmax(rng.beta(a, b, size=(n_draws, a.size)), axis=1)
+    return np.bincount(winners, minlength=a.size) / n_draws
 
 
 def beta_draws(a, b, rng: np.random.Generator, size=None) -> np.ndarray:

@@ -9,12 +9,14 @@ Every loop is bounded: stepping out stops after ``max_steps`` widths on each sid
 proper density (the interval closes in on the current point, which is in the slice), so
 hitting that bound means the log density is not a function of ``y`` that the sampler can use
 (``nan`` somewhere, or a slice narrower than floating point can resolve): it raises
-``FloatingPointError`` instead of looping forever.
+``ConvergenceError`` instead of looping forever.
 """
 
 from __future__ import annotations
 
 import math
+
+from ..exceptions import ConvergenceError
 
 #: proposals of the shrinkage loop before giving up (each halves the interval on average, so
 #: 200 shrinks a unit interval far below the spacing of doubles around any finite point)
@@ -27,14 +29,14 @@ def slice_sample(logf, y0: float, rng, width: float = 1.0, n_iter: int = 2,
 
     Raises
     ------
-    FloatingPointError
+    ConvergenceError
         When ``logf(y0)`` is not a number or ``+inf`` (the current point must be in the
         support), or when ``max_shrink`` shrinkage steps find no point in the slice.
     """
     y = float(y0)
     fy = float(logf(y))
     if math.isnan(fy) or fy == math.inf:
-        raise FloatingPointError(f"slice sampler: log density at the current point {y!r} is "
+        raise ConvergenceError(f"slice sampler: log density at the current point {y!r} is "
                                  f"{fy!r}; check the prior hyperparameters and the data")
     for _ in range(n_iter):
         level = fy - rng.exponential()
@@ -59,7 +61,7 @@ def slice_sample(logf, y0: float, rng, width: float = 1.0, n_iter: int = 2,
             else:
                 hi = y1
         else:
-            raise FloatingPointError(
+            raise ConvergenceError(
                 f"slice sampler: no point of the slice found in {max_shrink} shrinkage steps "
                 f"around y = {y!r} (log density {fy!r}); the log density is nan or not "
                 "resolvable there: check the prior hyperparameters and the data")

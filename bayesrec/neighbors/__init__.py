@@ -8,7 +8,7 @@
 - :mod:`.shrinkage`: conjugate-Normal damped means (cold start as posterior inference).
 
 Scale (MovieLens-20M-shaped synthetic set, 138,493 users x 26,744 items, 16M training
-ratings, 2 shared cores; ``python -m experiments.bench_neighbors --part scale``)
+ratings, 2 cores; ``python -m experiments.bench_neighbors --part scale``)
 ------------------------------------------------------------------------------------------
 Memory of a fit is the data plus ``O(nnz)`` working copies (about 12 bytes per rating for
 each of the centred matrix, its transpose and the deviations), the ``(n, pool)`` neighbour
@@ -21,7 +21,7 @@ arrays (16 bytes per entry) and ``48 * n`` bytes of accumulators per thread; the
   1.63 GB (per-item), of which 1.28 GB is the generated data and its split.
 * User-user: the similarity work is ``sum_i n_i^2 ~ 2.3e11`` co-rating pairs (35x that of
   item-item).  The benchmark times 2,000 sampled users and extrapolates (~28 min); a full
-  per-item fit (pool 500) took 32 min (1,900 s, niced, on a shared machine), predicting the
+  per-item fit (pool 500) took 32 min (1,900 s at low priority on a loaded machine), predicting the
   4M test pairs 13 s (test RMSE 0.854), peak RSS 2.3 GB during the fit (2.5 GB with the
   predictions), of which 1.28 GB is the data; the ``(138,493, 500)`` neighbour arrays are
   ~1.1 GB.

@@ -24,14 +24,20 @@ model             target t     other c
    (the course's ``len(common) > 5`` is ``min_overlap=6``).
 3. Neighbours (``neighborhood``):
 
-   * ``"fixed"`` (default, the course): per target, the ``k`` candidates with the **largest**
+   * ``"fixed"`` (the course): per target, the ``k`` candidates with the **largest**
      weight (the course's ``SortedList`` of ``(-w, j)`` truncated to ``k``, so a target with
      fewer than ``k`` positive correlations keeps some negative ones); a prediction uses those
      of them that rated the column.  Ties go to the smaller index, as in the sorted list.
-   * ``"rated"`` (Herlocker et al. 1999; Surprise's ``KNNWithMeans``): per prediction, the
+   * ``"rated"`` (default; Herlocker et al. 1999; Surprise's ``KNNWithMeans``): per prediction, the
      ``k`` strongest among the targets that rated the column.  The candidates are the
      ``pool`` strongest per target (default ``20 * k``), which bounds memory at
      ``n * pool`` entries; ``pool >= n`` is exact.
+
+   ``"rated"`` is the default because it is the accurate one: on the embedded MovieLens
+   data (random 80/20 split, seed 0) it gives test RMSE 0.882 (user-user) and 0.894
+   (item-item) against 0.985 and 0.973 for ``"fixed"``, which is worse than the damped user
+   mean (:class:`~bayesrec.baseline.BiasBaseline`); ``neighborhood="fixed"`` reproduces the
+   course.
 
    ``positive_only=True`` drops non-positive weights (Surprise does; the course does not).
 4. Prediction::
@@ -64,7 +70,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..base import RatingModel, check_positive
+from .._validation import Boolean, Choice, Integer, OptionalCheck, Real, check_positive
+from ..base import RatingModel
 from ..data import Ratings
 from . import kernels
 from .shrinkage import damped_means, pooled_variance, posterior_sd
@@ -94,10 +101,17 @@ class _NeighborhoodModel(RatingModel):
 
     _target = "user"
 
+    _checks = {"k": Integer(), "min_overlap": Integer(), "similarity": Choice(*SIMILARITIES),
+               "prior_weight": Real(closed="left"), "neighborhood": Choice(*NEIGHBORHOODS),
+               "pool": OptionalCheck(Integer()), "positive_only": Boolean(),
+               "engine": Choice(*ENGINES), "block_size": OptionalCheck(Integer()),
+               "verbose": Boolean()}
+    _test_params = None  # abstract: UserKNN and ItemKNN are tested
+
     def __init__(self, k: int = 25, min_overlap: int = 5, similarity: str = "pearson",
-                 prior_weight: float = 5.0, neighborhood: str = "fixed",
+                 prior_weight: float = 5.0, neighborhood: str = "rated",
                  pool: int | None = None, positive_only: bool = False, engine: str = "numba",
-                 block_size: int | None = None, progress: bool = False):
+                 block_size: int | None = None, verbose: bool = False):
         self.k = k
         self.min_overlap = min_overlap
         self.similarity = similarity
@@ -107,7 +121,7 @@ class _NeighborhoodModel(RatingModel):
         self.positive_only = positive_only
         self.engine = engine
         self.block_size = block_size
-        self.progress = progress
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ orientation
     def _oriented(self, r: Ratings) -> sp.csr_matrix:
@@ -122,69 +136,52 @@ class _NeighborhoodModel(RatingModel):
         return (users, items) if self._target == "user" else (items, users)
 
     # ------------------------------------------------------------------ fit
-    def _check_params(self) -> None:
-        self.k_ = check_positive("k", self.k, integer=True)
-        self.min_overlap_ = check_positive("min_overlap", self.min_overlap, integer=True)
-        if self.similarity not in SIMILARITIES:
-            raise ValueError(f"similarity must be one of {SIMILARITIES}, got "
-                             f"{self.similarity!r}")
-        if self.neighborhood not in NEIGHBORHOODS:
-            raise ValueError(f"neighborhood must be one of {NEIGHBORHOODS}, got "
-                             f"{self.neighborhood!r}")
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
-        self.prior_weight_ = check_positive("prior_weight", self.prior_weight,
-                                            allow_zero=True)
-        if self.block_size is not None:
-            check_positive("block_size", self.block_size, integer=True)
-        if self.neighborhood == "fixed":
-            self.pool_ = self.k_
+    def _fit(self, ratings: Ratings, eval_set) -> dict:
+        p = self._validated()
+        k = p["k"]
+        if p["neighborhood"] == "fixed":
+            pool = k
         else:
-            pool = DEFAULT_POOL * self.k_ if self.pool is None else self.pool
-            self.pool_ = check_positive("pool", pool, integer=True)
-            if self.pool_ < self.k_:
-                raise ValueError(f"pool must be >= k, got pool={self.pool_} < k={self.k_}")
-        if not isinstance(self.positive_only, (bool, np.bool_)):
-            raise ValueError(f"positive_only must be a bool, got {self.positive_only!r}")
-
-    def _fit(self, ratings: Ratings) -> None:
-        self._check_params()
+            pool = DEFAULT_POOL * k if p["pool"] is None else p["pool"]
+            if pool < k:
+                raise ValueError(f"pool must be >= k, got pool={pool} < k={k}")
         X = self._oriented(ratings)
         n, m = X.shape
         # a target has at most n - 1 neighbours: cap k and pool there (k = 10**9 would
-        # otherwise allocate (n, k) neighbour arrays)
-        self.pool_ = min(self.pool_, max(n - 1, 1))
-        self.k_ = min(self.k_, self.pool_)
-        # an overlap above the m columns is never reached (and 1e308 does not fit an int64)
-        self.min_overlap_ = min(self.min_overlap_, m + 1)
+        # otherwise allocate (n, k) neighbour arrays); an overlap above the m columns is never
+        # reached (and 1e18 would overflow the kernels' int64)
+        pool = min(pool, max(n - 1, 1))
+        k = min(k, pool)
+        min_overlap = min(p["min_overlap"], m + 1)
         rows = np.repeat(np.arange(n), np.diff(X.indptr))
         mu0 = ratings.global_mean
-        lam = self.prior_weight_
+        lam = p["prior_weight"]
         t_counts = np.diff(X.indptr)
         o_counts = np.bincount(X.indices, minlength=m)
         t_sums = np.bincount(rows, weights=X.data, minlength=n)
         o_sums = np.bincount(X.indices, weights=X.data, minlength=m)
-        self.prior_mean_ = mu0
-        self.mean_ = damped_means(t_sums, t_counts, mu0, lam)        # target side
-        self.other_mean_ = damped_means(o_sums, o_counts, mu0, lam)  # other side
-        self.noise_var_ = pooled_variance(X.data, rows, self.mean_)
-        self.counts_ = t_counts
-        self.other_counts_ = o_counts
+        mean = damped_means(t_sums, t_counts, mu0, lam)        # target side
+        other_mean = damped_means(o_sums, o_counts, mu0, lam)  # other side
 
-        dev = X.data - self.mean_[rows]
-        if self.similarity == "pearson":
+        dev = X.data - mean[rows]
+        if p["similarity"] == "pearson":
             centred = dev
-        elif self.similarity == "cosine":
+        elif p["similarity"] == "cosine":
             centred = X.data
         else:
-            centred = X.data - self.other_mean_[X.indices]
-        self.topk_ = top_k_similarities(_with_data(X, centred), self.pool_, self.min_overlap_,
-                                        self.block_size, self.engine, self.progress,
-                                        f"{type(self).__name__} similarities")
-        self._dev = _with_data(X, dev)
+            centred = X.data - other_mean[X.indices]
+        topk = top_k_similarities(_with_data(X, centred), pool, min_overlap,
+                                  p["block_size"], p["engine"], p["verbose"],
+                                  f"{type(self).__name__} similarities")
+        dev_m = _with_data(X, dev)
         # the same deviations with the other side as rows (column c -> its raters)
-        self._dev_by_other = self._dev.T.tocsr()
-        self._dev_by_other.sort_indices()
+        dev_by_other = dev_m.T.tocsr()
+        dev_by_other.sort_indices()
+        return {"k_": k, "min_overlap_": min_overlap, "prior_weight_": lam,
+                "pool_": pool, "prior_mean_": mu0, "mean_": mean, "other_mean_": other_mean,
+                "noise_var_": pooled_variance(X.data, rows, mean), "counts_": t_counts,
+                "other_counts_": o_counts, "topk_": topk, "_dev_": dev_m,
+                "_dev_by_other_": dev_by_other}
 
     @property
     def _scan(self) -> tuple[int, int, bool]:
@@ -213,7 +210,7 @@ class _NeighborhoodModel(RatingModel):
         out[known] = self.mean_[t[known]]
         both = np.flatnonzero(known & (c >= 0))
         if both.size:
-            o = self._dev_by_other
+            o = self._dev_by_other_
             tb, cb = t[both], c[both]
             num, den = kernels.pair_sums(o.indptr, o.indices, o.data, self.topk_.indices,
                                          self.topk_.weights, tb, cb,
@@ -221,16 +218,17 @@ class _NeighborhoodModel(RatingModel):
             out[both] += ratio_or_zero(num, den)
         return out
 
-    def _score_users(self, users: np.ndarray) -> np.ndarray:
+    def _score_users(self, users: np.ndarray, **options) -> np.ndarray:
+        self._check_options(**options)
         users = np.asarray(users, np.int64)
-        d = self._dev
+        d = self._dev_
         if self._target == "user":
             num, den = kernels.scatter_rows(d.indptr, d.indices, d.data, self.topk_.indices,
                                             self.topk_.weights, users, d.shape[1],
                                             *self._scan)
             return self.mean_[users, None] + ratio_or_zero(num, den)
         # item-item: rows = users, columns = target items
-        o = self._dev_by_other
+        o = self._dev_by_other_
         num, den = kernels.gather_rows(o.indptr, o.indices, o.data, self.topk_.indices,
                                        self.topk_.weights, users, *self._scan)
         scores = self.mean_[None, :] + ratio_or_zero(num, den)
@@ -289,9 +287,9 @@ class UserKNN(_NeighborhoodModel):
     prior_weight : float, default 5
         ``lambda``: pseudo-ratings at the global mean in the conjugate prior of every user's
         and item's mean (0 = the course's plain means).
-    neighborhood : {"fixed", "rated"}, default "fixed"
-        ``"fixed"``: the course's k strongest per user; ``"rated"``: per prediction, the k
-        strongest among the users who rated the item.
+    neighborhood : {"fixed", "rated"}, default "rated"
+        ``"rated"``: per prediction, the k strongest among the users who rated the item (the
+        accurate choice, module docstring); ``"fixed"``: the course's k strongest per user.
     pool : int, optional
         Candidates kept per user for ``"rated"`` (default ``20 * k``; ``>= n_users`` is exact).
     positive_only : bool, default False
@@ -303,7 +301,7 @@ class UserKNN(_NeighborhoodModel):
         Users per similarity block (``"sparse"``: memory ``~ 10 * 8 * block_size * n_users``
         bytes, default keeps one work array near 64 MiB; ``"numba"``: only paces the progress
         bar).
-    progress : bool
+    verbose : bool
         Progress bar over the similarity blocks.
 
     Attributes
@@ -317,12 +315,14 @@ class UserKNN(_NeighborhoodModel):
 
     _target = "user"
 
+    _test_params = {"k": 5, "min_overlap": 2}
+
     def __init__(self, k: int = 25, min_overlap: int = 5, similarity: str = "pearson",
-                 prior_weight: float = 5.0, neighborhood: str = "fixed",
+                 prior_weight: float = 5.0, neighborhood: str = "rated",
                  pool: int | None = None, positive_only: bool = False, engine: str = "numba",
-                 block_size: int | None = None, progress: bool = False):
+                 block_size: int | None = None, verbose: bool = False):
         super().__init__(k, min_overlap, similarity, prior_weight, neighborhood, pool,
-                         positive_only, engine, block_size, progress)
+                         positive_only, engine, block_size, verbose)
 
 
 class ItemKNN(_NeighborhoodModel):
@@ -338,7 +338,7 @@ class ItemKNN(_NeighborhoodModel):
         Neighbours kept per item (the course's 20).
     min_overlap : int, default 5
         Minimum number of co-rating users for a pair to get a weight.
-    similarity, prior_weight, neighborhood, pool, positive_only, engine, block_size, progress
+    similarity, prior_weight, neighborhood, pool, positive_only, engine, block_size, verbose
         As in :class:`UserKNN` (with items as the targets: "rated" picks the k strongest among
         the items the user rated).
 
@@ -352,9 +352,11 @@ class ItemKNN(_NeighborhoodModel):
 
     _target = "item"
 
+    _test_params = {"k": 5, "min_overlap": 2}
+
     def __init__(self, k: int = 20, min_overlap: int = 5, similarity: str = "pearson",
-                 prior_weight: float = 5.0, neighborhood: str = "fixed",
+                 prior_weight: float = 5.0, neighborhood: str = "rated",
                  pool: int | None = None, positive_only: bool = False, engine: str = "numba",
-                 block_size: int | None = None, progress: bool = False):
+                 block_size: int | None = None, verbose: bool = False):
         super().__init__(k, min_overlap, similarity, prior_weight, neighborhood, pool,
-                         positive_only, engine, block_size, progress)
+                         positive_only, engine, block_size, verbose)

@@ -21,21 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..baseline import damped_means
 
-def damped_means(sums: np.ndarray, counts: np.ndarray, prior_mean: float,
-                 prior_weight: float) -> np.ndarray:
-    """Posterior means ``(sum + lambda * mu_0) / (n + lambda)``.
-
-    ``mu_0`` where ``n + lambda == 0`` (no data, flat prior).
-    """
-    sums = np.asarray(sums, dtype=np.float64)
-    counts = np.asarray(counts, dtype=np.float64)
-    denom = counts + prior_weight
-    out = np.full(sums.shape, float(prior_mean))
-    ok = denom > 0
-    # mu_0 + (sum - n mu_0) / (n + lambda): the same value, without overflow at a huge lambda
-    out[ok] = prior_mean + (sums[ok] - counts[ok] * prior_mean) / denom[ok]
-    return out
+__all__ = ["damped_means", "pooled_variance", "posterior_sd"]
 
 
 def pooled_variance(values: np.ndarray, groups: np.ndarray, means: np.ndarray) -> float:

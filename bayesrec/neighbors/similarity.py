@@ -167,8 +167,9 @@ def top_k_similarities(D: sp.csr_matrix, k: int, min_overlap: int,
         PT, ST = (M.T.tocsr() for M in (P, S))
         bs = default_block_size(n) if block_size is None else int(block_size)
     else:
-        from . import kernels
         from numba import get_num_threads
+
+        from . import kernels
         # blocks only pace the progress bar (each block is one parallel launch);
         # chunks balance the threads inside a block
         if block_size is not None:

@@ -3,10 +3,10 @@
 Salakhutdinov & Mnih, "Bayesian Probabilistic Matrix Factorization using Markov Chain Monte
 Carlo", ICML 2008.  Model (``mu`` = training mean, a fixed offset as in the paper's code)::
 
-    r_ij | .  ~ N(mu + b_i + c_j + u_i . v_j, 1/alpha)
-    u_i ~ N(mu_U, Lambda_U^-1),   v_j ~ N(mu_V, Lambda_V^-1)
+    r_ui | .  ~ N(mu + b_u + c_i + u_u . v_i, 1/alpha)
+    u_u ~ N(mu_U, Lambda_U^-1),   v_i ~ N(mu_V, Lambda_V^-1)
     (mu_U, Lambda_U), (mu_V, Lambda_V) ~ NormalWishart(mu0 = 0, beta0 = 2, nu0 = K, W0 = I)
-    b_i ~ N(0, 1/tau_b),  c_j ~ N(0, 1/tau_c),  tau_b, tau_c ~ Gamma(a, b)   (biases=True)
+    b_u ~ N(0, 1/tau_b),  c_i ~ N(0, 1/tau_c),  tau_b, tau_c ~ Gamma(a, b)   (biases=True)
     alpha = 2 (paper) or alpha ~ Gamma(a_alpha, b_alpha) with alpha="sample"
 
 ``biases=False`` is the paper's model exactly.  ``hyperprior=False`` fixes ``mu_U = mu_V = 0``,
@@ -26,10 +26,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...base import RatingModel, check_positive, check_probability
+from ..._validation import (
+    Anything,
+    Boolean,
+    Choice,
+    Integer,
+    OptionalCheck,
+    RandomState,
+    Real,
+    check_choice,
+    check_positive,
+    check_probability,
+)
+from ...base import RatingModel
 from ...data import Ratings
 from ...inference.chains import RunSettings, run_chains
 from ...inference.normal_wishart import NormalWishart
+from ...parallel import check_n_jobs
 from ...rng import check_random_state
 from ._predict import Bank
 from ._sampler import BPMFSampler, bank_schedule
@@ -75,16 +88,15 @@ class BPMF(RatingModel):
         Size of the bank over all chains (ignored with ``keep_factors``).
     n_tracked : int
         Number of evaluation cells whose per-draw predictions go into ``posterior``.
-    n_jobs : int
-        Processes for the chains (same numbers as ``n_jobs=1``).  Workers are *spawned*
-        (not forked: numba / BLAS threads are not fork-safe), so a script using
-        ``n_jobs > 1`` needs the usual ``if __name__ == "__main__":`` guard.
+    n_jobs : None, -1 or int
+        Chains run at once as ``joblib`` tasks (loky worker processes, or a Dask / Ray
+        cluster inside ``joblib.parallel_config(backend=...)``); same numbers as ``n_jobs=1``.
     checkpoint_dir, checkpoint_every :
         Save each chain every ``checkpoint_every`` sweeps; a rerun with the same directory
         resumes exactly (see :mod:`bayesrec.inference.chains`).
     init_scale : float
         Standard deviation of the random initial factors.
-    progress : bool
+    verbose : bool
         Show a progress bar.
     random_state : int or Generator
 
@@ -99,11 +111,23 @@ class BPMF(RatingModel):
 
     Notes
     -----
-    Prediction equation: ``E[r_ij] = mu + E[b_i + c_j + u_i . v_j | data]``, a Monte Carlo mean
+    Prediction equation: ``E[r_ui] = mu + E[b_u + c_i + u_u . v_i | data]``, a Monte Carlo mean
     over the bank.  Users or items without training ratings are integrated over their prior
     given each draw's hyperparameters (see :mod:`._predict`); ``predict`` thus falls back
     to the prior predictive, never an error.
     """
+
+    _checks = {"rank": Integer(), "n_samples": Integer(), "burn_in": Integer(low=0),
+               "thin": Integer(), "n_chains": Integer(), "alpha": Anything(),
+               "biases": Boolean(), "hyperprior": Boolean(), "beta0": Real(),
+               "nu0": OptionalCheck(Real()), "factor_precision": Real(),
+               "keep_factors": Boolean(), "n_predictive_draws": Integer(),
+               "n_tracked": Integer(), "n_jobs": Anything(), "checkpoint_every": Integer(),
+               "init_scale": Real(), "backend": Choice("numba", "numpy"),
+               "verbose": Boolean(), "random_state": RandomState()}
+    _test_params = {"rank": 2, "n_samples": 4, "burn_in": 2, "n_chains": 1,
+                    "n_predictive_draws": 4, "n_tracked": 5, "verbose": False}
+    _strategies = ("mean", "thompson", "lower_bound")
 
     def __init__(self, rank: int = 10, n_samples: int = 200, burn_in: int = 100, thin: int = 1,
                  n_chains: int = 2, alpha=2.0, biases: bool = True,
@@ -112,7 +136,7 @@ class BPMF(RatingModel):
                  bias_prior=(1.0, 1.0), alpha_prior=(1.0, 1.0), keep_factors: bool = False,
                  n_predictive_draws: int = 50, n_tracked: int = 100, n_jobs: int = 1,
                  checkpoint_dir=None, checkpoint_every: int = 50, init_scale: float = 0.5,
-                 backend: str = "numba", progress: bool = True, random_state=None):
+                 backend: str = "numba", verbose: bool = True, random_state=None):
         self.rank = rank
         self.n_samples = n_samples
         self.burn_in = burn_in
@@ -136,7 +160,7 @@ class BPMF(RatingModel):
         self.checkpoint_every = checkpoint_every
         self.init_scale = init_scale
         self.backend = backend
-        self.progress = progress
+        self.verbose = verbose
         self.random_state = random_state
 
     # ------------------------------------------------------------------ validation
@@ -182,68 +206,49 @@ class BPMF(RatingModel):
                          alpha, float(self.alpha_prior[0]), float(self.alpha_prior[1]))
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, ratings: Ratings, test: Ratings | None = None):
-        """Sample the posterior given ``ratings``; optional held-out ``test`` ratings are
-        predicted at every retained draw (running mean, per-draw test RMSE)."""
-        if test is not None and not isinstance(test, Ratings):
-            raise TypeError(f"test must be a bayesrec.data.Ratings, got {type(test).__name__}")
-        self._test = test
-        try:
-            return super().fit(ratings)
-        finally:
-            del self._test
-
-    def _fit(self, ratings: Ratings) -> None:
+    def _fit(self, ratings: Ratings, eval_set) -> dict:
         prior = self._prior()
-        n_samples = check_positive("n_samples", self.n_samples, integer=True)
-        burn_in = check_positive("burn_in", self.burn_in, integer=True, allow_zero=True)
-        thin = check_positive("thin", self.thin, integer=True)
-        n_chains = check_positive("n_chains", self.n_chains, integer=True)
-        n_jobs = check_positive("n_jobs", self.n_jobs, integer=True)
-        every = check_positive("checkpoint_every", self.checkpoint_every, integer=True)
-        n_bank = n_samples if self.keep_factors else -(-check_positive(
-            "n_predictive_draws", self.n_predictive_draws, integer=True) // n_chains)
+        p = self._validated()
+        n_samples, n_chains = p["n_samples"], p["n_chains"]
+        n_jobs = check_n_jobs(self.n_jobs)
+        n_bank = n_samples if p["keep_factors"] else -(-p["n_predictive_draws"] // n_chains)
         data = SweepData(ratings)
         ev = {}
-        test = self._test
-        if test is not None and len(test):
-            if test.user_ids is ratings.user_ids and test.item_ids is ratings.item_ids:
-                eu, ei = test.users.astype(np.int64), test.items.astype(np.int64)
-            else:
-                eu = ratings.user_index(test.user_ids[test.users])
-                ei = ratings.item_index(test.item_ids[test.items])
-            ev = dict(eval_users=eu, eval_items=ei, eval_ratings=test.ratings)
+        if eval_set is not None:
+            ev = dict(eval_users=eval_set.users, eval_items=eval_set.items,
+                      eval_ratings=eval_set.ratings)
         sampler = BPMFSampler(data, prior, rating_scale=ratings.rating_scale,
-                              n_tracked=check_positive("n_tracked", self.n_tracked, integer=True),
+                              n_tracked=p["n_tracked"],
                               bank_draws=bank_schedule(n_samples, n_bank),
-                              init_scale=check_positive("init_scale", self.init_scale),
-                              backend=self.backend, **ev)
-        settings = RunSettings(n_samples, burn_in, thin,
+                              init_scale=p["init_scale"], backend=p["backend"], **ev)
+        settings = RunSettings(n_samples, p["burn_in"], p["thin"],
                                None if self.checkpoint_dir is None else str(self.checkpoint_dir),
-                               every)
-        results = run_chains(sampler, n_chains, settings, self.random_state, n_jobs=n_jobs,
-                             progress=self.progress, description="BPMF Gibbs")
-        self.prior_ = prior
-        self.offset_ = data.offset
-        self.n_sweeps_ = sum(r.n_sweeps for r in results)
-        self.traces_ = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}
-        self.final_states_ = [r.state for r in results]
+                               p["checkpoint_every"])
+        results = run_chains(sampler, n_chains, settings, self.random_state,
+                             n_jobs=n_jobs, progress=p["verbose"],
+                             description="BPMF Gibbs")
         draws = [d for r in results for d in r.accumulator["bank"]]
-        self.bank_ = Bank(draws, prior.rank, prior.biases, data.offset)
-        self._bank_chains = np.repeat(np.arange(n_chains),
-                                      [len(r.accumulator["bank"]) for r in results])
-        self._posterior = None
+        out = {"prior_": prior, "offset_": data.offset,
+               "n_sweeps_": sum(r.n_sweeps for r in results),
+               "traces_": {k: np.stack([r.traces[k] for r in results])
+                           for k in results[0].traces},
+               "final_states_": [r.state for r in results],
+               "bank_": Bank(draws, prior.rank, prior.biases, data.offset),
+               "_bank_chains_": np.repeat(np.arange(n_chains),
+                                          [len(r.accumulator["bank"]) for r in results])}
         if ev:
             n = sum(r.accumulator["n"] for r in results)
             s1 = sum(r.accumulator["sum"] for r in results)
             s2 = sum(r.accumulator["sumsq"] for r in results)
             mean = s1 / n
-            self.eval_mean_ = self._clip(mean)
-            self.eval_std_ = np.sqrt(np.maximum(s2 / n - mean ** 2, 0.0))
-            self.eval_noise_var_ = sum(r.accumulator["inv_alpha"] for r in results) / n
-            self.running_test_rmse_ = np.stack([r.accumulator["running_rmse"] for r in results])
-            self.eval_ratings_ = np.asarray(test.ratings)
-            self.eval_tracked_ = sampler.tracked
+            out.update(
+                eval_mean_=eval_set.clip(mean),
+                eval_std_=np.sqrt(np.maximum(s2 / n - mean ** 2, 0.0)),
+                eval_noise_var_=sum(r.accumulator["inv_alpha"] for r in results) / n,
+                running_test_rmse_=np.stack([r.accumulator["running_rmse"] for r in results]),
+                eval_ratings_=np.asarray(eval_set.ratings),
+                eval_tracked_=sampler.tracked)
+        return out
 
     # ------------------------------------------------------------------ posterior
     @property
@@ -251,7 +256,7 @@ class BPMF(RatingModel):
         """ArviZ DataTree (dims ``chain, draw, ...``) of the rotation-invariant traces, plus
         ``U``, ``V`` (``user``/``item`` x ``latent``) and biases when ``keep_factors``."""
         self._check_fitted()
-        if self._posterior is None:
+        if vars(self).get("_posterior") is None:
             from ...inference.arviz_io import to_datatree
             tr = dict(self.traces_)
             stats = {"jitter_total": tr.pop("jitter_total")}
@@ -284,9 +289,17 @@ class BPMF(RatingModel):
     def _predict_indices(self, users, items):
         return self.bank_.mean_std(np.asarray(users), np.asarray(items))[0]
 
-    def _score_users(self, users):
-        strategy, rng, prob = getattr(self, "_strategy", ("mean", None, None))
+    def _check_options(self, strategy: str = "mean", prob: float = 0.9, random_state=None):
+        check_choice("strategy", strategy, self._strategies)
+        check_probability("prob", prob)
+        if random_state is not None and not isinstance(random_state, np.random.Generator):
+            check_random_state(random_state)
+
+    def _score_users(self, users, strategy: str = "mean", prob: float = 0.9,
+                     random_state=None):
+        self._check_options(strategy, prob, random_state)
         if strategy == "thompson":
+            rng = check_random_state(random_state)
             return self.bank_.score_block(users, draw=int(rng.integers(self.bank_.n_draws)))
         if strategy == "lower_bound":
             from scipy.stats import norm
@@ -319,12 +332,5 @@ class BPMF(RatingModel):
         (mean minus ``Phi^-1(prob)`` posterior sds: a pessimistic, uncertainty-averse rank).
         An unknown user gets the prior-predictive mean ranking.
         """
-        if strategy not in ("mean", "thompson", "lower_bound"):
-            raise ValueError(f"strategy must be 'mean', 'thompson' or 'lower_bound', got "
-                             f"{strategy!r}")
-        prob = check_probability("prob", prob)
-        self._strategy = (strategy, check_random_state(random_state), prob)
-        try:
-            return super().recommend(user, k, exclude_seen)
-        finally:
-            del self._strategy
+        return super().recommend(user, k, exclude_seen, strategy=strategy, prob=prob,
+                                 random_state=random_state)

@@ -17,6 +17,7 @@ when ``keep_factors``) used for predictions at arbitrary pairs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -44,6 +45,16 @@ def mean_ratings(xu, xv, users, items, rank, biases, offset, chunk=1 << 20):
     return out
 
 
+def _digest(*arrays) -> str:
+    """Short SHA-256 of arrays (dtype, shape and bytes)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
 class BPMFSampler:
     """Picklable sampler: ``init``, ``step``, ``record``, ``new_accumulator``, ``accumulate``."""
 
@@ -67,15 +78,34 @@ class BPMFSampler:
             self.tracked = np.unique(np.linspace(0, n - 1, min(n_tracked, n)).astype(int))
 
     # -- driver protocol ---------------------------------------------------------------
-    def fingerprint(self) -> str:
-        h = hashlib.sha1()
-        d = self.data
-        for a in (d.pattern_u.indices, d.pattern_u.indptr, d.values_u, self.bank_draws):
-            h.update(np.ascontiguousarray(a).tobytes())
-        h.update(repr((self.prior, self.init_scale, self.backend, self.has_eval)).encode())
+    def fingerprint(self) -> dict:
+        """One entry per thing that changes the numbers (checkpoint key; see
+        :mod:`bayesrec.inference.chains`): the training data, every prior hyperparameter, the
+        initialisation, the kernels, the predictive bank schedule and the evaluation cells."""
+        d, p = self.data, self.prior
+        out = {
+            "data": _digest(d.pattern_u.indptr, d.pattern_u.indices, d.values_u,
+                            np.array([d.offset, d.n_users, d.n_items], float)),
+            "init_scale": repr(float(self.init_scale)),
+            "backend": self.backend,
+            "bank_draws": _digest(self.bank_draws),
+            "rating_scale": repr(None if self.rating_scale is None
+                                 else tuple(float(x) for x in self.rating_scale)),
+            "evaluation_set": "none",
+            "tracked_cells": "none",
+        }
+        for f in dataclasses.fields(p):
+            if f.name != "nw":
+                out[f.name] = repr(getattr(p, f.name))
+        if p.nw is None:
+            out["normal_wishart"] = "none"
+        else:
+            for name in ("mu0", "beta0", "nu0", "W0"):
+                out[name] = _digest(np.asarray(getattr(p.nw, name), float))
         if self.has_eval:
-            h.update(self.eval_users.tobytes() + self.eval_items.tobytes())
-        return h.hexdigest()
+            out["evaluation_set"] = _digest(self.eval_users, self.eval_items, self.eval_ratings)
+            out["tracked_cells"] = _digest(self.tracked)
+        return out
 
     def init(self, rng):
         return init_state(self.data, self.prior, rng, self.init_scale)

@@ -1,17 +1,17 @@
 """Neural recommenders as posterior inference: embedding MF, MLP and residual models.
 
-The three models of the course's Keras chapter, rebuilt on PyMC / PyTensor.  For user ``i``,
-item ``j`` (``mu`` = training mean, a constant; ``g`` = activation)::
+The three models of the course's Keras chapter, rebuilt on PyMC / PyTensor.  For user ``u``,
+item ``i`` (``mu`` = training mean, a constant; ``g`` = activation)::
 
-    "dot":       r_hat = mu + u_i . v_j + b_i + c_j                      (embedding MF)
-    "mlp":       r_hat = mu + w2 . g(W1^T [u_i, v_j] + b1) + b2          (Dense(H) -> g -> Dense(1))
-    "residual":  r_hat = mu + u_i . v_j + b_i + c_j + w2 . g(W1^T [u_i, v_j] + b1) + b2
+    "dot":       r_hat = mu + u_u . v_i + b_u + c_i                      (embedding MF)
+    "mlp":       r_hat = mu + w2 . g(W1^T [u_u, v_i] + b1) + b2          (Dense(H) -> g -> Dense(1))
+    "residual":  r_hat = mu + u_u . v_i + b_u + c_i + w2 . g(W1^T [u_u, v_i] + b1) + b2
 
 Every weight has a Gaussian prior and the ratings a Gaussian likelihood (the PyMC model is
 :func:`models.neural.neural_model`)::
 
-    u_i, v_j ~ N(0, factor_sd^2 I),  b_i, c_j ~ N(0, bias_sd^2),  W1, b1, w2, b2 ~ N(0, weight_sd^2)
-    r_ij ~ N(r_hat_ij, sigma^2),     sigma = noise (fixed) or sigma ~ HalfNormal(noise_prior_sd)
+    u_u, v_i ~ N(0, factor_sd^2 I),  b_u, c_i ~ N(0, bias_sd^2),  W1, b1, w2, b2 ~ N(0, weight_sd^2)
+    r_ui ~ N(r_hat_ui, sigma^2),     sigma = noise (fixed) or sigma ~ HalfNormal(noise_prior_sd)
 
 The course's L2 penalty ``reg * |w|^2`` added to the MSE loss is this prior with
 ``prior_sd = sigma / sqrt(N * reg)`` (N training ratings); see
@@ -40,22 +40,30 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ...base import RatingModel, check_positive, check_probability, resolve_global_mean
+from ..._validation import check_positive, check_probability, resolve_global_mean
+from ...base import RatingModel
 from ...data import Ratings
+from ...exceptions import ConvergenceError
 from ...progress import progress_bar
 from ...rng import check_random_state
-from ._graph import (ACTIVATIONS, ARCHITECTURES, PRIOR_OF, forward_numpy, init_params,
-                           with_fallback_rows)
+from ._graph import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    PRIOR_OF,
+    forward_numpy,
+    init_params,
+    with_fallback_rows,
+)
 
 METHODS = ("map", "advi")
 _DEFAULTS = {  # (method, has an MLP branch) -> defaults of the None hyperparameters
-    ("map", False): {"epochs": 10, "batch_size": 128},
-    ("map", True): {"epochs": 10, "batch_size": 128},
-    ("advi", False): {"epochs": 20, "batch_size": 512},
+    ("map", False): {"n_iter": 10, "batch_size": 128},
+    ("map", True): {"n_iter": 10, "batch_size": 128},
+    ("advi", False): {"n_iter": 20, "batch_size": 512},
     # PyMC's ADVI graph carries a sample axis, so the MLP's GEMMs become batched matmuls that
     # the Numba backend runs without BLAS, superlinear in the batch (measured: 9 ms per step
     # at 128, 64 ms at 512): small batches, fewer epochs
-    ("advi", True): {"epochs": 5, "batch_size": 128},
+    ("advi", True): {"n_iter": 5, "batch_size": 128},
 }
 _DEFAULT_LR = {("map", "adam"): 1e-3, ("map", "momentum"): 0.05, ("advi", "adam"): 1e-2}
 
@@ -80,8 +88,8 @@ class NeuralRecommender(RatingModel):
         fixed sigma, so SGD's ``lr`` corresponds to Keras' ``lr / (2 sigma^2)``.
     momentum : float
         Momentum of ``optimizer="momentum"``.
-    epochs : int, optional
-        Passes over the training ratings (ADVI: ``epochs * ceil(N / batch_size)``
+    n_iter : int, optional
+        Epochs: passes over the training ratings (ADVI: ``n_iter * ceil(N / batch_size)``
         iterations); default 10 (MAP), 20 (ADVI "dot"), 5 (ADVI "mlp", "residual").
     batch_size : int, optional
         Ratings per step; default 128 (MAP, as the course; ADVI "mlp" and "residual") and
@@ -94,7 +102,7 @@ class NeuralRecommender(RatingModel):
     noise_prior_sd : float
     global_mean : float, optional
         The constant ``mu`` (default: training mean).
-    init_sd : float
+    init_scale : float
         Sd of the random starting embeddings (and starting ADVI means).
     init_posterior_sd : float
         ADVI: starting sd of every factor of ``q``.
@@ -119,8 +127,8 @@ class NeuralRecommender(RatingModel):
     history_ : DataFrame
         Per epoch: ``loss`` (mini-batch average of the per-rating negative log posterior, MAP,
         or of -ELBO / N, ADVI), ``train_rmse`` (MAP: running mini-batch RMSE as Keras
-        reports it; ADVI: absent), ``test_rmse`` and ``test_mse`` (when ``fit`` got a test
-        set; plug-in prediction at the current weights / means), ``seconds`` (cumulative
+        reports it; ADVI: absent), ``test_rmse`` and ``test_mse`` (when ``fit`` got an
+        ``eval_set``; plug-in prediction at the current weights / means), ``seconds`` (cumulative
         training time, excluding evaluation).
     compile_seconds_ : float
         MAP: time to build and compile the step function (the first call adds Numba JIT).
@@ -133,16 +141,19 @@ class NeuralRecommender(RatingModel):
     the MLP architectures' predictions are Monte Carlo means over ``n_draws`` weight draws
     (about 16 s for 20,000 pairs at H = 400 here), so :meth:`recommend` over many users is
     slow for them.  The MAP loop limits BLAS to one thread: the mini-batch GEMMs are tiny, and
-    multi-threaded OpenBLAS busy-waits, which was 10x slower on a shared 2-core machine.
+    multi-threaded OpenBLAS busy-waits, which was 10x slower on 2 loaded cores.
     """
+
+    _test_params = {"rank": 2, "n_iter": 1, "batch_size": 256}
+    _test_slow = True  # compiles a PyTensor graph
 
     def __init__(self, architecture: str = "dot", rank: int = 10, hidden: int = 400,
                  activation: str = "relu", method: str = "map", optimizer: str = "adam",
-                 lr: float | None = None, momentum: float = 0.9, epochs: int | None = None,
+                 lr: float | None = None, momentum: float = 0.9, n_iter: int | None = None,
                  batch_size: int | None = None, factor_sd: float = 0.25, bias_sd: float = 0.5,
                  weight_sd: float = 0.03, noise: float | None = None,
                  noise_prior_sd: float = 1.0, global_mean: float | None = None,
-                 init_sd: float = 0.1, init_posterior_sd: float = 0.05, n_draws: int = 100,
+                 init_scale: float = 0.1, init_posterior_sd: float = 0.05, n_draws: int = 100,
                  dtype: str = "float32", random_state=None, verbose: bool = False):
         self.architecture = architecture
         self.rank = rank
@@ -152,7 +163,7 @@ class NeuralRecommender(RatingModel):
         self.optimizer = optimizer
         self.lr = lr
         self.momentum = momentum
-        self.epochs = epochs
+        self.n_iter = n_iter
         self.batch_size = batch_size
         self.factor_sd = factor_sd
         self.bias_sd = bias_sd
@@ -160,7 +171,7 @@ class NeuralRecommender(RatingModel):
         self.noise = noise
         self.noise_prior_sd = noise_prior_sd
         self.global_mean = global_mean
-        self.init_sd = init_sd
+        self.init_scale = init_scale
         self.init_posterior_sd = init_posterior_sd
         self.n_draws = n_draws
         self.dtype = dtype
@@ -188,7 +199,7 @@ class NeuralRecommender(RatingModel):
         if method == "advi" and cfg["optimizer"] != "adam":
             raise ValueError("method='advi' uses Adam (pm.adam); optimizer must be 'adam'")
         defaults = _DEFAULTS[(method, cfg["architecture"] != "dot")]
-        for name in ("epochs", "batch_size"):
+        for name in ("n_iter", "batch_size"):
             value = getattr(self, name)
             cfg[name] = (defaults[name] if value is None
                          else check_positive(name, value, integer=True))
@@ -201,65 +212,36 @@ class NeuralRecommender(RatingModel):
                             for name in ("factor_sd", "bias_sd", "weight_sd")}
         cfg["noise"] = None if self.noise is None else check_positive("noise", self.noise)
         cfg["noise_prior_sd"] = check_positive("noise_prior_sd", self.noise_prior_sd)
-        cfg["init_sd"] = check_positive("init_sd", self.init_sd)
+        cfg["init_scale"] = check_positive("init_scale", self.init_scale)
         cfg["init_posterior_sd"] = check_positive("init_posterior_sd", self.init_posterior_sd)
         cfg["n_draws"] = check_positive("n_draws", self.n_draws, integer=True)
         return cfg
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, ratings: Ratings, test: Ratings | None = None):
-        """Fit to ``ratings``; ``test`` (optional, same id maps) adds test curves to ``history_``.
-
-        ``test`` is used for monitoring only, never for learning.
-        """
-        if test is not None:
-            if not isinstance(test, Ratings):
-                raise TypeError(f"test must be a Ratings, got {type(test).__name__}")
-            if len(test) == 0:
-                raise ValueError("test ratings are empty")
-        self._test = test
-        try:
-            return super().fit(ratings)
-        finally:
-            del self._test
-
-    def _fit(self, ratings: Ratings) -> None:
+    def _fit(self, ratings: Ratings, eval_set) -> dict:
         cfg = self._check_params()
-        self._cfg = cfg
         mu = resolve_global_mean(self.global_mean, ratings)
-        self.global_mean_ = mu
         rng = check_random_state(self.random_state)
         init = init_params(cfg["architecture"], ratings.n_users, ratings.n_items, cfg["rank"],
-                           cfg["hidden"], cfg["init_sd"], rng)
-        self._draw_seed = int(rng.integers(2 ** 31))
-        for attr in ("posterior_sd_", "_posterior_cache"):
-            self.__dict__.pop(attr, None)
+                           cfg["hidden"], cfg["init_scale"], rng)
+        out = {"_cfg_": cfg, "global_mean_": mu, "_draw_seed_": int(rng.integers(2 ** 31))}
         if cfg["method"] == "map":
-            self._fit_map(ratings, cfg, init, rng)
+            out.update(self._fit_map(ratings, cfg, mu, init, rng, eval_set))
         else:
-            self._fit_advi(ratings, cfg, init, rng)
+            out.update(self._fit_advi(ratings, cfg, mu, init, rng, eval_set))
+        return out
 
-    def _evaluate(self, test: Ratings | None, weights: dict) -> dict:
-        if test is None:
+    def _evaluate(self, eval_set, weights: dict, cfg: dict, mu: float) -> dict:
+        if eval_set is None:
             return {}
         p = with_fallback_rows(weights)
-        u, i = self._known(test)
-        pred = self._clip(self.global_mean_ + forward_numpy(p, u, i, self._cfg["architecture"],
-                                                            self._cfg["activation"]))
-        mse = float(np.mean((pred - test.ratings) ** 2))
+        pred = eval_set.clip(mu + forward_numpy(p, eval_set.users, eval_set.items,
+                                                cfg["architecture"], cfg["activation"]))
+        mse = float(np.mean((pred - eval_set.ratings) ** 2))
         return {"test_mse": mse, "test_rmse": float(np.sqrt(mse))}
 
-    def _known(self, r: Ratings) -> tuple[np.ndarray, np.ndarray]:
-        """Training indices of a Ratings' rows (-1 = unknown or without training rows)."""
-        train = self.train_
-        if r.user_ids is train.user_ids and r.item_ids is train.item_ids:
-            u, i = r.users.astype(np.int64), r.items.astype(np.int64)
-            u = np.where(train.user_counts[u] > 0, u, -1)
-            i = np.where(train.item_counts[i] > 0, i, -1)
-            return u, i
-        return self._indices(r.user_ids[r.users], r.item_ids[r.items])
-
-    def _fit_map(self, ratings: Ratings, cfg: dict, init: dict, rng) -> None:
+    def _fit_map(self, ratings: Ratings, cfg: dict, mu: float, init: dict, rng,
+                 eval_set) -> dict:
         from ._map import MapStep
 
         if cfg["noise"] is None:
@@ -267,15 +249,14 @@ class NeuralRecommender(RatingModel):
         step = MapStep(init, len(ratings), cfg["architecture"], cfg["activation"],
                        cfg["prior_sds"], cfg["noise"], cfg["noise_prior_sd"], cfg["optimizer"],
                        cfg["lr"], cfg["momentum"], cfg["dtype"])
-        self.compile_seconds_ = step.compile_seconds
         users = ratings.users.astype(np.int32)
         items = ratings.items.astype(np.int32)
-        y = (ratings.ratings - self.global_mean_).astype(cfg["dtype"])
+        y = (ratings.ratings - mu).astype(cfg["dtype"])
         n, B = len(ratings), cfg["batch_size"]
         rows, elapsed = [], 0.0
-        with progress_bar(cfg["epochs"], f"{cfg['architecture']} MAP",
+        with progress_bar(cfg["n_iter"], f"{cfg['architecture']} MAP",
                           enabled=self.verbose) as bar, threadpool_limits(1, "blas"):
-            for epoch in range(1, cfg["epochs"] + 1):
+            for epoch in range(1, cfg["n_iter"] + 1):
                 t0 = time.perf_counter()
                 perm = rng.permutation(n)
                 us, its, ys = users[perm], items[perm], y[perm]
@@ -287,30 +268,30 @@ class NeuralRecommender(RatingModel):
                     sq_sum += float(mse) * m
                 elapsed += time.perf_counter() - t0
                 if not np.isfinite(loss_sum):
-                    raise FloatingPointError(
+                    raise ConvergenceError(
                         f"MAP objective diverged at epoch {epoch}; lower lr (now {cfg['lr']})")
                 row = {"epoch": epoch, "loss": loss_sum / n, "train_rmse": np.sqrt(sq_sum / n),
                        "seconds": elapsed}
-                row.update(self._evaluate(self._test, step.values()))
+                row.update(self._evaluate(eval_set, step.values(), cfg, mu))
                 rows.append(row)
                 bar.update(**{k: row[k] for k in ("loss", "test_rmse") if k in row})
         weights = step.values()
         log_sigma = weights.pop("log_sigma", None)
-        self.noise_ = cfg["noise"] if log_sigma is None else float(np.exp(log_sigma))
-        self.weights_ = weights
-        self.history_ = pd.DataFrame(rows).set_index("epoch")
+        return {"compile_seconds_": step.compile_seconds,
+                "noise_": cfg["noise"] if log_sigma is None else float(np.exp(log_sigma)),
+                "weights_": weights, "history_": pd.DataFrame(rows).set_index("epoch")}
 
-    def _fit_advi(self, ratings: Ratings, cfg: dict, init: dict, rng) -> None:
+    def _fit_advi(self, ratings: Ratings, cfg: dict, mu: float, init: dict, rng,
+                  eval_set) -> dict:
         from ._advi import fit_advi
 
         n = len(ratings)
         B = min(cfg["batch_size"], n)
         per_epoch = -(-n // B)
         rows = []
-        test = self._test
         state = {"t": 0.0, "t_last": time.perf_counter()}
 
-        with progress_bar(cfg["epochs"], f"{cfg['architecture']} ADVI",
+        with progress_bar(cfg["n_iter"], f"{cfg['architecture']} ADVI",
                           enabled=self.verbose) as bar:
             def callback(it, losses, means):
                 if it % per_epoch:
@@ -321,7 +302,7 @@ class NeuralRecommender(RatingModel):
                        # PyMC scales -ELBO to the mini-batch (divides by N / B)
                        "loss": float(np.mean(losses[it - per_epoch:it])) / B,
                        "seconds": state["t"]}
-                row.update(self._evaluate(test, means()))
+                row.update(self._evaluate(eval_set, means(), cfg, mu))
                 rows.append(row)
                 bar.update(**{k: row[k] for k in ("loss", "test_rmse") if k in row})
                 state["t_last"] = time.perf_counter()
@@ -330,63 +311,62 @@ class NeuralRecommender(RatingModel):
                 ratings, architecture=cfg["architecture"], rank=cfg["rank"],
                 hidden=cfg["hidden"], activation=cfg["activation"], prior_sds=cfg["prior_sds"],
                 noise=cfg["noise"], noise_prior_sd=cfg["noise_prior_sd"],
-                global_mean=self.global_mean_, batch_size=B, n_iter=cfg["epochs"] * per_epoch,
+                global_mean=mu, batch_size=B, n_iter=cfg["n_iter"] * per_epoch,
                 lr=cfg["lr"], init=init, init_posterior_sd=cfg["init_posterior_sd"],
                 seed=int(rng.integers(2 ** 30)), callback=callback)
-        self.advi_seconds_ = seconds
-        self.elbo_trace_ = -losses
+        out = {"advi_seconds_": seconds, "elbo_trace_": -losses}
         if cfg["noise"] is None:
             m, s = float(means.pop("sigma_log__")), float(sds.pop("sigma_log__"))
-            self._log_sigma = (m, s)
-            self.noise_ = float(np.exp(m + 0.5 * s * s))
+            out["_log_sigma_"] = (m, s)
+            out["noise_"] = float(np.exp(m + 0.5 * s * s))
         else:
-            self._log_sigma = None
-            self.noise_ = cfg["noise"]
-        self.weights_ = means
-        self.posterior_sd_ = sds
-        self.history_ = pd.DataFrame(rows).set_index("epoch") if rows else pd.DataFrame()
+            out["_log_sigma_"] = None
+            out["noise_"] = cfg["noise"]
+        out.update(weights_=means, posterior_sd_=sds,
+                   history_=pd.DataFrame(rows).set_index("epoch") if rows else pd.DataFrame())
+        return out
 
     # ------------------------------------------------------------------ prediction
     def _predict_indices(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        if self._cfg["method"] == "advi":
+        if self._cfg_["method"] == "advi":
             return self._predictive_moments(users, items)[0]
         p = with_fallback_rows(self.weights_)
-        return self.global_mean_ + forward_numpy(p, users, items, self._cfg["architecture"],
-                                                 self._cfg["activation"])
+        return self.global_mean_ + forward_numpy(p, users, items, self._cfg_["architecture"],
+                                                 self._cfg_["activation"])
 
     def _require_advi(self, what: str) -> None:
         self._check_fitted()
-        if self._cfg["method"] != "advi":
+        if self._cfg_["method"] != "advi":
             raise ValueError(f"{what} needs a posterior: fit with method='advi' (a MAP fit "
                              "is a point estimate)")
 
     def _param_draws(self, n_draws: int, rng: np.random.Generator):
         """Yield ``n_draws`` weight sets from ``q`` (fallback rows drawn from the prior)."""
-        cfg = self._cfg
+        cfg = self._cfg_
         sd_fill = {name: cfg["prior_sds"][PRIOR_OF[name]] for name in ("U", "V", "b", "c")}
         mean = with_fallback_rows(self.weights_)
         sd = with_fallback_rows(self.posterior_sd_, sd_fill)
         for _ in range(n_draws):
             draw = {k: mean[k] + sd[k] * rng.standard_normal(np.shape(mean[k])) for k in mean}
-            if self._log_sigma is None:
+            if self._log_sigma_ is None:
                 sigma = cfg["noise"]
             else:
-                m, s = self._log_sigma
+                m, s = self._log_sigma_
                 sigma = float(np.exp(m + s * rng.standard_normal()))
             yield draw, sigma
 
     def _noise_second_moment(self) -> float:
         """E_q[sigma^2]."""
-        if self._log_sigma is None:
-            return self._cfg["noise"] ** 2
-        m, s = self._log_sigma
+        if self._log_sigma_ is None:
+            return self._cfg_["noise"] ** 2
+        m, s = self._log_sigma_
         return float(np.exp(2 * m + 2 * s * s))
 
     def _predictive_moments(self, users, items,
                             noise: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and sd of ``r_hat`` (``noise=True``: of the rating), unclipped.
 
-        "dot": exact under the mean-field ``q`` (u_i, v_j independent)::
+        "dot": exact under the mean-field ``q`` (u_u, v_i independent)::
 
             E = mu + m_u . m_v + m_b + m_c
             Var = sum_k (m_uk^2 s_vk^2 + s_uk^2 m_vk^2 + s_uk^2 s_vk^2) + s_b^2 + s_c^2
@@ -394,7 +374,7 @@ class NeuralRecommender(RatingModel):
 
         mlp / residual: Monte Carlo over ``n_draws`` draws of ``q``.
         """
-        cfg = self._cfg
+        cfg = self._cfg_
         if cfg["architecture"] == "dot":
             sd_fill = {name: cfg["prior_sds"][PRIOR_OF[name]] for name in ("U", "V", "b", "c")}
             m = with_fallback_rows(self.weights_)
@@ -406,15 +386,15 @@ class NeuralRecommender(RatingModel):
                    + s["b"][users] ** 2 + s["c"][items] ** 2)
             return mean, np.sqrt(var + (self._noise_second_moment() if noise else 0.0))
         draws = self._draws(users, items, cfg["n_draws"], noise=False,
-                            rng=np.random.default_rng(self._draw_seed))
+                            rng=np.random.default_rng(self._draw_seed_))
         var = draws.var(axis=0) + (self._noise_second_moment() if noise else 0.0)
         return draws.mean(axis=0), np.sqrt(var)
 
     def _draws(self, users, items, n_draws, noise, rng) -> np.ndarray:
         out = np.empty((n_draws, len(users)))
         for s, (p, sigma) in enumerate(self._param_draws(n_draws, rng)):
-            out[s] = self.global_mean_ + forward_numpy(p, users, items, self._cfg["architecture"],
-                                                       self._cfg["activation"])
+            out[s] = self.global_mean_ + forward_numpy(p, users, items, self._cfg_["architecture"],
+                                                       self._cfg_["activation"])
             if noise:
                 out[s] += sigma * rng.standard_normal(len(users))
         return out
@@ -441,9 +421,9 @@ class NeuralRecommender(RatingModel):
         fixed at fit time, so repeated calls agree.
         """
         self._require_advi("predictive_draws")
-        n_draws = self._cfg["n_draws"] if n_draws is None else check_positive(
+        n_draws = self._cfg_["n_draws"] if n_draws is None else check_positive(
             "n_draws", n_draws, integer=True)
-        rng = np.random.default_rng(self._draw_seed) if rng is None else check_random_state(rng)
+        rng = np.random.default_rng(self._draw_seed_) if rng is None else check_random_state(rng)
         u, i = self._indices(users, items)
         return self._draws(u, i, n_draws, noise, rng)
 
@@ -470,9 +450,9 @@ class NeuralRecommender(RatingModel):
         if getattr(self, "_posterior_cache", None) is None:
             import arviz as az
 
-            rng = np.random.default_rng(self._draw_seed)
+            rng = np.random.default_rng(self._draw_seed_)
             n_u, n_i = self.train_.n_users, self.train_.n_items
-            draws = list(self._param_draws(self._cfg["n_draws"], rng))
+            draws = list(self._param_draws(self._cfg_["n_draws"], rng))
             post = {k: np.stack([d[k] for d, _ in draws])[None] for k in self.weights_}
             post["U"], post["V"] = post["U"][:, :, :n_u], post["V"][:, :, :n_i]
             for k in ("b", "c"):

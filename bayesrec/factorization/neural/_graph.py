@@ -42,8 +42,8 @@ def param_shapes(architecture: str, n_users: int, n_items: int, rank: int,
 
 
 def init_params(architecture: str, n_users: int, n_items: int, rank: int, hidden: int,
-                init_sd: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Starting point: embeddings ``N(0, init_sd^2)``, biases 0, dense weights He-scaled.
+                init_scale: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Starting point: embeddings ``N(0, init_scale^2)``, biases 0, dense weights He-scaled.
 
     (``W1 ~ N(0, 2 / 2K)``, ``w2 ~ N(0, 1 / H)``: the usual initialisation of a ReLU layer;
     embeddings must not start at 0, a saddle point of the dot product.)
@@ -51,7 +51,7 @@ def init_params(architecture: str, n_users: int, n_items: int, rank: int, hidden
     out = {}
     for name, shape in param_shapes(architecture, n_users, n_items, rank, hidden).items():
         if name in ("U", "V"):
-            out[name] = rng.normal(0.0, init_sd, shape)
+            out[name] = rng.normal(0.0, init_scale, shape)
         elif name == "W1":
             out[name] = rng.normal(0.0, np.sqrt(1.0 / rank), shape)
         elif name == "w2":

@@ -1,0 +1,370 @@
+"""The :class:`HPF` estimator: hierarchical Poisson factorization by CAVI or Gibbs sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...._validation import (
+    Boolean,
+    Choice,
+    Integer,
+    RandomState,
+    Real,
+    check_choice,
+)
+from ....base import Recommender
+from ....data import Ratings
+from ....progress import progress_bar
+from ....rng import check_random_state
+from . import _cavi
+from ._data import HPFPrior, build_data, interaction_counts
+from ._gibbs import SCALARS, HPFGibbs
+
+_STRATEGIES = ("mean", "thompson")
+
+
+def _bank_schedule(n_draws: int, n_bank: int) -> np.ndarray:
+    """Evenly spaced retained-draw indices of one chain (the last draw included)."""
+    n_bank = max(1, min(int(n_bank), n_draws))
+    return np.unique(np.round(np.linspace(n_draws - 1, 0, n_bank)).astype(int))
+
+
+class HPF(Recommender):
+    r"""Hierarchical Poisson factorization (Gopalan, Hofman & Blei, UAI 2015).
+
+    Model, for the count ``r_ui`` of user ``u`` and item ``i`` (written ``y_ui`` in the paper;
+    by default ``r_ui = 1`` for every rated pair and ``0`` elsewhere), with non-negative user
+    factor ``u_u = theta_u`` and item factor ``v_i = beta_i`` in ``R_+^K``::
+
+        xi_u   ~ Gamma(a', a'/b')              user activity
+        theta_uk | xi_u ~ Gamma(a, xi_u)       user preferences   (shape, rate)
+        eta_i  ~ Gamma(c', c'/d')              item popularity
+        beta_ik | eta_i ~ Gamma(c, eta_i)      item attributes
+        r_ui | theta, beta ~ Poisson(theta_u . beta_i)
+
+    Every cell of the user x item matrix is observed, the zeros included; the Poisson
+    likelihood lets the zeros enter only through the column sums ``sum_u theta_uk`` and
+    ``sum_i beta_ik``, so both methods cost O(nnz K) per iteration.  The augmentation
+    ``r_ui = sum_k z_uik``, ``z_uik ~ Poisson(theta_uk beta_ik)`` makes every conditional
+    conjugate (the paper's Section 3, "Inference"):
+    ``z_ui | . ~ Mult(r_ui, theta_u * beta_i / theta_u . beta_i)``,
+    ``theta_uk | . ~ Gamma(a + sum_i z_uik, xi_u + sum_i beta_ik)``,
+    ``xi_u | . ~ Gamma(a' + K a, a'/b' + sum_k theta_uk)``, and symmetrically for
+    ``beta_ik`` (``c``, ``eta_i``) and ``eta_i`` (``c'``, ``d'``).
+
+    ``method="cavi"``: the paper's coordinate-ascent variational inference (its batch
+    algorithm, Fig. 1 of the paper) with ``q(theta_uk) = Gamma(gs_uk, gr_uk)``,
+    ``q(beta_ik) = Gamma(ls_ik, lr_ik)``, ``q(xi_u) = Gamma(ks_u, kr_u)``,
+    ``q(eta_i) = Gamma(ts_i, tr_i)``, ``q(z_ui) = Mult(r_ui, phi_ui)``; per iteration::
+
+        phi_uik ∝ exp{psi(gs_uk) - log gr_uk + psi(ls_ik) - log lr_ik}      (r_ui > 0 only)
+        gs_uk = a + sum_i r_ui phi_uik,      gr_uk = ks_u/kr_u + sum_i ls_ik/lr_ik
+        kr_u  = a'/b' + sum_k gs_uk/gr_uk,   ks_u  = a' + K a (fixed)
+        ls_ik = c + sum_u r_ui phi_uik,      lr_ik = ts_i/tr_i + sum_u gs_uk/gr_uk
+        tr_i  = c'/d' + sum_k ls_ik/lr_ik,   ts_i  = c' + K c (fixed)
+
+    Each update maximizes the evidence lower bound (ELBO) exactly in its block, so the ELBO
+    history ``elbo_`` never decreases; iterations stop when its relative change falls below
+    ``tol`` (or after ``n_iter``).  ``posterior`` holds draws from the variational posterior.
+
+    ``method="gibbs"``: the Gibbs sampler of the same conditionals (Poisson-multinomial
+    augmentation), ``n_chains`` chains of ``burn_in + draws * thin`` sweeps.
+
+    Recommendation scores (``strategy``): ``"mean"`` is the posterior mean rate
+    ``E[theta_u . beta_i]`` (CAVI: ``E_q[theta_u] . E_q[beta_i]``; Gibbs: the average of
+    ``theta_u . beta_i`` over the kept draws); ``"thompson"`` ranks by one posterior draw
+    (Thompson sampling).  A user without training interactions gets item popularity.
+
+    Identifiability: permuting the K components leaves the model unchanged, so diagnostics
+    (``posterior``, :meth:`diagnostics`) use permutation-invariant quantities: rates
+    ``theta_u . beta_i`` at tracked pairs, the total rate, sums of the factors, the mean
+    activity and popularity, the log-likelihood.
+
+    Parameters
+    ----------
+    rank : int
+        Number of components K.
+    method : {"cavi", "gibbs"}
+    a, a_prime, b_prime, c, c_prime, d_prime : float
+        Prior hyperparameters (the paper's defaults 0.3, 0.3, 1, 0.3, 0.3, 1).
+    counts : bool
+        ``False`` (default): every rated pair is one interaction, ``r_ui = 1`` ("who rated
+        what"), whatever the rating.  ``True``: implicit data's stored counts (plays,
+        clicks) are ``r_ui``; needs an implicit ``Ratings``.
+    n_iter : int
+        CAVI: most iterations.
+    tol : float
+        CAVI: stop when ``|L_t - L_{t-1}| / |L_{t-1}| < tol``.
+    draws : int
+        Gibbs: retained draws per chain.  CAVI: draws per chain from the variational
+        posterior in ``posterior``.
+    burn_in, thin, n_chains : int
+        Gibbs: discarded sweeps per chain, keep every ``thin``-th sweep, number of chains
+        (CAVI: chains of independent variational draws in ``posterior``).
+    n_predictive_draws : int
+        Gibbs: factor draws kept over all chains (evenly spaced) for scoring and Thompson
+        sampling; also the number of factor draws in ``posterior`` when ``keep_factors`` is
+        false.
+    keep_factors : bool
+        Put ``theta``, ``beta``, ``xi``, ``eta`` of every draw in ``posterior`` (memory:
+        draws x (n_users + n_items) x (K + 1) floats).  Otherwise they are in the group
+        ``factor_draws`` for ``n_predictive_draws`` draws.
+    n_tracked : int
+        Pairs whose rate ``theta_u . beta_i`` is traced (from ``eval_set`` when given, else
+        training pairs).
+    init_scale : float
+        CAVI: relative jitter of the initial variational parameters.
+    n_jobs : int
+        Gibbs: processes for the chains (same numbers as ``n_jobs=1``).
+    verbose : bool
+        Progress bar.
+    random_state : None, int or numpy Generator
+
+    Attributes
+    ----------
+    elbo_ : ndarray
+        CAVI: ELBO after each iteration (entry 0: the initial state).
+    theta_shape_, theta_rate_, beta_shape_, beta_rate_ : ndarray
+        CAVI: parameters of ``q(theta)`` (n_users, K) and ``q(beta)`` (n_items, K).
+    xi_shape_, xi_rate_, eta_shape_, eta_rate_ : ndarray
+        CAVI: parameters of ``q(xi)`` and ``q(eta)``.
+    theta_draws_, beta_draws_, xi_draws_, eta_draws_ : ndarray
+        Gibbs: the kept draws (S, n_users, K), (S, n_items, K), (S, n_users), (S, n_items).
+    traces_ : dict
+        Gibbs: per-draw permutation-invariant quantities, shape (chain, draw, ...).
+    tracked_ : ndarray
+        (n, 2) user and item indices of the traced pairs.
+    posterior : xarray.DataTree
+        ArviZ posterior (dims ``chain``, ``draw``, ``user``, ``item``, ``latent``, ``pair``).
+    """
+
+    _checks = {"rank": Integer(), "method": Choice("cavi", "gibbs"), "a": Real(),
+               "a_prime": Real(), "b_prime": Real(), "c": Real(), "c_prime": Real(),
+               "d_prime": Real(), "counts": Boolean(), "n_iter": Integer(),
+               "tol": Real(low=0.0, closed="left"), "draws": Integer(),
+               "burn_in": Integer(low=0), "thin": Integer(), "n_chains": Integer(),
+               "n_predictive_draws": Integer(), "keep_factors": Boolean(),
+               "n_tracked": Integer(low=0), "init_scale": Real(low=0.0, closed="left"),
+               "n_jobs": Integer(), "verbose": Boolean(), "random_state": RandomState()}
+    _test_params = {"rank": 2, "n_iter": 5, "draws": 3, "n_chains": 1,
+                    "n_predictive_draws": 2, "n_tracked": 3, "verbose": False}
+
+    def __init__(self, rank: int = 10, method: str = "cavi", a: float = 0.3,
+                 a_prime: float = 0.3, b_prime: float = 1.0, c: float = 0.3,
+                 c_prime: float = 0.3, d_prime: float = 1.0, counts: bool = False,
+                 n_iter: int = 100, tol: float = 1e-5, draws: int = 200, burn_in: int = 200,
+                 thin: int = 1, n_chains: int = 2, n_predictive_draws: int = 20,
+                 keep_factors: bool = False, n_tracked: int = 20, init_scale: float = 1.0,
+                 n_jobs: int = 1, verbose: bool = False, random_state=None):
+        self.rank = rank
+        self.method = method
+        self.a = a
+        self.a_prime = a_prime
+        self.b_prime = b_prime
+        self.c = c
+        self.c_prime = c_prime
+        self.d_prime = d_prime
+        self.counts = counts
+        self.n_iter = n_iter
+        self.tol = tol
+        self.draws = draws
+        self.burn_in = burn_in
+        self.thin = thin
+        self.n_chains = n_chains
+        self.n_predictive_draws = n_predictive_draws
+        self.keep_factors = keep_factors
+        self.n_tracked = n_tracked
+        self.init_scale = init_scale
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, ratings: Ratings, eval_set) -> dict:
+        p = self._validated()
+        y = interaction_counts(ratings, p["counts"])
+        if not (y > 0).any():
+            raise ValueError("no interaction with a positive count: nothing to learn from")
+        data = build_data(ratings, y)
+        prior = HPFPrior(p["rank"], p["a"], p["a_prime"], p["b_prime"], p["c"],
+                         p["c_prime"], p["d_prime"])
+        # separate streams: the tracked pairs (which depend on eval_set) never shift the fit
+        fit_rng, track_rng, post_rng = check_random_state(p["random_state"]).spawn(3)
+        tracked = self._tracked_pairs(ratings, eval_set, p["n_tracked"], track_rng)
+        out = {"prior_": {"a": prior.a, "a_prime": prior.a_prime, "b_prime": prior.b_prime,
+                          "c": prior.c, "c_prime": prior.c_prime, "d_prime": prior.d_prime},
+               "rank_": prior.rank, "method_": p["method"], "tracked_": tracked,
+               "settings_": {k: p[k] for k in ("n_chains", "draws", "keep_factors",
+                                               "n_predictive_draws")}}
+        if p["method"] == "cavi":
+            out.update(self._fit_cavi(data, prior, p, fit_rng))
+            out["posterior_seed_"] = int(post_rng.integers(2**63 - 1))
+        else:
+            out.update(self._fit_gibbs(data, prior, p, tracked, fit_rng))
+        return out
+
+    @staticmethod
+    def _tracked_pairs(ratings, eval_set, n, rng) -> np.ndarray:
+        """Up to ``n`` (user, item) index pairs: known held-out pairs, else training pairs."""
+        if eval_set is not None:
+            known = np.flatnonzero((eval_set.users >= 0) & (eval_set.items >= 0))
+            if len(known):
+                pick = np.sort(rng.permutation(known)[:n])
+                return np.column_stack([eval_set.users[pick], eval_set.items[pick]])
+        pick = np.sort(rng.permutation(len(ratings))[:n])
+        return np.column_stack([ratings.users[pick], ratings.items[pick]]).astype(np.int64)
+
+    def _fit_cavi(self, data, prior, p, rng) -> dict:
+        with progress_bar(p["n_iter"], "HPF CAVI", enabled=p["verbose"]) as bar:
+            state, history, converged = _cavi.run(data, prior, p["n_iter"], p["tol"], rng,
+                                                  p["init_scale"], bar)
+        return {"theta_shape_": state.gs, "theta_rate_": state.gr,
+                "xi_shape_": np.full(data.n_users, state.ks), "xi_rate_": state.kr,
+                "beta_shape_": state.ls, "beta_rate_": state.lr,
+                "eta_shape_": np.full(data.n_items, state.ts), "eta_rate_": state.tr,
+                "elbo_": history, "converged_": bool(converged),
+                "n_iter_": len(history) - 1}
+
+    def _fit_gibbs(self, data, prior, p, tracked, rng) -> dict:
+        from ....inference.chains import RunSettings, run_chains
+        n_chains, draws = p["n_chains"], p["draws"]
+        per_chain = -(-p["n_predictive_draws"] // n_chains)
+        sampler = HPFGibbs(data, prior, tracked, _bank_schedule(draws, per_chain),
+                           p["keep_factors"])
+        settings = RunSettings(draws, p["burn_in"], p["thin"])
+        results = run_chains(sampler, n_chains, settings, random_state=rng,
+                             n_jobs=p["n_jobs"], progress=p["verbose"],
+                             description="HPF Gibbs")
+        traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}
+        bank = [d for r in results for d in r.accumulator["bank"]]
+        chain_of = np.repeat(np.arange(n_chains), [len(r.accumulator["bank"]) for r in results])
+        theta, beta, xi, eta = (np.stack(col) for col in zip(*bank))
+        return {"theta_draws_": theta, "beta_draws_": beta, "xi_draws_": xi,
+                "eta_draws_": eta, "draw_chain_": chain_of, "traces_": traces}
+
+    # ------------------------------------------------------------------ posterior
+    def _q_draw(self, rng, users):
+        """One draw of ``theta`` (for ``users``) and ``beta`` (every item) from q."""
+        theta = rng.gamma(self.theta_shape_[users], 1.0 / self.theta_rate_[users])
+        beta = rng.gamma(self.beta_shape_, 1.0 / self.beta_rate_)
+        return theta, beta
+
+    @property
+    def posterior(self):
+        """ArviZ ``DataTree``: group ``posterior`` with dims ``chain``, ``draw`` and the
+        permutation-invariant quantities (``rate`` at the tracked ``pair``s, ``total_rate``,
+        ``theta_sum``, ``beta_sum``, ``xi_mean``, ``eta_mean``, Gibbs: ``log_lik``), plus
+        ``theta`` (user, latent), ``beta`` (item, latent), ``xi`` (user), ``eta`` (item) of
+        every draw with ``keep_factors``; otherwise those are in the group ``factor_draws``.
+        For CAVI the draws come from the variational posterior (seeded at fit time)."""
+        self._check_fitted()
+        cached = vars(self).get("_posterior")
+        if cached is None:
+            cached = self._build_posterior()
+            self._posterior = cached
+        return cached
+
+    def _cavi_posterior(self, n_chains: int, n_draws: int, n_keep: int) -> tuple[dict, dict]:
+        """Draws from q, one at a time (memory of ``n_keep`` factor draws): the traced
+        quantities of every draw and the factors of the first ``n_keep``."""
+        rng = np.random.default_rng(self.posterior_seed_)
+        u, i = self.tracked_[:, 0], self.tracked_[:, 1]
+        n = n_chains * n_draws
+        post = {"rate": np.empty((n, len(u)))}
+        post.update({k: np.empty(n) for k in SCALARS if k != "log_lik"})
+        params = {"theta": (self.theta_shape_, self.theta_rate_),
+                  "beta": (self.beta_shape_, self.beta_rate_),
+                  "xi": (self.xi_shape_, self.xi_rate_), "eta": (self.eta_shape_, self.eta_rate_)}
+        kept = {k: np.empty((n_keep,) + shp.shape) for k, (shp, _) in params.items()}
+        for s in range(n):  # loop over draws only
+            d = {k: rng.gamma(shp, 1.0 / rte) for k, (shp, rte) in params.items()}
+            post["rate"][s] = np.einsum("nk,nk->n", d["theta"][u], d["beta"][i])
+            post["total_rate"][s] = d["theta"].sum(0) @ d["beta"].sum(0)
+            post["theta_sum"][s] = d["theta"].sum()
+            post["beta_sum"][s] = d["beta"].sum()
+            post["xi_mean"][s] = d["xi"].mean()
+            post["eta_mean"][s] = d["eta"].mean()
+            if s < n_keep:
+                for k, v in d.items():
+                    kept[k][s] = v
+        return post, kept
+
+    def _build_posterior(self):
+        import arviz as az
+        train = self.train_
+        st = self.settings_
+        coords = {"user": train.user_ids, "item": train.item_ids,
+                  "latent": np.arange(self.rank_), "pair": np.arange(len(self.tracked_))}
+        dims = {"theta": ["user", "latent"], "beta": ["item", "latent"], "xi": ["user"],
+                "eta": ["item"], "rate": ["pair"]}
+        groups = {}
+        n_chains = st["n_chains"]
+        if self.method_ == "cavi":
+            n_draws = st["draws"]
+            n_keep = n_chains * n_draws if st["keep_factors"] else min(
+                st["n_predictive_draws"], n_chains * n_draws)
+            post, factors = self._cavi_posterior(n_chains, n_draws, n_keep)
+            post = {k: v.reshape((n_chains, n_draws) + v.shape[1:]) for k, v in post.items()}
+            chains_of_factors = n_chains if st["keep_factors"] else 1
+        else:
+            post = dict(self.traces_)
+            factors = {"theta": self.theta_draws_, "beta": self.beta_draws_,
+                       "xi": self.xi_draws_, "eta": self.eta_draws_}
+            counts = np.bincount(self.draw_chain_, minlength=n_chains)
+            chains_of_factors = n_chains if np.all(counts == counts[0]) else 1
+        factors = {k: v.reshape((chains_of_factors, -1) + v.shape[1:])
+                   for k, v in factors.items()}
+        if st["keep_factors"]:
+            post.update(factors)
+        else:
+            groups["factor_draws"] = factors
+        groups["posterior"] = post
+        dt = az.from_dict(groups, dims=dims, coords=coords)
+        dt["posterior"].attrs.update({"inference": f"bayesrec HPF {self.method_}"})
+        return dt
+
+    def diagnostics(self, var_names=None):
+        """Mean, sd, bulk/tail ESS, MCSE and r_hat of the permutation-invariant quantities."""
+        from ....inference.arviz_io import diagnostics_table
+        post = self.posterior["posterior"]
+        names = var_names or [v for v in (*SCALARS, "rate") if v in post.data_vars]
+        return diagnostics_table(self.posterior, names)
+
+    # ------------------------------------------------------------------ scoring
+    def _check_options(self, strategy: str = "mean", random_state=None) -> None:
+        check_choice("strategy", strategy, _STRATEGIES)
+        if random_state is not None and not isinstance(random_state, np.random.Generator):
+            check_random_state(random_state)
+
+    def _score_users(self, users, strategy: str = "mean", random_state=None) -> np.ndarray:
+        self._check_options(strategy, random_state)
+        users = np.asarray(users, dtype=np.int64)
+        if self.method_ == "cavi":
+            if strategy == "thompson":
+                theta, beta = self._q_draw(check_random_state(random_state), users)
+                return theta @ beta.T
+            return (self.theta_shape_[users] / self.theta_rate_[users]) @ (
+                self.beta_shape_ / self.beta_rate_).T
+        if strategy == "thompson":
+            s = int(check_random_state(random_state).integers(len(self.theta_draws_)))
+            return self.theta_draws_[s, users] @ self.beta_draws_[s].T
+        # average of theta_u . beta_i over the kept draws, as one product of width S*K
+        n_draws = len(self.theta_draws_)
+        tu = np.moveaxis(self.theta_draws_[:, users], 0, 1).reshape(len(users), -1)
+        bi = np.moveaxis(self.beta_draws_, 0, 1).reshape(self.beta_draws_.shape[1], -1)
+        return (tu @ bi.T) / n_draws
+
+    def _item_embeddings(self) -> np.ndarray:
+        """CAVI: ``E_q[beta_i]``; Gibbs: the kept draws of ``beta_i`` side by side (their
+        cosine is label-switching safe)."""
+        if self.method_ == "cavi":
+            return self.beta_shape_ / self.beta_rate_
+        return np.moveaxis(self.beta_draws_, 0, 1).reshape(self.beta_draws_.shape[1], -1)
+
+    def recommend(self, user, k: int = 10, exclude_seen: bool = True, strategy: str = "mean",
+                  random_state=None):
+        """Top-k items for a user (original id): ``strategy="mean"`` ranks by the posterior
+        mean rate, ``"thompson"`` by one posterior draw (from ``random_state``).  A user
+        without training interactions gets item popularity."""
+        return super().recommend(user, k, exclude_seen, strategy=strategy,
+                                 random_state=random_state)

@@ -1,0 +1,264 @@
+"""The estimator contract, checked on every model of the toolkit (discovered automatically).
+
+Each test is parametrized over :func:`conftest.all_estimators`: every concrete subclass of
+:class:`bayesrec.base.Recommender` in ``bayesrec``, built with its ``_test_params`` (the hook
+documented in ``tests/conftest.py``).  The properties are exact (identical numbers, set
+relations), so no tolerance or power statement is needed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import all_estimators, estimator_params
+
+import bayesrec
+from bayesrec.base import RatingModel, Recommender
+from bayesrec.exceptions import NotFittedError, PersistenceError
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+PARAMS = estimator_params()
+
+
+def make(cls, **extra) -> Recommender:
+    """A model with its tiny test settings (and a fixed seed when it takes one)."""
+    kw = dict(cls._test_params or {})
+    if "random_state" in cls._param_names():
+        kw.setdefault("random_state", 0)
+    return cls(**{**kw, **extra})
+
+
+def users_of(r, n=5):
+    counts = np.asarray(r.user_counts)
+    return [r.user_ids[u] for u in np.flatnonzero(counts > 0)[:n]]
+
+
+def outputs(model, r) -> dict:
+    """Everything observable: recommendations (known and unknown user), predictions."""
+    out = {f"rec {u}": model.recommend(u, k=5) for u in users_of(r, 3)}
+    out["rec new"] = model.recommend("nobody", k=5)
+    items, scores = model.recommend_indices(np.arange(r.n_users), k=4)
+    out["top"] = pd.DataFrame({"items": items.ravel(), "scores": scores.ravel()})
+    if isinstance(model, RatingModel):
+        out["pred"] = pd.Series(model.predict_ratings(r))
+    return out
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], pd.DataFrame):
+            pd.testing.assert_frame_equal(a[k], b[k], check_exact=True, obj=k)
+        else:
+            pd.testing.assert_series_equal(a[k], b[k], check_exact=True, obj=k)
+
+
+_CACHE: dict = {}
+
+
+def fitted_model(cls, data):
+    key = (cls, id(data))
+    if key not in _CACHE:
+        _CACHE[key] = (make(cls).fit(data), data)
+    return _CACHE[key][0]
+
+
+def test_discovery_finds_the_models():
+    names = {c.__name__ for c in all_estimators()}
+    expected = {"ALS", "PMF", "FunkSVD", "SVDpp", "TruncatedSVD", "BPMF", "NeuralRecommender",
+                "UserKNN", "ItemKNN", "BiasBaseline", "MostPopular"}
+    assert expected <= names, expected - names
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_not_fitted(cls, contract_data):
+    m = make(cls)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        m.recommend(contract_data.user_ids[0])
+    with pytest.raises(NotFittedError):
+        m.recommend_indices(np.array([0]))
+    assert isinstance(NotFittedError("x"), AttributeError)  # hasattr-style code keeps working
+    if isinstance(m, RatingModel):
+        with pytest.raises(NotFittedError):
+            m.predict([contract_data.user_ids[0]], [contract_data.item_ids[0]])
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_unknown_ids_fall_back(cls, contract_data):
+    r = contract_data
+    m = fitted_model(cls, r)
+    rec = m.recommend("nobody", k=5)
+    assert list(rec.columns) == ["item", "score", "rank"]
+    assert len(rec) == 5 and set(rec["item"]) <= set(r.item_ids)
+    assert list(rec["rank"]) == [1, 2, 3, 4, 5]
+    assert np.all(np.diff(rec["score"]) <= 0)
+    if isinstance(m, RatingModel):
+        u, i = r.user_ids[0], r.item_ids[0]
+        p = m.predict(["nobody", u, "nobody"], [i, -12345, -12345])
+        assert p.shape == (3,) and np.all(np.isfinite(p))
+        lo, hi = r.rating_scale
+        assert np.all((p >= lo) & (p <= hi))
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_recommend_never_returns_seen_items(cls, contract_data):
+    r = contract_data
+    m = fitted_model(cls, r)
+    seen = r.csr
+    items, scores = m.recommend_indices(np.arange(r.n_users), k=r.n_items)
+    for u in range(r.n_users):
+        got = items[u][items[u] >= 0]
+        assert not set(got) & set(seen[u].indices)
+        assert len(got) == r.n_items - len(seen[u].indices)  # every unseen item, once
+        assert len(set(got)) == len(got)
+    for u in users_of(r, 3):
+        rec = m.recommend(u, k=r.n_items)
+        mine = set(r.item_ids[seen[int(r.user_index([u])[0])].indices])
+        assert not set(rec["item"]) & mine
+    full = m.recommend_indices(np.arange(3), k=r.n_items, exclude_seen=False)[0]
+    assert (full >= 0).all()
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_indices_are_checked_at_the_boundary(cls, contract_data):
+    m = fitted_model(cls, contract_data)
+    n = contract_data.n_users
+    for bad in (np.array([n]), np.array([-1]), np.array([0.0]), np.array([[0]])):
+        with pytest.raises(ValueError, match="users"):
+            m.recommend_indices(bad)
+    with pytest.raises(ValueError, match="k must"):
+        m.recommend_indices(np.array([0]), k=0)
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_predict_ratings_equals_predict(cls, contract_data):
+    if not issubclass(cls, RatingModel):
+        pytest.skip("ranking-only model")
+    r = contract_data
+    m = fitted_model(cls, r)
+    fast = m.predict_ratings(r)
+    slow = m.predict(r.user_ids[r.users], r.item_ids[r.items])
+    np.testing.assert_array_equal(fast, slow)
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_same_seed_same_numbers(cls, contract_data):
+    r = contract_data
+    assert_same(outputs(fitted_model(cls, r), r), outputs(make(cls).fit(r), r))
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_refit_leaves_no_stale_state(cls, contract_data, contract_data_other):
+    a, b = contract_data, contract_data_other
+    refit = make(cls).fit(a).fit(b)
+    fresh = make(cls).fit(b)
+    assert sorted(vars(refit)) == sorted(vars(fresh))
+    assert_same(outputs(refit, b), outputs(fresh, b))
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_failed_fit_keeps_the_previous_state(cls, contract_data, contract_data_other,
+                                             monkeypatch):
+    r = contract_data
+    m = make(cls).fit(r)
+    expected = outputs(m, r)
+    before = dict(vars(m))
+
+    # 1. bad input refused before any work
+    with pytest.raises(TypeError):
+        m.fit(r.to_frame())
+    # 2. a failure at the very end of _fit: the model must not have written to itself
+    original = cls._fit
+
+    def failing(self, ratings, eval_set):
+        original(self, ratings, eval_set)
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(cls, "_fit", failing)
+    with pytest.raises(RuntimeError, match="injected"):
+        m.fit(contract_data_other)
+    monkeypatch.undo()
+    assert vars(m).keys() == before.keys()
+    assert all(vars(m)[k] is before[k] for k in before)
+    assert_same(outputs(m, r), expected)
+    # 3. a failed first fit leaves an unfitted model
+    fresh = make(cls)
+    monkeypatch.setattr(cls, "_fit", failing)
+    with pytest.raises(RuntimeError):
+        fresh.fit(r)
+    monkeypatch.undo()
+    with pytest.raises(NotFittedError):
+        fresh.recommend(r.user_ids[0])
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_eval_set_is_monitoring_only(cls, contract_data):
+    from bayesrec.data import random_split
+    train, test = random_split(contract_data, 0.25, rng=0)
+    plain = make(cls).fit(train)
+    with_eval = make(cls).fit(train, eval_set=test)
+    out_plain, out_eval = outputs(plain, train), outputs(with_eval, train)
+    assert_same(out_plain, out_eval)
+    with pytest.raises(ValueError, match="eval_set is empty"):
+        make(cls).fit(train, eval_set=test.take([]))
+    with pytest.raises(TypeError, match="eval_set"):
+        make(cls).fit(train, eval_set=test.to_frame())
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_pickle_round_trip(cls, contract_data):
+    r = contract_data
+    m = fitted_model(cls, r)
+    back = pickle.loads(pickle.dumps(m))
+    assert_same(outputs(m, r), outputs(back, r))
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_save_load_round_trip(cls, contract_data, tmp_path):
+    r = contract_data
+    m = fitted_model(cls, r)
+    path = tmp_path / "model.zip"
+    m.save(path)
+    back = bayesrec.load(path)
+    assert type(back) is cls
+    assert repr(back) == repr(m)
+    assert sorted(back._learned_names()) == sorted(m._learned_names())
+    assert_same(outputs(m, r), outputs(back, r))
+    # an unfitted model round-trips too (its parameters only)
+    make(cls).save(path)
+    with pytest.raises(NotFittedError):
+        bayesrec.load(path).recommend(r.user_ids[0])
+    # a truncated file is refused, naming it
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(PersistenceError, match="model.zip"):
+        bayesrec.load(path)
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_params_clone_and_repr(cls, contract_data):
+    m = make(cls)
+    names = list(inspect.signature(cls.__init__).parameters)[1:]
+    params = m.get_params()
+    assert list(params) == names
+    # every constructor argument is stored unchanged under its own name
+    for k, v in params.items():
+        assert v is getattr(m, k)
+    # fit does not touch the hyperparameters
+    fitted = make(cls).fit(contract_data)
+    assert repr(fitted.get_params()) == repr(params)
+    c = fitted.clone()
+    assert type(c) is cls and c is not fitted and not c.is_fitted
+    assert repr(c.get_params()) == repr(params)
+    assert m.set_params(**{names[0]: params[names[0]]}) is m
+    with pytest.raises(ValueError, match="no parameter"):
+        m.set_params(not_a_parameter=1)
+    text = repr(m)
+    assert text.startswith(f"{cls.__name__}(") and text.endswith(")")
+    assert "object at" not in text and len(text) < 300
+    assert repr(cls()) == f"{cls.__name__}()"

@@ -1,0 +1,334 @@
+"""HPF (hierarchical Poisson factorization): CAVI against a slow reference, ELBO monotonicity,
+Gibbs against CAVI, the estimator's interface and its input checks.
+
+The reference for one CAVI iteration and for the ELBO is written here with plain Python
+loops over users, items and components and scipy's special functions, independently of the
+library's vectorized code (which forms ``phi`` from shifted exponentials and never visits a
+zero cell); agreement is required to 1e-10 relative.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import digamma
+
+from bayesrec.data import Ratings, synthetic_ratings
+from bayesrec.factorization import HPF
+from bayesrec.factorization.implicit.hpf import _cavi, _kernels
+from bayesrec.factorization.implicit.hpf._data import (
+    HPFPrior,
+    build_data,
+    interaction_counts,
+)
+
+PRIOR = HPFPrior(3, 0.3, 0.3, 1.0, 0.3, 0.3, 1.0)
+
+
+def _counts_ratings(n_users=7, n_items=6, seed=0, density=0.5):
+    """Implicit ``Ratings`` of counts 0..3 on a random pattern (zeros stored too)."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < density
+    mask[np.arange(n_users), rng.integers(n_items, size=n_users)] = True
+    u, i = np.nonzero(mask)
+    y = rng.integers(0, 4, size=len(u)).astype(float)
+    y[0] = 2.0
+    return Ratings(u.astype(np.int32), i.astype(np.int32), y, np.arange(n_users),
+                   np.arange(n_items), implicit=True)
+
+
+def _reference_iteration(st, Y, prior):
+    """One CAVI iteration and the ELBO of the state it starts from, by loops over cells.
+
+    ``Y`` is the dense count matrix.  The ELBO keeps every term explicit (multinomial
+    entropy included) instead of collapsing the phi terms to a log-sum-exp.
+    """
+    n_users, n_items = Y.shape
+    K = prior.rank
+    a, ap, bp, c, cp, dp = (prior.a, prior.a_prime, prior.b_prime, prior.c, prior.c_prime,
+                            prior.d_prime)
+    gs, gr, kr = st.gs.copy(), st.gr.copy(), st.kr.copy()
+    ls, lr, tr = st.ls.copy(), st.lr.copy(), st.tr.copy()
+    ks, ts = st.ks, st.ts
+
+    def elog(s, r):
+        return digamma(s) - math.log(r)
+
+    # phi, for the nonzero cells only
+    phi = {}
+    for u in range(n_users):
+        for i in range(n_items):
+            if Y[u, i] > 0:
+                logits = [elog(gs[u, k], gr[u, k]) + elog(ls[i, k], lr[i, k])
+                          for k in range(K)]
+                m = max(logits)
+                w = [math.exp(x - m) for x in logits]
+                phi[u, i] = [x / sum(w) for x in w]
+    # ELBO at (phi, gs, gr, kr, ls, lr, tr)
+    L = 0.0
+    for u in range(n_users):
+        for i in range(n_items):
+            for k in range(K):
+                L -= (gs[u, k] / gr[u, k]) * (ls[i, k] / lr[i, k])
+            if Y[u, i] > 0:
+                y = Y[u, i]
+                L -= math.lgamma(y + 1)
+                for k in range(K):
+                    p = phi[u, i][k]
+                    L += y * p * (elog(gs[u, k], gr[u, k]) + elog(ls[i, k], lr[i, k])
+                                  - math.log(p))
+
+    def gamma_elogp(shape0, e_log_rate, e_rate, s, r):
+        # E[log Gamma(x; shape0, rate)] with x ~ Gamma(s, r), rate independent
+        return (shape0 * e_log_rate - math.lgamma(shape0) + (shape0 - 1) * elog(s, r)
+                - e_rate * s / r)
+
+    def entropy(s, r):
+        return s - math.log(r) + math.lgamma(s) + (1 - s) * digamma(s)
+
+    for u in range(n_users):
+        L += gamma_elogp(ap, math.log(ap / bp), ap / bp, ks, kr[u]) + entropy(ks, kr[u])
+        for k in range(K):
+            L += gamma_elogp(a, elog(ks, kr[u]), ks / kr[u], gs[u, k], gr[u, k])
+            L += entropy(gs[u, k], gr[u, k])
+    for i in range(n_items):
+        L += gamma_elogp(cp, math.log(cp / dp), cp / dp, ts, tr[i]) + entropy(ts, tr[i])
+        for k in range(K):
+            L += gamma_elogp(c, elog(ts, tr[i]), ts / tr[i], ls[i, k], lr[i, k])
+            L += entropy(ls[i, k], lr[i, k])
+    # users
+    for u in range(n_users):
+        for k in range(K):
+            gs[u, k] = a + sum(Y[u, i] * phi[u, i][k] for i in range(n_items) if Y[u, i] > 0)
+            gr[u, k] = ks / kr[u] + sum(ls[i, k] / lr[i, k] for i in range(n_items))
+        kr[u] = ap / bp + sum(gs[u, k] / gr[u, k] for k in range(K))
+    # items (with the new user parameters)
+    for i in range(n_items):
+        for k in range(K):
+            ls[i, k] = c + sum(Y[u, i] * phi[u, i][k] for u in range(n_users) if Y[u, i] > 0)
+            lr[i, k] = ts / tr[i] + sum(gs[u, k] / gr[u, k] for u in range(n_users))
+        tr[i] = cp / dp + sum(ls[i, k] / lr[i, k] for k in range(K))
+    return L, dict(gs=gs, gr=gr, kr=kr, ls=ls, lr=lr, tr=tr)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_one_cavi_iteration_matches_slow_reference(seed):
+    r = _counts_ratings(seed=seed)
+    data = build_data(r, interaction_counts(r, True))
+    Y = np.zeros(r.shape)
+    Y[r.users, r.items] = r.ratings
+    st = _cavi.init_state(r.n_users, r.n_items, PRIOR, np.random.default_rng(seed), 1.0)
+    for _ in range(2):  # move away from the initial point first
+        _cavi.iterate(st, data, PRIOR)
+    L_ref, new = _reference_iteration(st, Y, PRIOR)
+    L = _cavi.iterate(st, data, PRIOR)
+    assert L == pytest.approx(L_ref, rel=1e-10, abs=1e-10)
+    for name, ref in new.items():
+        np.testing.assert_allclose(getattr(st, name), ref, rtol=1e-10, atol=0)
+
+
+def test_parallel_and_serial_passes_agree(monkeypatch):
+    """The parallel drivers give the serial drivers' numbers (same blocks, same order)."""
+    r, _ = synthetic_ratings(60, 40, 900, rank=2, rng=1, with_timestamps=False)
+    data = build_data(r, np.ones(len(r)))
+    st = _cavi.init_state(r.n_users, r.n_items, PRIOR, np.random.default_rng(0), 1.0)
+    monkeypatch.setattr(_kernels, "PARALLEL_MIN_NNZ", 10**12)
+    serial = _cavi.phi_step(st, data)[0]
+    monkeypatch.setattr(_kernels, "PARALLEL_MIN_NNZ", 0)
+    parallel = _cavi.phi_step(st, data)[0]
+    for s, p in zip(serial, parallel):
+        np.testing.assert_allclose(p, s, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed,prior", [
+    (0, PRIOR),
+    (1, HPFPrior(5, 1.0, 2.0, 0.5, 0.1, 0.3, 3.0)),
+    (2, HPFPrior(2, 0.05, 0.3, 1.0, 2.0, 0.3, 1.0)),
+])
+def test_cavi_elbo_is_monotone(seed, prior):
+    """Coordinate ascent never lowers the ELBO (each block update is an exact maximizer).
+
+    Tolerance: a decrease larger than 1e-9 relative (float error of a sum of ~1e4 terms) fails;
+    a deliberately wrong rate update below lowers it by far more.
+    """
+    r, _ = synthetic_ratings(80, 50, 1200, rank=2, rng=seed, with_timestamps=False)
+    data = build_data(r, np.ones(len(r)))
+    _, hist, _ = _cavi.run(data, prior, 60, 0.0, np.random.default_rng(seed), 1.0)
+    assert len(hist) == 61
+    steps = np.diff(hist)
+    assert np.all(steps >= -1e-9 * np.abs(hist[1:])), steps.min()
+    assert hist[-1] > hist[0]
+
+
+def test_monotonicity_check_catches_a_wrong_update(monkeypatch):
+    """The same check fails when the user rate update forgets the activity term."""
+    r, _ = synthetic_ratings(80, 50, 1200, rank=2, rng=0, with_timestamps=False)
+    data = build_data(r, np.ones(len(r)))
+
+    def broken(state, prior, user_stat):
+        state.gs = prior.a + user_stat
+        state.gr = 0.5 * (state.ks / state.kr)[:, None] + (state.ls / state.lr).sum(0)[None, :]
+        state.kr = prior.a_prime / prior.b_prime + (state.gs / state.gr).sum(1)
+
+    monkeypatch.setattr(_cavi, "update_users", broken)
+    _, hist, _ = _cavi.run(data, PRIOR, 60, 0.0, np.random.default_rng(0), 1.0)
+    steps = np.diff(hist)
+    assert np.any(steps < -1e-9 * np.abs(hist[1:]))
+
+
+@pytest.mark.parametrize("p_shift", [0.0, 1.0])
+def test_scale_move_draws_the_gig(p_shift):
+    """``scale_draws`` samples ``s`` with density ∝ s^(p-1) exp(-A s - B/s): a KS test
+    against scipy's ``geninvgauss`` (4000 draws per component; at this size the test rejects
+    the same sampler with ``p`` off by one, the ``p_shift=1`` case, at p ~ 1e-27)."""
+    from scipy import stats
+
+    from bayesrec.factorization.implicit.hpf._gibbs import scale_draws
+    rng = np.random.default_rng(0)
+    theta = rng.gamma(1.0, size=(6, 2))
+    beta = rng.gamma(1.0, size=(4, 2))
+    xi, eta = rng.gamma(2.0, size=6), rng.gamma(2.0, size=4)
+    prior = HPFPrior(2, 0.5, 1.0, 1.0, 0.3 + p_shift / 4, 1.0, 1.0)
+    s = np.array([scale_draws(theta, xi, beta, eta, prior, rng) for _ in range(4000)])
+    p = 6 * 0.5 - 4 * 0.3  # the exact law's index (prior.c shifted: p lower by p_shift)
+    A, B = xi @ theta, eta @ beta
+    for k in range(2):
+        law = stats.geninvgauss(p, 2 * np.sqrt(A[k] * B[k]), scale=np.sqrt(B[k] / A[k]))
+        pval = stats.kstest(s[:, k], law.cdf).pvalue
+        assert (pval > 1e-3) if p_shift == 0 else (pval < 1e-6), pval
+
+
+# ---------------------------------------------------------------------- the estimator
+@pytest.fixture(scope="module")
+def blocks():
+    """Two user groups x two item groups: group g's users interact with group g's items.
+
+    60 users, 30 items; each user picks 6 of its group's 15 items with probabilities
+    proportional to ``0.75^j`` (a clear popularity order inside each group).  Well
+    determined at K = 2.
+    """
+    rng = np.random.default_rng(5)
+    w = 0.75 ** np.arange(15)
+    rows = []
+    for u in range(60):
+        g = u % 2
+        for i in rng.choice(15, 6, replace=False, p=w / w.sum()):
+            rows.append((u, i + 15 * g))
+    df = pd.DataFrame(rows, columns=["userId", "movieId"])
+    df["rating"] = 4.0
+    return Ratings.from_frame(df)
+
+
+def test_cavi_and_gibbs_agree_on_the_ranking(blocks):
+    """Both methods rank every unseen same-group item with at least 4 interactions above every
+    other-group item, and their
+    mean scores order each user's unseen items alike (Spearman > 0.9 for every user, > 0.95
+    on average; a ranking by popularity alone has Spearman < 0.7 with both)."""
+    from scipy.stats import spearmanr
+    cavi = HPF(rank=2, n_iter=500, tol=1e-10, random_state=0).fit(blocks)
+    gibbs = HPF(rank=2, method="gibbs", draws=300, burn_in=300, n_chains=2,
+                n_predictive_draws=100, random_state=0).fit(blocks)
+    users = np.arange(blocks.n_users)
+    seen = blocks.csr.toarray() > 0
+    group = blocks.item_ids // 15
+    for model in (cavi, gibbs):
+        s = model._score_users(users)
+        for u in users:
+            own = (group == blocks.user_ids[u] % 2)
+            sure = own & ~seen[u] & (blocks.item_counts >= 4)
+            assert s[u, sure].min() > s[u, ~own].max()
+    sc, sg = cavi._score_users(users), gibbs._score_users(users)
+    rho = [spearmanr(sc[u, ~seen[u]], sg[u, ~seen[u]])[0] for u in users]
+    assert min(rho) > 0.9 and np.mean(rho) > 0.95, (min(rho), np.mean(rho))
+    pop = blocks.item_counts
+    rho_pop = [spearmanr(sc[u, ~seen[u]], pop[~seen[u]])[0] for u in users]
+    assert np.mean(rho_pop) < 0.7
+
+
+def test_fit_recommend_posterior_cavi(blocks):
+    m = HPF(rank=2, n_iter=50, draws=20, n_chains=2, n_tracked=5, random_state=1).fit(blocks)
+    assert m.elbo_.ndim == 1 and len(m.elbo_) == m.n_iter_ + 1
+    rec = m.recommend(blocks.user_ids[0], k=5)
+    assert len(rec) == 5 and not set(rec["item"]) & set(
+        blocks.item_ids[blocks.items[blocks.users == 0]])
+    t1 = m.recommend(blocks.user_ids[0], k=5, strategy="thompson", random_state=3)
+    t2 = m.recommend(blocks.user_ids[0], k=5, strategy="thompson", random_state=3)
+    pd.testing.assert_frame_equal(t1, t2)
+    post = m.posterior
+    assert post["posterior"]["rate"].dims == ("chain", "draw", "pair")
+    assert post["posterior"]["total_rate"].shape == (2, 20)
+    assert post["factor_draws"]["theta"].dims == ("chain", "draw", "user", "latent")
+    assert post["factor_draws"]["beta"].dims == ("chain", "draw", "item", "latent")
+    # draws from q: their mean matches q's mean rate at the tracked pairs (closed form)
+    u, i = m.tracked_[:, 0], m.tracked_[:, 1]
+    exact = np.einsum("nk,nk->n", m.theta_shape_[u] / m.theta_rate_[u],
+                      m.beta_shape_[i] / m.beta_rate_[i])
+    draws = post["posterior"]["rate"].values.reshape(-1, len(u))
+    se = draws.std(0) / np.sqrt(len(draws))
+    assert np.all(np.abs(draws.mean(0) - exact) < 5 * se)
+    sim = m.similar_items(blocks.item_ids[0], k=5)
+    assert (sim["item"] // 15 == blocks.item_ids[0] // 15).all()  # same item group
+
+
+def test_gibbs_posterior_and_diagnostics(blocks):
+    m = HPF(rank=2, method="gibbs", draws=100, burn_in=100, n_chains=2,
+            keep_factors=True, random_state=2).fit(blocks)
+    post = m.posterior["posterior"]
+    assert post["theta"].dims == ("chain", "draw", "user", "latent")
+    assert post["xi"].dims == ("chain", "draw", "user")
+    diag = m.diagnostics()
+    assert {"log_lik", "total_rate"} <= set(diag.index)
+    assert diag.loc["total_rate", "r_hat"] < 1.05
+    # kept draws give the same mean score as the traced rates at the tracked pairs
+    u, i = m.tracked_[:, 0], m.tracked_[:, 1]
+    s = m._score_users(np.unique(u))
+    row = {v: k for k, v in enumerate(np.unique(u))}
+    np.testing.assert_allclose(s[[row[x] for x in u], i],
+                               post["rate"].mean(("chain", "draw")).values, rtol=1e-10)
+
+
+def test_same_seed_same_numbers(blocks):
+    for method in ("cavi", "gibbs"):
+        kw = dict(rank=2, method=method, n_iter=20, draws=10, burn_in=5, n_chains=1)
+        a = HPF(**kw, random_state=7).fit(blocks)._score_users(np.arange(5))
+        b = HPF(**kw, random_state=7).fit(blocks)._score_users(np.arange(5))
+        np.testing.assert_array_equal(a, b)
+
+
+def test_counts_are_used_when_asked():
+    r = _counts_ratings(seed=3)
+    ones = HPF(rank=2, n_iter=5, random_state=0).fit(r)
+    cnt = HPF(rank=2, n_iter=5, counts=True, random_state=0).fit(r)
+    # the shapes of q(theta) sum to a K n_users + sum of the counts used
+    assert cnt.theta_shape_.sum() == pytest.approx(0.3 * 2 * r.n_users + r.ratings.sum())
+    assert ones.theta_shape_.sum() == pytest.approx(0.3 * 2 * r.n_users + len(r))
+
+
+def test_bad_input_raises():
+    r = _counts_ratings(seed=0)
+    explicit = Ratings(r.users, r.items, np.full(len(r), 4.0), r.user_ids, r.item_ids)
+    with pytest.raises(ValueError, match="counts=True needs implicit"):
+        HPF(counts=True).fit(explicit)
+    neg = Ratings(r.users, r.items, np.where(np.arange(len(r)) == 2, -1.0, 1.0), r.user_ids,
+                  r.item_ids, implicit=True)
+    with pytest.raises(ValueError, match="row 2"):
+        HPF(counts=True).fit(neg)
+    nan = Ratings(r.users, r.items, np.where(np.arange(len(r)) == 1, np.nan, 1.0), r.user_ids,
+                  r.item_ids, implicit=True)
+    with pytest.raises(ValueError, match="row 1"):
+        HPF(counts=True).fit(nan)
+    frac = Ratings(r.users, r.items, np.full(len(r), 0.5), r.user_ids, r.item_ids,
+                   implicit=True)
+    with pytest.raises(ValueError, match="integer"):
+        HPF(counts=True, method="gibbs").fit(frac)
+    zeros = Ratings(r.users, r.items, np.zeros(len(r)), r.user_ids, r.item_ids, implicit=True)
+    with pytest.raises(ValueError, match="positive count"):
+        HPF(counts=True).fit(zeros)
+    for bad in ({"rank": 0}, {"a": -1.0}, {"d_prime": 0.0}, {"method": "em"},
+                {"tol": -1.0}, {"counts": "yes"}):
+        with pytest.raises(ValueError):
+            HPF(**bad).fit(r)
+    m = HPF(rank=2, n_iter=3).fit(r)
+    with pytest.raises(ValueError, match="strategy"):
+        m.recommend(0, strategy="ucb")
