@@ -160,7 +160,10 @@ def check_recommend(frame, k: int, seen: set, n_items: int) -> None:
 def check_recommend_indices(items, scores, users, k: int, seen_rows, n_items: int) -> None:
     kk = min(k, n_items)
     check(items.shape == (len(users), kk), f"shape {items.shape} != ({len(users)}, {kk})")
-    check(((items >= 0) & (items < n_items)).all(), "item index out of range")
+    # slots past the items left to recommend hold item -1 with score -inf
+    pad = items == -1
+    check((np.isneginf(scores[pad])).all(), "item -1 with a finite score")
+    check(((items[~pad] >= 0) & (items[~pad] < n_items)).all(), "item index out of range")
     check(not np.isnan(scores).any(), "nan score")
     for row, u in enumerate(users):
         seen = seen_rows[u]

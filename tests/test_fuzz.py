@@ -263,7 +263,7 @@ def test_fuzz_baseline_models(worker, model):
 
 BPMF_PARAMS = st.fixed_dictionaries({
     "rank": st.integers(1, 2), "n_samples": st.integers(1, 3), "burn_in": st.integers(0, 2),
-    "n_chains": st.just(1), "progress": st.just(False), "random_state": st.just(0),
+    "n_chains": st.just(1), "verbose": st.just(False), "random_state": st.just(0),
     "alpha": number(st.sampled_from([2.0, "sample"])),
     "beta0": number(st.floats(0.5, 5)),
     "W0": st.sampled_from([None, [[1.0, 0.0], [0.0, 1.0]], [[math.nan, 0.0], [0.0, 1.0]],
