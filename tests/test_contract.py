@@ -1,8 +1,8 @@
 """The estimator contract, checked on every model of the toolkit (discovered automatically).
 
-Each test is parametrized over :func:`conftest.all_estimators`: every concrete subclass of
+Each test is parametrized over :func:`contract_registry.all_estimators`: every concrete subclass of
 :class:`bayesrec.base.Recommender` in ``bayesrec``, built with its ``_test_params`` (the hook
-documented in ``tests/conftest.py``).  The properties are exact (identical numbers, set
+documented in ``tests/contract_registry.py``).  The properties are exact (identical numbers, set
 relations), so no tolerance or power statement is needed.
 """
 
@@ -14,7 +14,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import all_estimators, estimator_params
+from contract_registry import all_estimators, estimator_params
 
 import bayesrec
 from bayesrec.base import RatingModel, Recommender
