@@ -34,7 +34,7 @@ import os
 import queue
 import sqlite3
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -425,6 +425,16 @@ class Store:
         reported as duplicates; with a different arm or reward they are an
         :class:`EventConflict` and nothing of the batch is recorded.  Returns once committed.
         """
+        return self.submit_rewards(name, events).result()
+
+    def is_cached(self, name) -> bool:
+        """Whether ``name``'s arms are known to this process (then validation reads nothing)."""
+        return isinstance(name, str) and name in self._experiments
+
+    def submit_rewards(self, name: str, events) -> Future:
+        """Validate the batch now (bad input raises at once), queue it for the next group
+        commit, and return a ``Future`` of its :class:`RewardResult`, resolved after the
+        commit (see :meth:`record_rewards`)."""
         exp = self._experiment(name)
         events = list(events)
         if not events:
@@ -458,15 +468,28 @@ class Store:
         job = _RewardJob(exp=exp, ids=ids, first=first,
                          pos=np.array([first[i][0] for i in ids], dtype=np.int64),
                          rew=np.array([first[i][1] for i in ids], dtype=np.int64))
-        inserted = set(self._committer.submit(job).result())
-        new, duplicates = [], []
-        for event_id, _, _ in events:      # request order; a repeated id is new only once
-            if event_id in inserted:
-                new.append(event_id)
-                inserted.discard(event_id)
-            else:
-                duplicates.append(event_id)
-        return RewardResult(new=new, duplicates=duplicates)
+        committed = self._committer.submit(job)
+        answer: Future = Future()
+
+        def resolve(done: Future) -> None:
+            if answer.cancelled():          # the caller went away; the commit stands
+                return
+            err = done.exception()
+            if err is not None:
+                answer.set_exception(err)
+                return
+            inserted = set(done.result())
+            new, duplicates = [], []
+            for event_id, _, _ in events:   # request order; a repeated id is new only once
+                if event_id in inserted:
+                    new.append(event_id)
+                    inserted.discard(event_id)
+                else:
+                    duplicates.append(event_id)
+            with contextlib.suppress(InvalidStateError):    # cancelled meanwhile
+                answer.set_result(RewardResult(new=new, duplicates=duplicates))
+        committed.add_done_callback(resolve)
+        return answer
 
     def _commit_group(self, jobs: list["_RewardJob"]) -> list:
         """One transaction for a group of reward batches (group commit); each batch in its own
