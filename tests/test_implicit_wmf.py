@@ -47,8 +47,13 @@ def _unpack(packed, d):
     return m + np.triu(m, 1).T
 
 
+@pytest.mark.parametrize("kernel", ["outer table", "direct"])
 @pytest.mark.parametrize("side", ["user", "item"])
-def test_conditional_equals_dense_computation_over_all_cells(counts, side):
+def test_conditional_equals_dense_computation_over_all_cells(counts, side, kernel,
+                                                             monkeypatch):
+    from bayesrec.factorization.implicit.wmf import _sweep
+    if kernel == "direct":
+        monkeypatch.setattr(_sweep, "OUTER_TABLE_MAX_BYTES", 0)
     conf, alpha = 2.5, 1.7
     data = WMFData.from_ratings(counts, conf)
     pref, c = _dense(counts, conf)

@@ -65,6 +65,30 @@ def _stats_rows(indptr, indices, w, t, f, outer, gram, g, t2):  # pragma: no cov
                 gram[s, q] += wp * outer[j, q]
 
 
+def _stats_rows_direct(indptr, indices, w, t, f, gram, g, t2):  # pragma: no cover
+    # the same sums with each w_p f_j f_j^T formed on the fly (compute-bound): for a side
+    # whose table of outer products would not stay in cache
+    n, d = g.shape
+    for s in numba.prange(n):
+        for p in range(indptr[s], indptr[s + 1]):
+            j = indices[p]
+            wp = w[p]
+            ct = (1.0 + wp) * t[p]
+            t2[s] += ct * t[p]
+            q = 0
+            for a in range(d):
+                fa = f[j, a]
+                g[s, a] += ct * fa
+                wfa = wp * fa
+                for b in range(a, d):
+                    gram[s, q] += wfa * f[j, b]
+                    q += 1
+
+
+_direct_parallel = numba.njit(parallel=True, cache=True)(_stats_rows_direct)
+_direct_serial = numba.njit(cache=True)(_stats_rows_direct)
+#: above this size (bytes) the table of the other side's outer products is not formed
+OUTER_TABLE_MAX_BYTES = 8 << 20
 _stats_parallel = numba.njit(parallel=True, cache=True)(_stats_rows)
 _stats_serial = numba.njit(cache=True)(_stats_rows)
 #: below this many stored cells one thread is faster (thread start-up dominates small sides)
@@ -91,10 +115,15 @@ def side_stats(indptr, indices, w, t, other: np.ndarray):
     gram = np.zeros((n, d * (d + 1) // 2))
     g = np.zeros((n, d))
     t2 = np.zeros(n)
-    iu = np.triu_indices(d)
-    outer = np.ascontiguousarray(f[:, iu[0]] * f[:, iu[1]])    # (n_other, D(D+1)/2)
-    kernel = _stats_parallel if len(indices) >= PARALLEL_MIN_CELLS else _stats_serial
-    kernel(indptr, indices, w, t, f, outer, gram, g, t2)
+    parallel = len(indices) >= PARALLEL_MIN_CELLS
+    if len(f) * gram.shape[1] * 8 > OUTER_TABLE_MAX_BYTES:
+        (_direct_parallel if parallel else _direct_serial)(indptr, indices, w, t, f, gram, g,
+                                                           t2)
+    else:
+        iu = np.triu_indices(d)
+        outer = np.ascontiguousarray(f[:, iu[0]] * f[:, iu[1]])    # (n_other, D(D+1)/2)
+        (_stats_parallel if parallel else _stats_serial)(indptr, indices, w, t, f, outer,
+                                                         gram, g, t2)
     return gram, g, t2, base
 
 
