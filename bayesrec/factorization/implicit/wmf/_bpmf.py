@@ -149,7 +149,7 @@ class ImplicitBPMF(Recommender):
     _test_params = {"rank": 3, "n_samples": 4, "burn_in": 2, "n_chains": 1,
                     "n_predictive_draws": 2, "verbose": False}
 
-    def __init__(self, rank: int = 32, confidence: float = 2.0, alpha="sample",
+    def __init__(self, rank: int = 16, confidence: float = 2.0, alpha="sample",
                  alpha_prior=(1.0, 1.0), beta0: float = 2.0, nu0: float | None = None,
                  n_samples: int = 100, burn_in: int = 50, thin: int = 1, n_chains: int = 2,
                  n_predictive_draws: int = 20, n_tracked: int = 100, init_scale: float = 0.1,
