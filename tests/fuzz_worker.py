@@ -227,6 +227,8 @@ def case_model(case: dict, steps: list) -> None:
     for call in case.get("calls", []):
         call = decode(call)
         op = call["op"]
+        if op.startswith("predict") and not hasattr(model, op):
+            continue  # a ranking-only model
         steps.append(op)
         try:
             if op == "predict":

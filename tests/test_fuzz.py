@@ -438,3 +438,36 @@ def test_fuzz_beta_ranker(worker, d):
                               "liked": d.draw(st.lists(st.sampled_from([0, 1, 2, True]),
                                                        min_size=0, max_size=4))})
     assert_promise(worker, {"kind": "ranking", "args": args, "calls": call_list})
+
+
+# ------------------------------------------------------------------------------ every estimator
+# every estimator of the toolkit (discovered as in the contract suite), at its tiny contract
+# settings with at most one hyperparameter replaced by a nonsense value, on random data with
+# random calls; models that compile a PyTensor graph (``_test_slow``) are left to their own
+# suites (one compilation costs more than this whole file's budget)
+from contract_registry import all_estimators  # noqa: E402
+
+#: hyperparameters not fuzzed: files and processes (side effects outside the call)
+UNFUZZED = {"checkpoint_dir", "n_jobs", "verbose"}
+NONSENSE = st.sampled_from([0, -1, 2.5, 1e308, math.nan, math.inf, -math.inf, "x", None, True,
+                            [1.0, 2.0]])
+ESTIMATORS = [c for c in all_estimators() if not c._test_slow]
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=[c.__name__ for c in ESTIMATORS])
+def test_fuzz_every_estimator(worker, cls):
+    names = sorted(set(getattr(cls, "_checks", {})) - UNFUZZED)
+
+    @settings(FUZZ, max_examples=12)
+    @given(st.data())
+    def run(d):
+        data = d.draw(valid_ratings(max_users=6, max_items=6, scale=d.draw(st.booleans())))
+        params = dict(cls._test_params)
+        if names and d.draw(st.booleans()):
+            params[d.draw(st.sampled_from(names))] = d.draw(NONSENSE)
+        n_users = len(set(data["users"]))
+        assert_promise(worker, {"kind": "model", "model": f"{cls.__module__}.{cls.__name__}",
+                                "params": params, "data": data,
+                                "calls": d.draw(calls(data, n_users))})
+
+    run()
