@@ -237,15 +237,24 @@ def case_model(case: dict, steps: list) -> None:
                 check_predictions(pred, len(np.atleast_1d(users)), scale)
             elif op == "predict_ratings":
                 check_predictions(model.predict_ratings(r), len(r), scale)
+            elif op == "similar_items":
+                frame = model.similar_items(call["item"], k=call["k"])
+                items = list(frame.iloc[:, 0])
+                check(len(items) <= int(call["k"]), f"{len(items)} similar items")
+                check(len(set(items)) == len(items), f"repeated similar items {items}")
+                check(call["item"] not in items, "an item is its own neighbour")
+                check(np.isfinite(np.asarray(frame.iloc[:, 1], float)).all(),
+                      "non-finite similarity")
             elif op == "recommend":
                 user = call["user"]
-                frame = model.recommend(user, k=call["k"])
+                frame = model.recommend(user, k=call["k"], **call.get("options", {}))
                 u = int(r.user_index(user))
                 seen = ({r.item_ids[i] for i in seen_rows[u]} if u >= 0 else set())
                 check_recommend(frame, int(call["k"]), seen, r.n_items)
             elif op == "recommend_indices":
                 users = call["users"]
-                items, scores = model.recommend_indices(users, k=call["k"])
+                items, scores = model.recommend_indices(users, k=call["k"],
+                                                        **call.get("options", {}))
                 uu = np.asarray(users).astype(np.int64).ravel()
                 check_recommend_indices(np.asarray(items), np.asarray(scores), uu,
                                         int(call["k"]), seen_rows, r.n_items)

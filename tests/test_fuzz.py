@@ -185,6 +185,11 @@ def index_array(n):
 
 
 K = st.one_of(st.integers(1, 12), st.sampled_from([0, -1, 10**9, 2.5, "3", None]))
+#: per-call ranking options (models without them must refuse them by name)
+OPTIONS = st.one_of(st.just({}), st.just({}), st.fixed_dictionaries({
+    "strategy": st.sampled_from(["mean", "thompson", "lower_bound", "nonsense"]),
+    "random_state": st.sampled_from([0, 1, -1]),
+    "prob": st.sampled_from([0.9, 0.5, 1.5, math.nan])}))
 
 
 @st.composite
@@ -193,15 +198,19 @@ def calls(draw, data, n_users):
     out = []
     for _ in range(draw(st.integers(1, 4))):
         op = draw(st.sampled_from(["predict", "recommend", "recommend_indices",
-                                   "predict_ratings"]))
+                                   "predict_ratings", "similar_items"]))
         if op == "predict":
             n = draw(st.integers(1, 4))
             out.append({"op": op, "users": [draw(user_ids) for _ in range(n)],
                         "items": [draw(item_ids) for _ in range(n)]})
         elif op == "recommend":
-            out.append({"op": op, "user": draw(user_ids), "k": draw(K)})
+            out.append({"op": op, "user": draw(user_ids), "k": draw(K),
+                        "options": draw(OPTIONS)})
         elif op == "recommend_indices":
-            out.append({"op": op, "users": draw(index_array(n_users)), "k": draw(K)})
+            out.append({"op": op, "users": draw(index_array(n_users)), "k": draw(K),
+                        "options": draw(OPTIONS)})
+        elif op == "similar_items":
+            out.append({"op": op, "item": draw(item_ids), "k": draw(K)})
         else:
             out.append({"op": op})
     return out
