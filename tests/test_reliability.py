@@ -437,3 +437,13 @@ def test_huge_float_counts_are_refused_not_overflowing():
     lines = proc.stdout.strip().splitlines()
     for line, word in zip(lines, ["min_overlap", "n_iter"], strict=True):
         assert line.startswith("ValueError:") and word in line, line
+
+
+def test_movie_file_errors_name_the_path(tmp_path):
+    from bayesrec.data import read_movies
+    (tmp_path / "movies.csv").write_text("movieId,name\n1,x\n")  # no title/genres columns
+    with pytest.raises(ValueError, match="movies.csv"):
+        read_movies(tmp_path / "movies.csv")
+    (tmp_path / "movies.csv.gz").write_bytes(b"not gzip\n")
+    with pytest.raises(ValueError, match="movies.csv.gz"):
+        read_movies(tmp_path / "movies.csv.gz")
