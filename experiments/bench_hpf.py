@@ -151,7 +151,7 @@ def parts_1_2(repeats, iters, parts):
         print("\n1. CAVI seconds per iteration (median of repeats; ratio = bayesrec / peer)")
         print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if 2 in parts:
-        from bayesrec.baseline import MostPopular
+        from bayesrec.popularity import MostPopular
         acc.append({"model": "MostPopular", **_ndcg(MostPopular().fit(train), train, test)})
         print(f"\n2. Top-10 accuracy after {iters} iterations (test split)")
         print(pd.DataFrame(acc).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -196,7 +196,7 @@ GIBBS_GRID = [dict(rank=k, burn_in=b, draws=d) for k in (10, 20, 50) for b, d in
 
 
 def part_4(methods=("cavi", "gibbs")):
-    from bayesrec.baseline import MostPopular
+    from bayesrec.popularity import MostPopular
     ratings = movielens_small()
     train, test = random_split(ratings, 0.2, rng=0)
     fit_part, val = random_split(train, 0.2, rng=1)
