@@ -372,7 +372,42 @@ def case_ranking(case: dict, steps: list) -> None:
                 raise Finding(f"{op}: {bad}") from None
 
 
-CASES = {"ratings": case_ratings, "model": case_model, "markov": case_markov,
+def case_bandit(case: dict, steps: list) -> None:
+    from bayesrec import bandits
+    args = decode(case["args"])
+    policy = getattr(bandits, args["policy"])(*args["policy_args"])
+    steps.append("policy")
+    res = bandits.simulate(policy, args["probabilities"], args["n_trials"],
+                           args["n_replications"], rng=0)
+    steps.append("simulated")
+    regret = np.asarray(res.mean_regret())
+    check(np.isfinite(regret).all(), "non-finite regret")
+    check((np.diff(regret) >= -1e-12).all(), "mean cumulative regret decreases")
+    share = np.asarray(res.best_arm_share())
+    check(((share >= 0) & (share <= 1)).all(), "best-arm share outside [0, 1]")
+
+
+def case_split(case: dict, steps: list) -> None:
+    from bayesrec.data import splits
+    r = build_ratings(case["data"])
+    steps.append("built")
+    args = decode(case["args"])
+    kind = args.pop("kind")
+    if kind == "kfold":
+        parts = list(splits.kfold(r, **args))
+    else:
+        parts = [getattr(splits, kind)(r, **args)]
+    for train, test in parts:
+        check(len(train) + len(test) <= len(r), "a split invents rows")
+        key = lambda x: set(zip(x.users.tolist(), x.items.tolist()))  # noqa: E731
+        check(not (key(train) & key(test)), "train and test share a pair")
+        check(key(train) | key(test) <= key(r), "a split invents pairs")
+    if kind in ("random_split", "per_user_split", "kfold") and len(parts) == 1:
+        train, test = parts[0]
+        check(len(train) + len(test) == len(r), "a split loses rows")
+
+
+CASES = {"bandit": case_bandit, "split": case_split, "ratings": case_ratings, "model": case_model, "markov": case_markov,
          "pagerank": case_pagerank, "rules": case_rules, "ranking": case_ranking}
 
 

@@ -449,6 +449,39 @@ def test_fuzz_beta_ranker(worker, d):
     assert_promise(worker, {"kind": "ranking", "args": args, "calls": call_list})
 
 
+@settings(FUZZ, max_examples=30)
+@given(st.data())
+def test_fuzz_bandits(worker, d):
+    policy = d.draw(st.sampled_from(["BetaBernoulliThompson", "UCB1", "EpsilonGreedy"]))
+    n_arms = d.draw(st.one_of(st.integers(1, 4), BAD_COUNTS))
+    extra = {"BetaBernoulliThompson": [d.draw(number(st.floats(0.5, 2))),
+                                       d.draw(number(st.floats(0.5, 2)))],
+             "UCB1": [], "EpsilonGreedy": [d.draw(number(st.sampled_from([0.0, 0.1, 1.0])))]}
+    k = n_arms if isinstance(n_arms, int) and not isinstance(n_arms, bool) and n_arms > 0 else 2
+    probs = d.draw(st.lists(st.one_of(st.floats(0, 1), st.sampled_from([-0.1, 1.5, math.nan])),
+                            min_size=k, max_size=k + d.draw(st.integers(0, 1))))
+    args = {"policy": policy, "policy_args": [n_arms] + extra[policy], "probabilities": probs,
+            "n_trials": d.draw(count(st.integers(1, 30))),
+            "n_replications": d.draw(count(st.integers(1, 3)))}
+    assert_promise(worker, {"kind": "bandit", "args": args})
+
+
+@settings(FUZZ, max_examples=30)
+@given(st.data())
+def test_fuzz_splits(worker, d):
+    data = d.draw(valid_ratings())
+    kind = d.draw(st.sampled_from(["random_split", "per_user_split", "time_split",
+                                   "leave_last_k_out", "kfold"]))
+    frac = number(st.sampled_from([0.2, 0.5, 0.9]))
+    args = {"random_split": lambda: {"test_size": d.draw(frac), "rng": 0},
+            "per_user_split": lambda: {"test_size": d.draw(frac), "rng": 0},
+            "time_split": lambda: {"test_size": d.draw(frac)},
+            "leave_last_k_out": lambda: {"k": d.draw(count(st.integers(1, 3)))},
+            "kfold": lambda: {"n_splits": d.draw(count(st.integers(2, 4))), "rng": 0}}[kind]()
+    args["kind"] = kind
+    assert_promise(worker, {"kind": "split", "data": data, "args": args})
+
+
 # ------------------------------------------------------------------------------ every estimator
 # every estimator of the toolkit (discovered as in the contract suite), at its tiny contract
 # settings with at most one hyperparameter replaced by a nonsense value, on random data with
