@@ -354,7 +354,7 @@ def ratings_input(draw):
             "defect": f"{column}: {defect}"}
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=200)
 @given(ratings_input())
 def test_fuzz_ratings_construction(worker, case):
     assert_promise(worker, case)
@@ -500,7 +500,7 @@ ESTIMATORS = [c for c in all_estimators() if not c._test_slow]
 def test_fuzz_every_estimator(worker, cls):
     names = sorted(set(getattr(cls, "_checks", {})) - UNFUZZED)
 
-    @settings(FUZZ, max_examples=12)
+    @settings(FUZZ, max_examples=20)
     @given(st.data())
     def run(d):
         data = d.draw(valid_ratings(max_users=6, max_items=6, scale=d.draw(st.booleans())))
