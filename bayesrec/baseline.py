@@ -45,7 +45,8 @@ def damped_means(sums: np.ndarray, counts: np.ndarray, prior_mean: float,
     denom = counts + prior_weight
     out = np.full(sums.shape, float(prior_mean))
     ok = denom > 0
-    out[ok] = (sums[ok] + prior_weight * prior_mean) / denom[ok]
+    # mu_0 + (sum - n mu_0) / (n + lambda): the same value, without overflow at a huge lambda
+    out[ok] = prior_mean + (sums[ok] - counts[ok] * prior_mean) / denom[ok]
     return out
 
 

@@ -1,8 +1,8 @@
 """The estimator contract, checked on every model of the toolkit (discovered automatically).
 
-Each test is parametrized over :func:`conftest.all_estimators`: every concrete subclass of
+Each test is parametrized over :func:`contract_registry.all_estimators`: every concrete subclass of
 :class:`bayesrec.base.Recommender` in ``bayesrec``, built with its ``_test_params`` (the hook
-documented in ``tests/conftest.py``).  The properties are exact (identical numbers, set
+documented in ``tests/contract_registry.py``).  The properties are exact (identical numbers, set
 relations), so no tolerance or power statement is needed.
 """
 
@@ -14,7 +14,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import all_estimators, estimator_params
+from contract_registry import all_estimators, estimator_params
 
 import bayesrec
 from bayesrec.base import RatingModel, Recommender
@@ -289,3 +289,17 @@ def test_similar_items_is_cosine_of_the_embeddings(cls, contract_data):
     np.testing.assert_allclose(got["similarity"], [s for s, _ in ref[:4]], rtol=1e-10)
     assert item not in set(got["item"]) and list(got["rank"]) == [1, 2, 3, 4]
     assert len(m.similar_items("no such item")) == 0
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_calls_do_not_change_the_fitted_state(cls, contract_data):
+    """Per-call options are arguments, never attributes parked on ``self``: recommending and
+    predicting leave every learned attribute in place (only private caches may appear)."""
+    r = contract_data
+    m = make(cls).fit(r)
+    before = dict(vars(m))
+    outputs(m, r)
+    after = vars(m)
+    assert all(after[k] is v for k, v in before.items())
+    extra = set(after) - set(before)
+    assert all(k.startswith("_") and not k.endswith("_") for k in extra), extra

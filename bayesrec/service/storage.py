@@ -358,6 +358,9 @@ class Store:
         """Create experiment ``name`` with arm names ``arms`` and prior ``Beta(prior_a,
         prior_b)`` (scalars or one value per arm).  ``ExperimentExists`` if the name is taken."""
         name = check_name("experiment name", name)
+        if "/" in name:
+            raise BadRequest(f"experiment name must not contain '/' (it is a URL path segment), "
+                             f"got {name!r}")
         if not isinstance(arms, (list, tuple)) or not arms:
             raise BadRequest("arms must be a non-empty list of arm names")
         if len(arms) > MAX_ARMS:
