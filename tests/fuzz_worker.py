@@ -227,6 +227,8 @@ def case_model(case: dict, steps: list) -> None:
     for call in case.get("calls", []):
         call = decode(call)
         op = call["op"]
+        if op.startswith("predict") and not hasattr(model, op):
+            continue  # a ranking-only model
         steps.append(op)
         try:
             if op == "predict":
@@ -235,15 +237,24 @@ def case_model(case: dict, steps: list) -> None:
                 check_predictions(pred, len(np.atleast_1d(users)), scale)
             elif op == "predict_ratings":
                 check_predictions(model.predict_ratings(r), len(r), scale)
+            elif op == "similar_items":
+                frame = model.similar_items(call["item"], k=call["k"])
+                items = list(frame.iloc[:, 0])
+                check(len(items) <= int(call["k"]), f"{len(items)} similar items")
+                check(len(set(items)) == len(items), f"repeated similar items {items}")
+                check(call["item"] not in items, "an item is its own neighbour")
+                check(np.isfinite(np.asarray(frame.iloc[:, 1], float)).all(),
+                      "non-finite similarity")
             elif op == "recommend":
                 user = call["user"]
-                frame = model.recommend(user, k=call["k"])
+                frame = model.recommend(user, k=call["k"], **call.get("options", {}))
                 u = int(r.user_index(user))
                 seen = ({r.item_ids[i] for i in seen_rows[u]} if u >= 0 else set())
                 check_recommend(frame, int(call["k"]), seen, r.n_items)
             elif op == "recommend_indices":
                 users = call["users"]
-                items, scores = model.recommend_indices(users, k=call["k"])
+                items, scores = model.recommend_indices(users, k=call["k"],
+                                                        **call.get("options", {}))
                 uu = np.asarray(users).astype(np.int64).ravel()
                 check_recommend_indices(np.asarray(items), np.asarray(scores), uu,
                                         int(call["k"]), seen_rows, r.n_items)
@@ -361,7 +372,42 @@ def case_ranking(case: dict, steps: list) -> None:
                 raise Finding(f"{op}: {bad}") from None
 
 
-CASES = {"ratings": case_ratings, "model": case_model, "markov": case_markov,
+def case_bandit(case: dict, steps: list) -> None:
+    from bayesrec import bandits
+    args = decode(case["args"])
+    policy = getattr(bandits, args["policy"])(*args["policy_args"])
+    steps.append("policy")
+    res = bandits.simulate(policy, args["probabilities"], args["n_trials"],
+                           args["n_replications"], rng=0)
+    steps.append("simulated")
+    regret = np.asarray(res.mean_regret())
+    check(np.isfinite(regret).all(), "non-finite regret")
+    check((np.diff(regret) >= -1e-12).all(), "mean cumulative regret decreases")
+    share = np.asarray(res.best_arm_share())
+    check(((share >= 0) & (share <= 1)).all(), "best-arm share outside [0, 1]")
+
+
+def case_split(case: dict, steps: list) -> None:
+    from bayesrec.data import splits
+    r = build_ratings(case["data"])
+    steps.append("built")
+    args = decode(case["args"])
+    kind = args.pop("kind")
+    if kind == "kfold":
+        parts = list(splits.kfold(r, **args))
+    else:
+        parts = [getattr(splits, kind)(r, **args)]
+    for train, test in parts:
+        check(len(train) + len(test) <= len(r), "a split invents rows")
+        key = lambda x: set(zip(x.users.tolist(), x.items.tolist()))  # noqa: E731
+        check(not (key(train) & key(test)), "train and test share a pair")
+        check(key(train) | key(test) <= key(r), "a split invents pairs")
+    if kind in ("random_split", "per_user_split", "kfold") and len(parts) == 1:
+        train, test = parts[0]
+        check(len(train) + len(test) == len(r), "a split loses rows")
+
+
+CASES = {"bandit": case_bandit, "split": case_split, "ratings": case_ratings, "model": case_model, "markov": case_markov,
          "pagerank": case_pagerank, "rules": case_rules, "ranking": case_ranking}
 
 

@@ -33,8 +33,17 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from ...._validation import (Anything, Boolean, Choice, Integer, OptionalCheck, RandomState,
-                             Real, check_choice, check_probability)
+from ...._validation import (
+    Anything,
+    Boolean,
+    Choice,
+    Integer,
+    OptionalCheck,
+    RandomState,
+    Real,
+    check_choice,
+    check_probability,
+)
 from ....base import Recommender
 from ....data import Ratings
 from ....inference.chains import RunSettings, run_chains

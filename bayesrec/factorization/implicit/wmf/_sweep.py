@@ -40,7 +40,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ...bpmf._linalg import draw_rows, gram as _gram
+from ...bpmf._linalg import draw_rows
+from ...bpmf._linalg import gram as _gram
 from ...bpmf._moves import linear_move, rescale
 from ...bpmf._sweep import BPMFPrior, State, _prior_blocks, _sample_hyper
 from ._data import WMFData
