@@ -299,7 +299,7 @@ def test_fuzz_bpmf(worker):
 
 # a column of one kind of bad value, or a valid one
 BAD_COLUMN = st.sampled_from(["nan", "inf", "bool", "complex", "datetime", "2d", "string",
-                              "none", "short", "empty"])
+                              "none", "short", "empty", "scalar", "ragged", "dates"])
 
 
 @st.composite
@@ -336,6 +336,12 @@ def ratings_input(draw):
         values = [None] + values[1:]
     elif defect == "short":
         values = values[:-1]
+    elif defect == "scalar":
+        values = 3.0
+    elif defect == "ragged":
+        values = [[1.0]] + [[1.0, 2.0]] * (n - 1)
+    elif defect == "dates":  # date-time strings, one of them out of range if n > 1
+        values = ["2020-01-01"] * n if n == 1 else ["3000-01-01"] + [1.5e9] * (n - 1)
     elif defect == "empty":
         data = {k: ([] if isinstance(v, list) else v) for k, v in data.items()}
         values = []
@@ -344,7 +350,11 @@ def ratings_input(draw):
         del data["timestamps"]
     if data["rating_scale"] is None:
         del data["rating_scale"]
-    refused = {"2d", "none", "short", "empty"}
+    refused = {"2d", "none", "short", "empty", "scalar"}
+    if column in ("ratings", "timestamps"):
+        refused |= {"ragged"}
+    if column == "ratings" or (column == "timestamps" and n > 1):
+        refused |= {"dates"}
     refused |= {"ratings": {"nan", "inf", "bool", "complex", "datetime", "string"},
                 "timestamps": {"nan", "inf", "bool", "complex", "string"},
                 "users": {"nan"}, "items": {"nan"}}[column]

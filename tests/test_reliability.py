@@ -447,3 +447,20 @@ def test_movie_file_errors_name_the_path(tmp_path):
     (tmp_path / "movies.csv.gz").write_bytes(b"not gzip\n")
     with pytest.raises(ValueError, match="movies.csv.gz"):
         read_movies(tmp_path / "movies.csv.gz")
+
+
+def test_from_arrays_refuses_scalars_ragged_lists_and_mixed_or_far_timestamps():
+    with pytest.raises(TypeError, match="ratings"):
+        Ratings.from_arrays([1, 2], [1, 1], 3.0)
+    with pytest.raises(TypeError, match="users"):
+        Ratings.from_arrays("12", [1, 1], [3.0, 4.0])
+    with pytest.raises(ValueError, match="ratings"):
+        Ratings.from_arrays([1, 2], [1, 1], [[1.0], [2.0, 3.0]])
+    # a number among date-time strings used to be read as nanoseconds (1.5e9 ns = 1.5 s)
+    with pytest.raises(ValueError, match="mix numbers and date-times"):
+        Ratings.from_arrays([1, 2], [1, 1], [3.0, 4.0], [1.5e9, "2020-01-01"])
+    with pytest.raises(ValueError, match="range"):
+        Ratings.from_arrays([1, 2], [1, 1], [3.0, 4.0], ["3000-01-01", "2020-01-01"])
+    ok = Ratings.from_arrays([1, 2], [1, 1], [3.0, 4.0], ["1970-01-01 00:00:10",
+                                                          "2020-01-01 00:00:00"])
+    assert ok.timestamps.tolist() == [10, 1577836800]
