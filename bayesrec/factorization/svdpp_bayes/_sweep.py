@@ -216,12 +216,13 @@ def _bag_kernel(order, col_indptr, col_rows, col_vals, col_group, group_dim, pid
             u = col_rows[p]
             m = col_vals[p]
             for a in range(d):
-                total[u, a] += m * delta[a]
+                w[a] = m * delta[a]
+                total[u, a] += w[a]
             for a in range(n_d):
                 v = 0.0
                 for b in range(d):
-                    v += gram[u, pidx[a, b]] * delta[b]
-                s[u, a] -= m * v
+                    v += gram[u, pidx[a, b]] * w[b]
+                s[u, a] -= v
     return n_jit
 
 
@@ -351,21 +352,16 @@ def direct_sse(data: SVDppData, pu: np.ndarray, pv: np.ndarray) -> float:
 
 
 def init_state(data: SVDppData, prior: SVDppPrior, rng, scale: float = 0.1) -> SVDppState:
-    """BPMF's start for the own rows (small factors, shrunk-mean biases); bag factors with
-    the same small scale (latent part; linear weights 0).
+    """BPMF's start for the own rows (small factors, shrunk-mean biases); bag factors 0.
 
-    Starting the bag factors at exactly 0 makes the first draws of their group precisions
-    huge, which pins them near 0 for many sweeps (the usual hierarchical-variance trap)."""
+    (Measured on the embedded data: bag factors started at 0 reach a lower held-out RMSE in
+    the first few hundred sweeps than ones started at the own rows' random scale.)"""
     from ..bpmf._sweep import init_state as _bpmf_init
     st = _bpmf_init(data.ratings, prior.own, rng, scale)
     k = prior.rank
     yu = np.zeros((data.bag_u.n_cols, k + 1))
     yv = np.zeros((data.bag_v.n_cols, k + 1))
-    yu[:, :k] = scale * rng.standard_normal((data.bag_u.n_cols, k))
-    yv[:, :k] = scale * rng.standard_normal((data.bag_v.n_cols, k))
-    pu = st.xu + data.bag_u.csr @ yu if data.bag_u.n_cols else st.xu.copy()
-    pv = st.xv + data.bag_v.csr @ yv if data.bag_v.n_cols else st.xv.copy()
-    return SVDppState(st.xu, st.xv, yu, yv, pu, pv, st.alpha,
+    return SVDppState(st.xu, st.xv, yu, yv, st.xu.copy(), st.xv.copy(), st.alpha,
                       st.mu_u, st.lam_u, st.mu_v, st.lam_v, st.tau_b, st.tau_c,
                       BagHyper.initial(data.bag_u.n_groups, k),
-                      BagHyper.initial(data.bag_v.n_groups, k), direct_sse(data, pu, pv))
+                      BagHyper.initial(data.bag_v.n_groups, k), st.sse)
