@@ -49,7 +49,7 @@ def _z(g_dt, g_name, n_dt, n_name, method):
 def test_gibbs_matches_nuts(tiny):
     from models.bayesian_svdpp import bayesian_svdpp_model
     tr, te, feats = tiny
-    m = BayesianSVDpp(rank=2, item_features=feats, n_chains=4, n_samples=1500, n_burn=300,
+    m = BayesianSVDpp(rank=2, item_features=feats, n_chains=4, n_samples=1000, n_burn=200,
                       n_tracked=10, verbose=False, random_state=1).fit(tr, eval_set=te)
     bu, bv = build_bags(tr, True, item_features=feats)
     model = bayesian_svdpp_model(tr.users, tr.items, tr.ratings, bu.csr.toarray(), bu.group,
@@ -57,7 +57,7 @@ def test_gibbs_matches_nuts(tiny):
                                  te.users, te.items)
     warnings.filterwarnings("ignore")
     with model:
-        nuts = pm.sample(800, tune=800, chains=2, cores=1, random_seed=1, progressbar=False,
+        nuts = pm.sample(600, tune=600, chains=2, cores=1, random_seed=1, progressbar=False,
                          target_accept=0.9, compute_convergence_checks=False)
     assert int(nuts["sample_stats"]["diverging"].sum()) <= 20
     for g_name, n_name in [("test_pred", "pred"), ("alpha", "alpha"), ("tau_b", "tau_b"),
