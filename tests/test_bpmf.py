@@ -9,7 +9,7 @@ from bayesrec.data.splits import random_split
 from bayesrec.factorization import BPMF
 from bayesrec.factorization.bpmf import _sampler as bpmf_sampler
 from bayesrec.factorization.bpmf._linalg import draw_rows, safe_cholesky
-from bayesrec.factorization.bpmf._sweep import (BPMFPrior, SweepData, _prior_blocks,
+from bayesrec.factorization.bpmf._sweep import (BPMFPrior, SweepData,
                                                direct_sse, init_state, sample_side,
                                                side_stats_compiled, side_stats_scipy, sweep)
 from bayesrec.inference.normal_wishart import NormalWishart
@@ -34,7 +34,9 @@ def _prior(k=3, biases=True, alpha=None):
 # ---------------------------------------------------------------- the sweep's math
 @pytest.mark.parametrize("biases", [True, False])
 def test_user_step_matches_per_user_loop(small, biases):
-    """Conditional mean and draw of every user's (u_i, b_i) equal a slow per-user loop."""
+    """Conditional mean and draw of every user's (u_i, b_i) equal a slow per-user loop
+    (prior blocks built here; the sweep's own prior blocks are checked in
+    ``test_bpmf_moves_exact.py``)."""
     r, _ = small
     prior = _prior(biases=biases)
     data = SweepData(r)
@@ -43,7 +45,13 @@ def test_user_step_matches_per_user_loop(small, biases):
     k, d = prior.rank, prior.dim
     lam = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 1.5]])
     mu = np.array([0.1, -0.2, 0.3])
-    pp, ph = _prior_blocks(prior, mu, lam, 3.0)
+    # prior blocks of (u_i, b_i), written here: blockdiag(Lambda_U, tau_b), (Lambda_U mu_U, 0)
+    pp = np.zeros((d, d))
+    pp[:k, :k] = lam
+    ph = np.zeros(d)
+    ph[:k] = lam @ mu
+    if biases:
+        pp[k, k] = 3.0
     fv = st.xv.copy()
     if biases:
         fv[:, k] = 1.0

@@ -1,130 +1,75 @@
 """Geweke's "getting it right" test of the whole BPMF Gibbs sweep (Geweke 2004, JASA).
 
-Two simulators of the joint distribution p(theta, y) of parameters and ratings:
+Two simulators of the joint law p(theta, y) (:mod:`_geweke`): iid marginal-conditional draws
+(prior by a Bartlett construction written in the test, 200,000 of them, vectorized) and the
+successive-conditional chain (one library sweep given y, then a fresh y given theta).  Model:
+12 users x 8 items, 36 ratings, K = 2, biases, alpha sampled, general ``W0`` (so the scale and
+GL(K) moves run with a non-identity ``W0``), ``nu0 = K + 4`` (light enough tails for second
+moments).
 
-* marginal-conditional: theta ~ prior (drawn here with ``scipy.stats.wishart`` and plain
-  numpy, independently of the library), y ~ p(y | theta); iid draws;
-* successive-conditional: theta <- one library Gibbs sweep given y, then y ~ p(y | theta),
-  repeated.  If every conditional update is right, the chain's stationary law is also
-  p(theta, y).
+Test functions are even and scale sensitive: logs of traces, norms and precisions, and the
+whitened sums ``sum_i (u_i - mu_U)^T Lambda_U (u_i - mu_U)``, ``tau_b |b|^2``, ``alpha SSE``,
+``beta0 mu^T Lambda mu`` (chi-square under the joint, so a conditional-variance error moves
+them directly), plus two bounded odd ones.  Each chain mean must agree with the iid mean
+within ``Z = 4.5`` combined standard errors (ArviZ bulk-ESS-based MCSE for the chain), and every
+function's ESS must reach ``N_CHAIN / 50``: a bug that breaks mixing (a frozen update) cannot
+hide behind a large Monte Carlo error.
 
-Means of test functions g(theta, y) must agree within 4.5 combined standard errors (iid sd
-for the first, ESS-based MCSE from ArviZ for the chain).  The same threshold rejects a
-deliberately broken sampler whose Wishart posterior scale is 1.5x too large (written below).
-Tiny, seeded problem: 5 users x 4 items, 12 observed cells, K = 2, biases, alpha sampled,
-proper hyperprior with nu0 = K + 2 (the Wishart's tails at nu0 = K make moment-based checks
-too noisy for a short run).
+Power, measured by the planted bug of :func:`_planted.inflated_row_variance` (every row draw
+of the sweep with its conditional variance inflated by 5%): with 6,000 sweeps the whitened
+``U`` sum has z = 9.6, ``log tr Lambda_U`` z = -6.3, the whitened ``V`` sum z = 5.8 (seed 11;
+the test below asserts max |z| > Z at ``N_CHAIN`` = 5,000).  The correct sweep's largest |z| at
+that size passes with the same seed.
 """
 
-import arviz as az
+import _geweke as G
 import numpy as np
 import pytest
-from scipy import stats
+from _planted import inflated_row_variance
 
-from bayesrec.data import Ratings
-from bayesrec.factorization.bpmf._sweep import BPMFPrior, State, SweepData, direct_sse, sweep
-from bayesrec.inference import normal_wishart
-from bayesrec.inference.normal_wishart import NormalWishart
+from bayesrec.factorization.bpmf import _sweep
 
-K = 2
-NU0, BETA0 = K + 2.0, 2.0
-BIAS = (3.0, 2.0)
-ALPHA = (4.0, 4.0)
-N_FORWARD = 8000
-N_CHAIN = 8000
+N_FORWARD = 200_000
+N_CHAIN = 5_000
 Z = 4.5
+ESS_FLOOR = N_CHAIN / 50
 
 
 @pytest.fixture(scope="module")
-def setup():
-    users = np.array([0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 4])
-    items = np.array([0, 1, 3, 1, 2, 0, 2, 1, 3, 0, 2, 3])
-    r = Ratings(users.astype(np.int32), items.astype(np.int32), np.zeros(len(users)),
-                np.arange(5), np.arange(4))
-    prior = BPMFPrior(K, NormalWishart(np.zeros(K), BETA0, NU0, np.eye(K)), 1.0, True,
-                      BIAS[0], BIAS[1], None, ALPHA[0], ALPHA[1])
-    return r, SweepData(r, offset=0.0), prior
+def forward():
+    return G.forward(N_FORWARD, np.random.default_rng(10))
 
 
-def _draw_prior(n_users, n_items, rng):
-    def side(n):
-        lam = stats.wishart(df=NU0, scale=np.eye(K)).rvs(random_state=rng)
-        cov = np.linalg.inv(lam)
-        mu = rng.multivariate_normal(np.zeros(K), cov / BETA0)
-        x = rng.multivariate_normal(mu, cov, size=n)
-        tau = rng.gamma(BIAS[0], 1 / BIAS[1])
-        bias = rng.normal(0, 1 / np.sqrt(tau), n)
-        return np.column_stack([x, bias]), mu, lam, tau
-    xu, mu_u, lam_u, tau_b = side(n_users)
-    xv, mu_v, lam_v, tau_c = side(n_items)
-    alpha = rng.gamma(ALPHA[0], 1 / ALPHA[1])
-    return State(xu, xv, alpha, mu_u, lam_u, mu_v, lam_v, tau_b, tau_c, 0.0)
+def _report(z, ess):
+    return {n: (round(float(a), 2), int(e) if np.isfinite(e) else e)
+            for n, a, e in zip(G.NAMES, z, ess)}
 
 
-def _mean(st, r):
-    u, i = r.users, r.items
-    return (np.einsum("nk,nk->n", st.xu[u, :K], st.xv[i, :K]) + st.xu[u, K] + st.xv[i, K])
+@pytest.mark.slow
+def test_geweke_gibbs_sweep_gets_it_right(forward):
+    z, ess = G.zscores(forward, G.successive(N_CHAIN, np.random.default_rng(11)))
+    assert np.all(np.abs(z) < Z), _report(z, ess)
+    assert np.all(ess >= ESS_FLOOR), _report(z, ess)
 
 
-def _draw_y(st, r, rng):
-    return _mean(st, r) + rng.normal(0, 1 / np.sqrt(st.alpha), len(r))
+@pytest.mark.slow
+def test_geweke_detects_a_five_percent_conditional_variance_error(forward):
+    """The power statement: row draws with 5% too much conditional variance fail."""
+    with inflated_row_variance(1.05):
+        z, ess = G.zscores(forward, G.successive(N_CHAIN, np.random.default_rng(11)))
+    assert np.max(np.abs(z)) > Z, _report(z, ess)
 
 
-def _g(st, y, r):
-    m = _mean(st, r)
-    return np.array([np.log(st.alpha), np.log(st.tau_b), np.log(st.tau_c),
-                     np.log(np.trace(st.lam_u)), np.log(np.trace(st.lam_v)),
-                     st.mu_u[0], np.log(np.sum(st.xu[:, :K] ** 2)),
-                     np.tanh(m[0]), np.tanh(y[0] * m[1]), np.mean(np.tanh(y) ** 2)])
+@pytest.mark.slow
+def test_geweke_ess_floor_catches_a_stuck_sampler(forward):
+    """A sweep that updates only on every 20th call (a stuck sampler) has a valid stationary
+    law, but a chain of ``n`` sweeps carries about ``n / 20`` sweeps' information: the ESS floor
+    fails it, so a bug that ruins mixing cannot hide behind a large Monte Carlo error."""
+    calls = iter(range(10 ** 9))
 
+    def stuck(st, data, prior, rng):
+        return _sweep.sweep(st, data, prior, rng) if next(calls) % 20 == 0 else st
 
-def _forward(r, rng):
-    out = []
-    for _ in range(N_FORWARD):
-        st = _draw_prior(r.n_users, r.n_items, rng)
-        out.append(_g(st, _draw_y(st, r, rng), r))
-    return np.array(out)
-
-
-def _successive(r, data, prior, rng):
-    st = _draw_prior(r.n_users, r.n_items, rng)
-    y = _draw_y(st, r, rng)
-    out = []
-    for _ in range(N_CHAIN):
-        d = data.with_values(y)
-        st.sse = direct_sse(d, st.xu, st.xv, True)
-        st = sweep(st, d, prior, rng)
-        y = _draw_y(st, r, rng)
-        out.append(_g(st, y, r))
-    return np.array(out)
-
-
-def _zscores(fwd, chain):
-    se_f = fwd.std(0) / np.sqrt(len(fwd))
-    se_c = np.array([float(az.mcse(chain[None, :, j])) for j in range(chain.shape[1])])
-    return (chain.mean(0) - fwd.mean(0)) / np.sqrt(se_f ** 2 + se_c ** 2)
-
-
-@pytest.fixture(scope="module")
-def forward(setup):
-    return _forward(setup[0], np.random.default_rng(10))
-
-
-def test_geweke_gibbs_sweep_gets_it_right(setup, forward):
-    r, data, prior = setup
-    z = _zscores(forward, _successive(r, data, prior, np.random.default_rng(11)))
-    assert np.all(np.abs(z) < Z), np.round(z, 2)
-
-
-def test_geweke_catches_a_wrong_wishart_scale(setup, forward, monkeypatch):
-    """A broken conjugate update (posterior Wishart scale W_N multiplied by 1.5) fails."""
-    r, data, prior = setup
-    good = normal_wishart.NormalWishart.posterior
-
-    def broken(self, x):
-        post = good(self, x)
-        return NormalWishart(post.mu0, post.beta0, post.nu0, 1.5 * post.W0)
-
-    monkeypatch.setattr(normal_wishart.NormalWishart, "posterior", broken)
-    z = _zscores(forward, _successive(r, data, prior, np.random.default_rng(11)))
-    assert np.max(np.abs(z)) > Z, np.round(z, 2)
+    n = N_CHAIN // 5
+    z, ess = G.zscores(forward, G.successive(n, np.random.default_rng(12), step=stuck))
+    assert np.any(ess < n / 50), _report(z, ess)

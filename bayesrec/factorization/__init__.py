@@ -17,6 +17,8 @@ _MODELS = {
     "BayesianSVDpp": "svdpp_bayes",
     "NeuralRecommender": "neural",
     "HPF": "implicit",
+    "ImplicitBPMF": "implicit",
+    "ImplicitALS": "implicit",
 }
 
 __all__ = list(_MODELS)

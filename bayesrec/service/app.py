@@ -25,6 +25,7 @@ draws from its own ``numpy`` Generator (``random_state`` mixed with the process 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -46,7 +47,6 @@ from .storage import MAX_EVENTS, Store, open_store
 
 MAX_BODY_BYTES = 1 << 20
 MAX_DRAWS = 1_000_000
-MAX_PENDING_BATCHES = 256
 
 
 async def _json_body(request: Request, allowed: set[str], required: set[str] = frozenset(),
@@ -145,11 +145,9 @@ class BanditService:
         seed = None if random_state is None else [int(random_state), os.getpid()]
         self.rng = np.random.default_rng(seed)
         self.limiter = anyio.CapacityLimiter(store.pool_size)
-        # reward requests mostly wait for the group commit: let many wait at once
-        self.reward_limiter = anyio.CapacityLimiter(MAX_PENDING_BATCHES)
 
-    async def _db(self, fn, *args, limiter=None):
-        return await anyio.to_thread.run_sync(fn, *args, limiter=limiter or self.limiter)
+    async def _db(self, fn, *args):
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
 
     async def create(self, request: Request):
         data = await _json_body(request, {"name", "arms", "prior"}, {"name", "arms"})
@@ -177,8 +175,11 @@ class BanditService:
         name = request.path_params["name"]
         data = await _json_body(request, {"events"}, {"events"})
         events = _parse_events(data["events"])
-        result = await self._db(self.store.record_rewards, name, events,
-                                limiter=self.reward_limiter)
+        if self.store.is_cached(name):     # validation needs no database read: no thread
+            pending = self.store.submit_rewards(name, events)
+        else:
+            pending = await self._db(self.store.submit_rewards, name, events)
+        result = await asyncio.wrap_future(pending)     # resolved after the commit
         return JSONResponse({"new": result.new, "duplicates": result.duplicates})
 
     async def posterior(self, request: Request):

@@ -177,7 +177,18 @@ class BPMF(RatingModel):
             w0 = np.eye(k) if self.W0 is None else np.asarray(self.W0, float)
             if mu0.shape != (k,):
                 raise ValueError(f"mu0 must have shape ({k},), got {mu0.shape}")
-            nu0 = k if self.nu0 is None else self.nu0
+            if w0.shape != (k, k):
+                raise ValueError(f"W0 must have shape ({k}, {k}), got {w0.shape}")
+            # a nan / inf hyperparameter would only surface deep in the sampler (nan draws,
+            # or a slice sampler that never finds its slice): refuse it here
+            for name, value in (("mu0", mu0), ("W0", w0)):
+                if not np.isfinite(value).all():
+                    raise ValueError(f"{name} must be finite (it has nan or inf entries)")
+            if not np.allclose(w0, w0.T, rtol=1e-10, atol=0.0):
+                raise ValueError("W0 must be symmetric")
+            if np.linalg.eigvalsh(w0).min() <= 0:
+                raise ValueError("W0 must be positive definite")
+            nu0 = k if self.nu0 is None else check_positive("nu0", self.nu0)
             nw = NormalWishart(mu0, check_positive("beta0", self.beta0), float(nu0), w0)
         if isinstance(self.alpha, str):
             if self.alpha != "sample":
@@ -187,7 +198,7 @@ class BPMF(RatingModel):
         else:
             alpha = check_positive("alpha", self.alpha)
         for name, pr in (("bias_prior", self.bias_prior), ("alpha_prior", self.alpha_prior)):
-            if len(pr) != 2:
+            if not isinstance(pr, (tuple, list, np.ndarray)) or len(pr) != 2:
                 raise ValueError(f"{name} must be (shape, rate), got {pr!r}")
             check_positive(f"{name} shape", pr[0])
             check_positive(f"{name} rate", pr[1])

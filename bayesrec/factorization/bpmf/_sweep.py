@@ -210,8 +210,9 @@ def side_stats_scipy(pattern: sp.csr_matrix, values: np.ndarray, f_other: np.nda
     resid = sp.csr_matrix((t, pattern.indices, pattern.indptr), shape=pattern.shape)
     gram = pattern @ _packed_outer(f_other, iu)               # (n, D(D+1)/2)
     g = resid @ f_other                                       # (n, D)
-    t2 = np.add.reduceat(t * t, pattern.indptr[:-1]) if len(t) else np.zeros(n)
-    t2 = np.where(np.diff(pattern.indptr) > 0, t2, 0.0)      # reduceat quirk on empty rows
+    # per-row sums by bincount (np.add.reduceat fails when the last rows are empty)
+    rows = np.repeat(np.arange(n), np.diff(pattern.indptr))
+    t2 = np.bincount(rows, weights=t * t, minlength=n)
     return gram, g, t2
 
 

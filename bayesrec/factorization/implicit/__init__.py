@@ -9,6 +9,8 @@ from importlib import import_module
 _MODELS = {
     # name: module (relative to this package)
     "HPF": "hpf",
+    "ImplicitBPMF": "wmf",
+    "ImplicitALS": "wmf",
 }
 
 __all__ = list(_MODELS)

@@ -1,0 +1,207 @@
+"""One Gibbs (or ALS) sweep of the Bayesian weighted MF model over ALL cells, never formed.
+
+Model (Hu, Koren & Volinsky, ICDM 2008, read as a Gaussian likelihood; BPMF's hyperpriors,
+Salakhutdinov & Mnih, ICML 2008)::
+
+    p_ui = 1[y_ui > 0],   c_ui = 1 + confidence * y_ui           (every cell u, i)
+    p_ui | u_u, v_i ~ N(u_u . v_i, 1 / (alpha c_ui))
+    u_u ~ N(mu_U, Lambda_U^-1),  v_i ~ N(mu_V, Lambda_V^-1)
+    (mu_U, Lambda_U), (mu_V, Lambda_V) ~ NormalWishart(mu0 = 0, beta0, nu0, W0)
+    alpha fixed (default 1), or alpha ~ Gamma(a, b)
+
+User ``u``'s conditional is Gaussian, ``u_u ~ N(P_u^-1 h_u, P_u^-1)`` with::
+
+    P_u = Lambda_U + alpha V^T C_u V,   V^T C_u V = V^T V + sum_{i in N(u)} (c_ui - 1) v_i v_i^T
+    h_u = Lambda_U mu_U + alpha V^T C_u p_u = Lambda_U mu_U + alpha sum_{i in N(u)} c_ui v_i
+
+where ``N(u)`` are the user's positive cells: the zeros of the dense matrix enter only through
+``V^T V``, computed once per sweep (Hu et al.'s speed-up).  Items are symmetric.  A sweep costs
+O(nnz K^2) for the sums (one compiled pass over the CSR, parallel over rows) plus
+O((n_users + n_items) K^3) for the batched Cholesky draws of
+:func:`bayesrec.factorization.bpmf._linalg.draw_rows` (BPMF's machinery, reused).
+
+The weighted sum of squares over all cells comes for free from the item step's blocks::
+
+    S = sum_{u,i} c_ui (p_ui - u_u . v_i)^2 = sum_i [ t_i - 2 v_i . g_i + v_i^T G_i v_i ],
+    G_i = U^T U + sum_{u in N(i)} w_ui u_u u_u^T,  g_i = sum_{u in N(i)} c_ui u_u,
+    t_i = sum_{u in N(i)} c_ui
+
+and feeds the ``alpha`` draw ``Gamma(a + n_cells / 2, b + S / 2)`` and the training loss.
+After the two sides, BPMF's exact moves along the likelihood's flat directions (scale,
+``U -> U A, V -> V A^-T``; :mod:`bayesrec.factorization.bpmf._moves`) are applied: the
+likelihood depends on ``U V^T`` only, so they hold unchanged for this model.
+
+``mode=True`` replaces every draw by the conditional mean with the hyperparameters held: with
+``Lambda = reg I, mu = 0, alpha = 1`` that is one iteration of implicit ALS (the MAP).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ...bpmf._linalg import draw_rows
+from ...bpmf._linalg import gram as _gram
+from ...bpmf._moves import linear_move, rescale
+from ...bpmf._sweep import BPMFPrior, State, _prior_blocks, _sample_hyper
+from ._data import WMFData
+
+
+def _stats_rows(indptr, indices, w, t, f, outer, gram, g, t2):  # pragma: no cover
+    # per row s (parallel over rows; each row's sums in a fixed order, so the result does not
+    # depend on the thread count): W_s = sum_p w_p outer_j (outer_j = packed upper triangle
+    # of f_j f_j^T: one contiguous axpy per stored cell), g_s = sum_p (1 + w_p) t_p f_j,
+    # t2_s = sum_p (1 + w_p) t_p^2
+    n, d = g.shape
+    m = outer.shape[1]
+    for s in numba.prange(n):
+        for p in range(indptr[s], indptr[s + 1]):
+            j = indices[p]
+            wp = w[p]
+            ct = (1.0 + wp) * t[p]
+            t2[s] += ct * t[p]
+            for a in range(d):
+                g[s, a] += ct * f[j, a]
+            for q in range(m):
+                gram[s, q] += wp * outer[j, q]
+
+
+def _stats_rows_direct(indptr, indices, w, t, f, gram, g, t2):  # pragma: no cover
+    # the same sums with each w_p f_j f_j^T formed on the fly (compute-bound): for a side
+    # whose table of outer products would not stay in cache
+    n, d = g.shape
+    for s in numba.prange(n):
+        for p in range(indptr[s], indptr[s + 1]):
+            j = indices[p]
+            wp = w[p]
+            ct = (1.0 + wp) * t[p]
+            t2[s] += ct * t[p]
+            q = 0
+            for a in range(d):
+                fa = f[j, a]
+                g[s, a] += ct * fa
+                wfa = wp * fa
+                for b in range(a, d):
+                    gram[s, q] += wfa * f[j, b]
+                    q += 1
+
+
+_direct_parallel = numba.njit(parallel=True, cache=True)(_stats_rows_direct)
+_direct_serial = numba.njit(cache=True)(_stats_rows_direct)
+#: above this size (bytes) the table of the other side's outer products is not formed
+OUTER_TABLE_MAX_BYTES = 8 << 20
+_stats_parallel = numba.njit(parallel=True, cache=True)(_stats_rows)
+_stats_serial = numba.njit(cache=True)(_stats_rows)
+#: below this many stored cells one thread is faster (thread start-up dominates small sides)
+PARALLEL_MIN_CELLS = 200_000
+
+
+def packed(mat: np.ndarray) -> np.ndarray:
+    """Upper triangle of a symmetric (K, K) matrix, row by row (the ``_linalg`` packing)."""
+    iu = np.triu_indices(mat.shape[0])
+    return np.ascontiguousarray(mat[iu])
+
+
+def side_stats(indptr, indices, w, t, other: np.ndarray):
+    """Per row: packed ``W = sum w o o^T`` (stored cells only), ``g = sum c t o``,
+    ``sum c t^2``, and the common ``B = O^T O`` (K, K) over all cells.
+
+    The row's ``V^T C_u V`` is ``B + unpack(W)``: ``B`` is shared by every row, so it joins
+    the prior precision in :func:`draw_side` instead of being copied into each row.
+    ``other`` holds the other side's factor rows (rows outside the likelihood are 0).
+    """
+    n, d = len(indptr) - 1, other.shape[1]
+    f = np.ascontiguousarray(other, dtype=np.float64)
+    base = _gram(f)
+    gram = np.zeros((n, d * (d + 1) // 2))
+    g = np.zeros((n, d))
+    t2 = np.zeros(n)
+    parallel = len(indices) >= PARALLEL_MIN_CELLS
+    if len(f) * gram.shape[1] * 8 > OUTER_TABLE_MAX_BYTES:
+        (_direct_parallel if parallel else _direct_serial)(indptr, indices, w, t, f, gram, g,
+                                                           t2)
+    else:
+        iu = np.triu_indices(d)
+        outer = np.ascontiguousarray(f[:, iu[0]] * f[:, iu[1]])    # (n_other, D(D+1)/2)
+        (_stats_parallel if parallel else _stats_serial)(indptr, indices, w, t, f, outer,
+                                                         gram, g, t2)
+    return gram, g, t2, base
+
+
+def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: bool = False,
+              backend: str = "numba"):
+    """All rows of one side from their Gaussian conditionals (means with ``mode=True``).
+
+    Per row ``P = Lambda + alpha (B + W_row)``, ``h = Lambda mu + alpha g_row``, drawn by
+    :func:`~bayesrec.factorization.bpmf._linalg.draw_rows` with the shared part
+    ``Lambda + alpha B`` as its prior precision.  Returns ``(x, sse, n_jitter)``: ``sse`` is
+    ``sum_rows t - 2 x.g + x^T (B + W) x``, the weighted sum of squares over the side's cells.
+    """
+    gram, g, t2, base = side_stats(*side, other)
+    pp, ph = _prior_blocks(prior, mu, lam, 1.0)
+    x, sse_rows, n_jit = draw_rows(gram, g, t2, pp + alpha * base, ph, alpha, rng, mode,
+                                   backend)
+    sse = float(sse_rows.sum()) + float(np.einsum("nk,nk->", x @ base, x))
+    return x, sse, n_jit
+
+
+def weighted_sse(data: WMFData, xu: np.ndarray, xv: np.ndarray) -> float:
+    """``sum_{u active, i} c_ui (p_ui - u_u . v_i)^2`` from the item-side blocks."""
+    gram, g, t2, base = side_stats(*data.item_side(), xu)
+    d = xv.shape[1]
+    iu = np.triu_indices(d)
+    wts = np.where(iu[0] == iu[1], 1.0, 2.0)
+    quad = (gram * (xv[:, iu[0]] * xv[:, iu[1]])) @ wts + np.einsum("nk,nk->n", xv @ base, xv)
+    return float(np.sum(t2 - 2.0 * np.einsum("nd,nd->n", xv, g) + quad))
+
+
+def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generator,
+          mode: bool = False, backend: str = "numba") -> State:
+    """One sweep ``(state, data, prior, rng) -> state``: alpha | S; (mu_U, Lambda_U) | U;
+    U | V; (mu_V, Lambda_V) | V; V | U; then the scale and GL(K) moves.
+
+    ``mode=True``: conditional means with the hyperparameters held (ALS).
+    """
+    alpha = state.alpha
+    if prior.alpha is None and not mode:
+        alpha = float(rng.gamma(prior.alpha_a + 0.5 * data.n_cells,
+                                1.0 / (prior.alpha_b + 0.5 * state.sse)))
+    act = data.active_users
+    if mode:
+        mu_u, lam_u = state.mu_u, state.lam_u
+    else:
+        mu_u, lam_u = _sample_hyper(prior, state.xu[act], rng)
+    xu = np.zeros_like(state.xu)
+    xu[act], _, j1 = draw_side(data.user_side(), state.xv, mu_u, lam_u, prior, alpha, rng,
+                               mode, backend)
+    if mode:
+        mu_v, lam_v = state.mu_v, state.lam_v
+    else:
+        mu_v, lam_v = _sample_hyper(prior, state.xv, rng)
+    xv, sse, j2 = draw_side(data.item_side(), xu, mu_v, lam_v, prior, alpha, rng, mode,
+                            backend)
+    new = State(xu, xv, alpha, mu_u, lam_u, mu_v, lam_v, 1.0, 1.0, max(sse, 0.0),
+                state.n_jitter + j1 + j2)
+    if not mode and prior.rescale and prior.nw is not None:
+        rescale(new, prior, rng)
+        linear_move(new, prior, rng)
+    return new
+
+
+def init_state(data: WMFData, prior: BPMFPrior, rng: np.random.Generator,
+               scale: float = 0.1, alpha: float = 1.0) -> State:
+    """Small random factors (sd ``scale``) for the active users and every item."""
+    k = prior.rank
+    xu = np.zeros((data.n_users, k))
+    xu[data.active_users] = scale * rng.standard_normal((data.n_active, k))
+    xv = scale * rng.standard_normal((data.n_items, k))
+    lam = np.eye(k) * (prior.factor_precision if prior.nw is None else 1.0)
+    a = alpha if prior.alpha is None else prior.alpha
+    return State(xu, xv, float(a), np.zeros(k), lam, np.zeros(k), lam.copy(), 1.0, 1.0,
+                 weighted_sse(data, xu, xv))
+
+
+def make_prior(rank: int, nw, factor_precision: float, alpha, alpha_prior) -> BPMFPrior:
+    """The BPMF prior object without biases (``alpha=None``: sampled)."""
+    return BPMFPrior(rank, nw, float(factor_precision), False, 1.0, 1.0, alpha,
+                     float(alpha_prior[0]), float(alpha_prior[1]), rescale=nw is not None)
