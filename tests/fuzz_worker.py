@@ -407,7 +407,36 @@ def case_split(case: dict, steps: list) -> None:
         check(len(train) + len(test) == len(r), "a split loses rows")
 
 
-CASES = {"bandit": case_bandit, "split": case_split, "ratings": case_ratings, "model": case_model, "markov": case_markov,
+def case_metrics(case: dict, steps: list) -> None:
+    import scipy.sparse as sp
+
+    from bayesrec import metrics
+    args = decode(case["args"])
+    rel = sp.csr_matrix(np.asarray(args["relevant"], dtype=np.int8))
+    rec = args["recommended"]
+    k = args["k"]
+    sub = rec[:, :k] if isinstance(k, int) and not isinstance(k, bool) and k >= 1 else rec
+    invalid = rec.dtype.kind not in "iu" or bool(sub.size and (sub.min() < -1
+                                                              or sub.max() >= rel.shape[1]))
+    for name in ("precision_at_k", "recall_at_k", "hit_rate_at_k", "ndcg_at_k",
+                 "average_precision_at_k"):
+        steps.append(name)
+        try:
+            value = getattr(metrics, name)(rec, rel, k=args["k"])
+            check(not invalid, f"{name} scored item indices outside the catalogue")
+            check(np.isfinite(value) and -1e-12 <= value <= 1 + 1e-12, f"{name} = {value}")
+        except Finding:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            bad = classify(exc)
+            if bad:
+                raise Finding(f"{name}: {bad}") from None
+    value = metrics.catalogue_coverage(rec, args["n_items"], args.get("k"))
+    check(0 <= value <= 1, f"coverage {value}")
+    check(not invalid or args["n_items"] != rel.shape[1], "coverage of invalid indices")
+
+
+CASES = {"metrics": case_metrics, "bandit": case_bandit, "split": case_split, "ratings": case_ratings, "model": case_model, "markov": case_markov,
          "pagerank": case_pagerank, "rules": case_rules, "ranking": case_ranking}
 
 

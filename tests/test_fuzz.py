@@ -492,6 +492,22 @@ def test_fuzz_splits(worker, d):
     assert_promise(worker, {"kind": "split", "data": data, "args": args})
 
 
+@settings(FUZZ, max_examples=40)
+@given(st.data())
+def test_fuzz_topk_metrics(worker, d):
+    n_users, n_items = d.draw(st.integers(1, 4)), d.draw(st.integers(1, 5))
+    relevant = [[d.draw(st.integers(0, 1)) for _ in range(n_items)] for _ in range(n_users)]
+    width = d.draw(st.integers(1, 4))
+    rows = d.draw(st.sampled_from([n_users, n_users, n_users + 1]))
+    cells = [d.draw(st.one_of(st.integers(-1, n_items - 1), st.integers(-3, n_items + 3)))
+             for _ in range(rows * width)]
+    dtype = d.draw(st.sampled_from(["int64", "int64", "float64"]))
+    args = {"relevant": relevant, "recommended": arr(cells, dtype, [rows, width]),
+            "k": d.draw(st.one_of(st.integers(1, width), K)),
+            "n_items": d.draw(st.one_of(st.just(n_items), BAD_COUNTS))}
+    assert_promise(worker, {"kind": "metrics", "args": args})
+
+
 # ------------------------------------------------------------------------------ every estimator
 # every estimator of the toolkit (discovered as in the contract suite), at its tiny contract
 # settings with at most one hyperparameter replaced by a nonsense value, on random data with

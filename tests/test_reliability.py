@@ -464,3 +464,20 @@ def test_from_arrays_refuses_scalars_ragged_lists_and_mixed_or_far_timestamps():
     ok = Ratings.from_arrays([1, 2], [1, 1], [3.0, 4.0], ["1970-01-01 00:00:10",
                                                           "2020-01-01 00:00:00"])
     assert ok.timestamps.tolist() == [10, 1577836800]
+
+
+def test_metrics_refuse_garbage_instead_of_scoring_it():
+    import scipy.sparse as sp
+
+    from bayesrec import metrics
+    rel = sp.csr_matrix(np.array([[0, 0, 1], [1, 0, 0]]))
+    # item 3 of user 0 is key 0 * 3 + 3 = user 1's item 0: it used to count as a hit
+    with pytest.raises(ValueError, match="outside"):
+        metrics.precision_at_k(np.array([[3], [2]]), rel, k=1)
+    with pytest.raises(ValueError, match="integer"):
+        metrics.ndcg_at_k(np.array([[2.0], [0.0]]), rel, k=1)
+    assert metrics.precision_at_k(np.array([[2], [-1]]), rel, k=1) == 0.5  # -1: empty slot
+    with pytest.raises(ValueError, match="n_items"):
+        metrics.catalogue_coverage(np.array([[0, 1]]), 0)
+    with pytest.raises(ValueError, match="true rating"):
+        metrics.rmse([1.0, np.nan], [1.0, 2.0])
