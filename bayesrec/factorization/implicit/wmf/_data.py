@@ -61,6 +61,8 @@ class WMFData:
         by_user = sp.csr_matrix((pos + 1, (row_of[users], items)),
                                 shape=(self.n_active, self.n_items))
         by_user.sort_indices()
+        if by_user.nnz != len(users):
+            raise ValueError("repeated (user, item) cells: each cell may be stored once")
         by_item = sp.csr_matrix((pos + 1, (items, users)), shape=(self.n_items, self.n_users))
         by_item.sort_indices()
         w = np.asarray(w, np.float64)
