@@ -17,7 +17,7 @@ Time cap: when a model's fit takes more than ``--cap`` CPU seconds at one size, 
 are skipped (and the table says so); a fit still running after ``--timeout`` wall seconds is
 killed.  CPU seconds (all threads of the process) are the measure of cost used for the cap and
 the slopes: on a busy machine wall time mostly measures the other processes.
-``--lock FILE`` takes an exclusive ``flock`` on FILE around every run at 5M ratings and more, so
+``--lock FILE`` takes an exclusive ``flock`` on FILE around every run at 20M ratings, so
 that big benchmarks on a shared machine run one at a time.
 
 Output: a markdown table (printed and written to ``<out>/bench_scaling.md``) with the fitted
@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 SIZES = {"0.1M": 100_000, "1M": 1_000_000, "5M": 5_000_000, "20M": 20_000_000}
-BIG = 5_000_000
+BIG = 20_000_000
 
 
 # ------------------------------------------------------------------ the models (child side)
@@ -298,7 +298,8 @@ def figure(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(13, 5.5))
-    for label, runs in results.items():
+    colors = plt.get_cmap("tab20").colors
+    for n_model, (label, runs) in enumerate(results.items()):
         ok = _ok(runs)
         if not ok:
             continue
@@ -307,8 +308,10 @@ def figure(results: dict, path: Path) -> None:
         ms = np.array([r["peak_mb"] / 1024 for _, r in ok])
         s = slope(ns, ts)
         name = label if np.isnan(s) else f"{label} (slope {s:.2f})"
-        line, = ax_t.plot(ns, ts, "o-", label=name)
-        ax_m.plot(ns, ms, "o-", color=line.get_color(), label=label)
+        style = dict(color=colors[(2 * n_model) % 20 + (n_model >= 10)],
+                     marker="osD^v<>"[n_model % 7])
+        ax_t.plot(ns, ts, "-", label=name, **style)
+        ax_m.plot(ns, ms, "-", label=label, **style)
     for ax, ylabel in ((ax_t, "fit CPU seconds (all threads)"),
                        (ax_m, "peak resident memory (GB)")):
         ax.set(xscale="log", yscale="log", xlabel="ratings", ylabel=ylabel)
@@ -332,7 +335,7 @@ def main(argv=None) -> None:
                     "<out>/bench_scaling.json")
     ap.add_argument("--out", default="report/bench_scaling")
     ap.add_argument("--data-dir", default=None, help="cache folder of the generated data")
-    ap.add_argument("--lock", default=None, help="flock this file around runs >= 5M ratings")
+    ap.add_argument("--lock", default=None, help="flock this file around runs at 20M ratings")
     ap.add_argument("--from-json", default=None, help="only redraw the table and figure from "
                     "a bench_scaling.json of an earlier run")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "DATA"), help=argparse.SUPPRESS)
