@@ -6,7 +6,7 @@ Subpackages and modules (one concept each):
 - :mod:`bayesrec.metrics`: RMSE/MAE and top-k ranking metrics;
 - :mod:`bayesrec.base`: the estimator contract shared by all models (``Recommender``,
   ``RatingModel``); :mod:`bayesrec.persistence`: ``model.save(path)`` / :func:`bayesrec.load`;
-- :mod:`bayesrec.baseline`: damped means, ``BiasBaseline``, ``MostPopular``;
+- :mod:`bayesrec.baseline`: damped means and ``BiasBaseline``;
 - :mod:`bayesrec.exceptions`: the library's exception types;
 - models in :mod:`bayesrec.factorization`, :mod:`bayesrec.neighbors`, :mod:`bayesrec.ranking`,
   :mod:`bayesrec.bandits`, :mod:`bayesrec.markov`, :mod:`bayesrec.pagerank`, :mod:`bayesrec.rules`.

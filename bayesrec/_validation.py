@@ -41,8 +41,8 @@ def check_positive(name: str, value, integer: bool = False, allow_zero: bool = F
     Returns ``int(value)`` or ``float(value)``; raises ``ValueError`` naming ``name``.
     """
     ok = _is_real(value)
-    if ok and integer:
-        ok = np.isfinite(value) and float(value).is_integer()
+    if ok and integer:  # an integral value that fits an int64 (1e308 is not a count)
+        ok = np.isfinite(value) and float(value).is_integer() and abs(value) < 2**63
     if ok:
         ok = bool(np.isfinite(value)) and (value >= 0 if allow_zero else value > 0)
     if not ok:
@@ -59,8 +59,8 @@ def check_interval(name: str, value, low: float | None = None, high: float | Non
     ``closed`` says which ends belong to it: ``"neither"``, ``"left"``, ``"right"``, ``"both"``.
     """
     ok = _is_real(value) and bool(np.isfinite(value))
-    if ok and integer:
-        ok = float(value).is_integer()
+    if ok and integer:  # an integral value that fits an int64
+        ok = float(value).is_integer() and abs(value) < 2**63
     lo_in = closed in ("left", "both")
     hi_in = closed in ("right", "both")
     if ok and low is not None:

@@ -1,4 +1,4 @@
-"""Baselines: damped (shrunk) means and biases, and item popularity.
+"""Rating baselines: damped (shrunk) means and biases.
 
 Damped mean (the conjugate-Normal posterior mean of a group's level; Koren 2010's shrunk
 baseline; the course's "smoothed average")::
@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import Boolean, Choice, Real
-from .base import RatingModel, Recommender
+from ._validation import Boolean, Real
+from .base import RatingModel
 from .data import Ratings
 
-__all__ = ["damped_means", "baseline_biases", "BiasBaseline", "MostPopular"]
+__all__ = ["damped_means", "baseline_biases", "BiasBaseline"]
 
 
 def damped_means(sums: np.ndarray, counts: np.ndarray, prior_mean: float,
@@ -45,7 +45,8 @@ def damped_means(sums: np.ndarray, counts: np.ndarray, prior_mean: float,
     denom = counts + prior_weight
     out = np.full(sums.shape, float(prior_mean))
     ok = denom > 0
-    out[ok] = (sums[ok] + prior_weight * prior_mean) / denom[ok]
+    # mu_0 + (sum - n mu_0) / (n + lambda): the same value, without overflow at a huge lambda
+    out[ok] = prior_mean + (sums[ok] - counts[ok] * prior_mean) / denom[ok]
     return out
 
 
@@ -116,43 +117,3 @@ class BiasBaseline(RatingModel):
         self._check_options(**options)
         return (self.global_mean_ + self.user_bias_[users][:, None]
                 + self.item_bias_[None, :])
-
-
-class MostPopular(Recommender):
-    """Non-personalized ranking by popularity.
-
-    Parameters
-    ----------
-    by : {"count", "mean"}
-        ``"count"``: number of training ratings per item; ``"mean"``: the item's damped mean
-        rating ``(sum + lambda mu) / (n + lambda)``.
-    damping : float
-        ``lambda`` of ``by="mean"``.
-
-    Attributes
-    ----------
-    scores_ : ndarray (n_items,)
-        The score of every item (the same for every user).
-    """
-
-    _checks = {"by": Choice("count", "mean"), "damping": Real(closed="left")}
-
-    def __init__(self, by: str = "count", damping: float = 5.0):
-        self.by = by
-        self.damping = damping
-
-    def _fit(self, ratings: Ratings, eval_set) -> dict:
-        p = self._validated()
-        if p["by"] == "count":
-            scores = np.asarray(ratings.item_counts, np.float64)
-        else:
-            scores = damped_means(ratings.item_sums(), ratings.item_counts,
-                                  ratings.global_mean, p["damping"])
-        return {"scores_": scores}
-
-    def _score_users(self, users, **options) -> np.ndarray:
-        self._check_options(**options)
-        return np.broadcast_to(self.scores_, (len(users), len(self.scores_))).copy()
-
-    def _fallback_scores(self) -> np.ndarray:
-        return self.scores_.copy()

@@ -36,8 +36,9 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .exceptions import ConvergenceError, NotFittedError
+from ._validation import check_indices, check_positive
 from .data import Ratings
+from .exceptions import ConvergenceError, NotFittedError
 from .inference.dirichlet import DirichletRows, SparseRowStochastic, _check_epsilon
 from .rng import check_random_state
 
@@ -249,8 +250,13 @@ class MarkovChain:
     def transition_log_probs(self, from_idx, to_idx) -> np.ndarray:
         """``log A[i, j]`` for paired arrays of state *indices* (vectorized scoring)."""
         self._check_fitted()
+        i = check_indices("from_idx", from_idx, self.n_states_)
+        j = check_indices("to_idx", to_idx, self.n_states_)
+        if i.shape != j.shape:
+            raise ValueError(f"from_idx and to_idx must have the same length, got {len(i)} "
+                             f"and {len(j)}")
         with np.errstate(divide="ignore"):
-            return np.log(self._A.entries(from_idx, to_idx))
+            return np.log(self._A.entries(i, j))
 
     def sample_transition_matrices(self, n: int, rng=None) -> np.ndarray:
         """Posterior draws of the whole transition matrix, shape ``(n, V, V)``.
@@ -308,8 +314,15 @@ class MarkovChain:
         from .base import top_k
 
         self._check_fitted()
-        idx = np.atleast_1d(np.asarray(state_idx, dtype=np.int64))
-        k = min(int(k), self.n_states_)
+        idx = check_indices("state_idx", state_idx, self.n_states_)
+        k = min(check_positive("k", k, integer=True), self.n_states_)
+        if exclude is not None:
+            if not (sp.issparse(exclude) or isinstance(exclude, np.ndarray)):
+                raise TypeError(f"exclude must be a sparse matrix or an array, got "
+                                f"{type(exclude).__name__}")
+            if exclude.shape != (len(idx), self.n_states_):
+                raise ValueError(f"exclude must have shape ({len(idx)}, {self.n_states_}), got "
+                                 f"{exclude.shape}")
         tie = self._tie_break()
         out = np.empty((len(idx), k), dtype=np.int64)
         step = max(1, 2_000_000 // self.n_states_)  # bounded dense block
@@ -348,10 +361,12 @@ class MarkovChain:
         :data:`DENSE_EIG_MAX_STATES` states and by ARPACK on the sparse operator above.
         """
         self._check_fitted()
+        tol = check_positive("tol", tol)
+        max_iter = check_positive("max_iter", max_iter, integer=True)
         v = self.n_states_
         if method == "power":
             pi = np.full(v, 1.0 / v)
-            for _ in range(int(max_iter)):
+            for _ in range(max_iter):
                 new = self._A.vecmat(pi)
                 new /= new.sum()
                 if np.abs(new - pi).sum() < tol:
@@ -365,7 +380,13 @@ class MarkovChain:
                 vec = vecs[:, np.argmin(np.abs(w - 1.0))]
             else:
                 op = spla.LinearOperator((v, v), matvec=self._A.vecmat, dtype=np.float64)
-                _, vecs = spla.eigs(op, k=1, which="LM", v0=np.full(v, 1.0 / v), tol=tol)
+                try:
+                    _, vecs = spla.eigs(op, k=1, which="LM", v0=np.full(v, 1.0 / v), tol=tol,
+                                        maxiter=max_iter)
+                except spla.ArpackNoConvergence:
+                    raise ConvergenceError(f"ARPACK did not find the stationary distribution "
+                                           f"in {max_iter} iterations at tol={tol:g}; raise "
+                                           "tol or max_iter, or use method='power'") from None
                 vec = vecs[:, 0]
             vec = np.real(vec)
             vec = vec / vec.sum()

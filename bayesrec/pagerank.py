@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._validation import check_positive
 from .exceptions import ConvergenceError
 from .inference.dirichlet import DirichletRows
 from .rng import check_random_state
@@ -222,6 +223,9 @@ def _as_adjacency(adjacency) -> tuple[sp.csr_matrix, bool]:
 
 
 def _check_damping(damping) -> float:
+    if isinstance(damping, bool) or not isinstance(damping, (int, float, np.integer,
+                                                             np.floating)):
+        raise ValueError(f"damping must be a number in [0, 1), got {damping!r}")
     alpha = float(damping)
     if not 0.0 <= alpha < 1.0:
         raise ValueError(f"damping must be in [0, 1), got {damping}")
@@ -229,10 +233,12 @@ def _check_damping(damping) -> float:
 
 
 def _check_tol(tol, max_iter) -> None:
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol}")
-    if int(max_iter) < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    if not (isinstance(tol, (int, float, np.integer, np.floating)) and np.isfinite(tol)
+            and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
+            or max_iter < 1):
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
 
 
 def _distribution(vec, n: int, name: str) -> np.ndarray:
@@ -418,8 +424,7 @@ def pagerank_posterior(link_counts, damping: float = 0.85, prior: float = 1.0,
     prior = float(prior)
     if not (np.isfinite(prior) and prior >= 0):
         raise ValueError(f"prior must be a finite number >= 0, got {prior}")
-    if int(n_samples) < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    n_samples = check_positive("n_samples", n_samples, integer=True)
     rng = check_random_state(rng)
     counts, _ = _as_adjacency(link_counts)
     n = counts.shape[0]

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ._validation import check_indices, check_positive
 from .exceptions import NotFittedError
 from .inference.beta import (bernoulli_counts, beta_draws, beta_mean, beta_quantile,
                              check_beta_parameters, check_counts, check_credible)
@@ -400,11 +401,13 @@ class BetaPosteriorRanker:
         import arviz as az
 
         self._check_fitted()
-        idx = np.arange(self.n_items) if items is None else np.asarray(items)
+        idx = (np.arange(self.n_items) if items is None
+               else check_indices("items", items, self.n_items))
         gen = self.rng_ if rng is None else check_random_state(rng)
         a, b = np.broadcast_to(self.alpha_, (self.n_items,)), np.broadcast_to(self.beta_,
                                                                              (self.n_items,))
-        draws = beta_draws(a[idx], b[idx], gen, size=(1, int(n_draws), idx.size))
+        n_draws = check_positive("n_draws", n_draws, integer=True)
+        draws = beta_draws(a[idx], b[idx], gen, size=(1, n_draws, idx.size))
         coords = {"item": self.item_ids_[idx]}
         return az.from_dict(
             {"posterior": {"theta": draws},

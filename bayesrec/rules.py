@@ -109,7 +109,8 @@ class _Level:
         self.columns = columns  # (indptr, indices): sorted basket ids per itemset, CSC-style
 
 
-def _join_candidates(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _join_candidates(items: np.ndarray, budget: "_Budget | None" = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (left, right) of rows sharing all but the last item, left < right (apriori-gen)."""
     m, k = items.shape
     if m < 2:
@@ -118,6 +119,8 @@ def _join_candidates(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     group_start = np.flatnonzero(np.r_[True, ~same])
     group_end = np.r_[group_start[1:], m]
     sizes = group_end - group_start
+    if budget is not None:
+        budget.candidates(int((sizes * (sizes - 1) // 2).sum()), k + 1)
     end_of_row = np.repeat(group_end, sizes)
     partners = end_of_row - np.arange(m) - 1  # rows after me in my group
     left = np.repeat(np.arange(m), partners)
@@ -202,11 +205,46 @@ def _prune(items: np.ndarray, left, right, lookup) -> np.ndarray:
     return ok
 
 
-def _frequent_levels(x: sp.csr_matrix, min_support: float, max_len: int | None):
+class _Budget:
+    """The ``max_itemsets`` guard: refuse a mining run before it allocates without bound.
+
+    At a small ``min_support`` the number of frequent itemsets grows combinatorially with
+    their size (every subset of a frequent itemset is frequent), so one careless call can fill
+    the memory.  Work is checked before each level is counted (candidates) and after
+    (frequent itemsets so far).
+    """
+
+    #: candidates counted per level, in multiples of ``max_itemsets``
+    CANDIDATE_FACTOR = 10
+
+    def __init__(self, max_itemsets: int | None):
+        self.limit = max_itemsets
+        self.total = 0
+
+    def _fail(self, what: str, count: int, size: int):
+        raise ValueError(
+            f"rule mining stopped: {what} {count:,} (itemsets of size {size}) exceeds the "
+            f"budget max_itemsets={self.limit:,}; raise min_support, set max_len, or raise "
+            "max_itemsets (None: no limit)")
+
+    def candidates(self, count: int, size: int) -> None:
+        if self.limit is not None and count > self.CANDIDATE_FACTOR * self.limit:
+            self._fail("the number of candidates", count, size)
+
+    def add(self, count: int, size: int) -> None:
+        self.total += count
+        if self.limit is not None and self.total > self.limit:
+            self._fail("the number of frequent itemsets", self.total, size)
+
+
+def _frequent_levels(x: sp.csr_matrix, min_support: float, max_len: int | None,
+                     max_itemsets: int | None = None):
     """All frequent itemsets, by size; item indices refer to the columns of ``x``."""
+    budget = _Budget(max_itemsets)
     n = x.shape[0]
     item_counts = np.asarray(x.sum(axis=0)).ravel().astype(np.int64)
     frequent = np.flatnonzero(item_counts / n >= min_support)
+    budget.add(len(frequent), 1)
     min_count = _min_count(n, min_support)
     # from here on items are indices into ``frequent`` (small integer keys)
     levels = [_Level(np.arange(len(frequent))[:, None], item_counts[frequent], None)]
@@ -214,9 +252,13 @@ def _frequent_levels(x: sp.csr_matrix, min_support: float, max_len: int | None):
         return levels, frequent
     xf = sp.csc_matrix(x[:, frequent], dtype=np.int32)
     xf.sort_indices()
-    # pairs by one sparse product X_f^T X_f
+    # pairs by one sparse product X_f^T X_f, whose entries are at most the co-occurring pairs
+    f = len(frequent)
+    b = np.diff(sp.csr_matrix(xf).indptr).astype(np.int64)
+    budget.candidates(int(min(f * (f - 1) // 2, int((b * (b - 1) // 2).sum()))), 2)
     co = sp.triu(xf.T @ xf, k=1).tocoo()
     ok = co.data >= min_count
+    budget.add(int(ok.sum()), 2)
     order = np.lexsort((co.col[ok], co.row[ok]))
     r, c, cnt = co.row[ok][order], co.col[ok][order], co.data[ok][order]
     if len(r) == 0:
@@ -227,7 +269,7 @@ def _frequent_levels(x: sp.csr_matrix, min_support: float, max_len: int | None):
     k = 2
     while max_len is None or k < max_len:
         prev = levels[-1]
-        left, right = _join_candidates(prev.items)
+        left, right = _join_candidates(prev.items, budget)
         if len(left) and k >= 3:
             keep = _prune(prev.items, left, right, _KeyIndex(prev.items, len(frequent)))
             left, right = left[keep], right[keep]
@@ -237,6 +279,7 @@ def _frequent_levels(x: sp.csr_matrix, min_support: float, max_len: int | None):
         prev.columns = None  # free memory
         if len(idx) == 0:
             break
+        budget.add(len(idx), k + 1)
         items = np.column_stack([prev.items[left[idx]], prev.items[right[idx], -1]])
         levels.append(_Level(items, counts, cols))  # join order keeps rows lexicographic
         k += 1
@@ -264,21 +307,39 @@ def _frozensets(levels, labels) -> list[np.ndarray]:
     return out
 
 
+#: default ``max_itemsets``: a million frequent itemsets (their frozensets alone take ~0.5 GB)
+MAX_ITEMSETS = 1_000_000
+
+
 def frequent_itemsets(baskets, min_support: float, max_len: int | None = None,
-                      min_rating: float = 4.0) -> pd.DataFrame:
+                      min_rating: float = 4.0,
+                      max_itemsets: int | None = MAX_ITEMSETS) -> pd.DataFrame:
     """Frequent itemsets as mlxtend returns them: columns ``support`` and ``itemsets``.
 
     See :func:`basket_matrix` for the accepted ``baskets``.  An itemset is frequent when
-    ``count / n_baskets >= min_support``.
+    ``count / n_baskets >= min_support``.  Mining stops with a ``ValueError`` once more than
+    ``max_itemsets`` frequent itemsets (or ``10 * max_itemsets`` candidates of one size) turn
+    up; ``None`` removes the guard.
     """
     x, labels = basket_matrix(baskets, min_rating)
     min_support = _check_fraction("min_support", min_support, allow_zero=False)
     max_len = _check_max_len(max_len)
-    levels, frequent = _frequent_levels(x, min_support, max_len)
+    max_itemsets = _check_max_itemsets(max_itemsets)
+    levels, frequent = _frequent_levels(x, min_support, max_len, max_itemsets)
     sets = _frozensets(levels, labels[frequent])
     n = x.shape[0]
     return pd.DataFrame({"support": np.concatenate([lev.counts / n for lev in levels]),
                          "itemsets": np.concatenate(sets)})
+
+
+def _check_max_itemsets(max_itemsets):
+    if max_itemsets is None:
+        return None
+    if (isinstance(max_itemsets, bool) or not isinstance(max_itemsets, (int, np.integer))
+            or max_itemsets < 1):
+        raise ValueError(f"max_itemsets must be a positive integer or None, got "
+                         f"{max_itemsets!r}")
+    return int(max_itemsets)
 
 
 def _check_max_len(max_len):
@@ -327,7 +388,8 @@ class _KeyIndex:
 
 def association_rules(baskets, min_support: float, min_confidence: float = 0.0,
                       min_lift: float | None = None, max_len: int | None = None,
-                      min_rating: float = 4.0, sort_by: str | None = "lift") -> pd.DataFrame:
+                      min_rating: float = 4.0, sort_by: str | None = "lift",
+                      max_itemsets: int | None = MAX_ITEMSETS) -> pd.DataFrame:
     """Association rules ``A -> C`` between frequent itemsets.
 
     Parameters
@@ -346,6 +408,9 @@ def association_rules(baskets, min_support: float, min_confidence: float = 0.0,
     sort_by : str or None, default "lift"
         Column to sort by (descending, ties by confidence then support); ``None`` keeps the
         generation order (itemset size, itemset, antecedent mask).
+    max_itemsets : int or None, default 1,000,000
+        Budget of frequent itemsets (see :func:`frequent_itemsets`): past it mining stops
+        with a ``ValueError`` instead of exhausting the memory.
 
     Returns
     -------
@@ -363,8 +428,9 @@ def association_rules(baskets, min_support: float, min_confidence: float = 0.0,
     if sort_by is not None and sort_by not in RULE_COLUMNS[2:]:
         raise ValueError(f"sort_by must be one of {RULE_COLUMNS[2:]} or None, got {sort_by!r}")
     max_len = _check_max_len(max_len)
+    max_itemsets = _check_max_itemsets(max_itemsets)
     n = x.shape[0]
-    levels, frequent = _frequent_levels(x, min_support, max_len)
+    levels, frequent = _frequent_levels(x, min_support, max_len, max_itemsets)
     lookups = [None] + [_KeyIndex(lev.items, len(frequent)) for lev in levels]
     sets = _frozensets(levels, labels[frequent])
     supports = [lev.counts / n for lev in levels]

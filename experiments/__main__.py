@@ -48,17 +48,28 @@ def _markdown(name: str, section: Section, seconds: float) -> str:
 
 
 def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"  # not applicable (never a bare "nan")
+    if isinstance(value, tuple):  # a label of a MultiIndex level pair
+        return ", ".join(_cell(v) for v in value)
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value).replace("|", "\\|")
 
 
 def markdown_table(df) -> str:
-    """A DataFrame as a GitHub markdown table (index included), numbers to 4 significant digits."""
-    header = [_cell(df.index.name or "")] + [_cell(c) for c in df.columns]
+    """A DataFrame as a GitHub markdown table, numbers to 4 significant digits.
+
+    Row labels are flat: each level of a (multi-)index is its own leading column; tuple column
+    labels are joined with ", "; missing values show as "–".
+    """
+    levels = df.index.nlevels
+    names = [n or "" for n in df.index.names]
+    header = [_cell(n) for n in names] + [_cell(c) for c in df.columns]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for idx, row in zip(df.index, df.itertuples(index=False)):
-        rows.append("| " + " | ".join(_cell(v) for v in (idx, *row)) + " |")
+        labels = idx if levels > 1 else (idx,)
+        rows.append("| " + " | ".join(_cell(v) for v in (*labels, *row)) + " |")
     return "\n".join(rows)
 
 

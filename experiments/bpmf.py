@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from bayesrec.baseline import BiasBaseline
 from bayesrec.factorization import BPMF
 from bayesrec.metrics import rmse
 from bayesrec.plots import bpmf as bplots
@@ -17,21 +18,14 @@ ORDER = 30
 
 
 def _baselines(train, test) -> dict:
-    """Global, user and item mean predictions (means over training rows; unknown -> global)."""
-    g = train.global_mean
-    scale = train.rating_scale or (-np.inf, np.inf)
-
-    def mean_of(index, n, counts, sums):
-        m = np.where(counts > 0, sums / np.maximum(counts, 1), g)
-        return np.clip(m[index], *scale)
-
-    return {
-        "global mean": rmse(test.ratings, np.full(len(test), g)),
-        "user mean": rmse(test.ratings, mean_of(test.users, train.n_users, train.user_counts,
-                                                train.user_sums())),
-        "item mean": rmse(test.ratings, mean_of(test.items, train.n_items, train.item_counts,
-                                                train.item_sums())),
-    }
+    """Global, user and item means and the damped biases (:class:`BiasBaseline`; unknown
+    users / items fall back to the global mean)."""
+    settings = {"global mean": dict(user=False, item=False),
+                "user mean": dict(damping=0.0, item=False),
+                "item mean": dict(damping=0.0, user=False),
+                "damped biases mu + b_u + c_i (BiasBaseline)": {}}
+    return {name: rmse(test.ratings, BiasBaseline(**kw).fit(train).predict_ratings(test))
+            for name, kw in settings.items()}
 
 
 def _pmf_map(train, test, rank: int) -> tuple[float, str]:

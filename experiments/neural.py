@@ -31,7 +31,8 @@ def _baselines(train, test, full: bool) -> list[dict]:
     specs = [("ALS (rank 10, reg 12)", "ALS", dict(rank=10, reg=12.0, n_iter=15)),
              ("PMF-MAP (PMF defaults, rank 10)", "PMF", dict(rank=10)),
              ("BPMF (Gibbs, rank 10)", "BPMF",
-              dict(rank=10) if full else dict(rank=10, n_samples=60, burn_in=30, n_chains=1))]
+              dict(rank=10, verbose=False) if full
+              else dict(rank=10, n_samples=60, burn_in=30, n_chains=1, verbose=False))]
     import bayesrec.factorization as fact
     for name, cls, kw in specs:
         try:

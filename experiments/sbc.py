@@ -177,15 +177,18 @@ def plot_ranks(all_ranks: dict, n_draws: int, path) -> None:
                 ax.axis("off")
                 continue
             fname, r = items[j]
-            ax.hist(r, bins=np.arange(n_draws + 2) - 0.5, color="C0")
             exp = len(r) / (n_draws + 1)
             band = 2 * np.sqrt(exp * (1 - 1 / (n_draws + 1)))
-            ax.axhspan(exp - band, exp + band, color="0.85", zorder=0)
+            ax.axhspan(exp - band, exp + band, color="0.9", zorder=0)
+            ax.axhline(exp, color="0.5", lw=0.8, zorder=1)
+            ax.hist(r, bins=np.arange(n_draws + 2) - 0.5, histtype="step", color="C0", lw=1.5,
+                    zorder=2)
+            ax.set_ylim(0, max(np.bincount(r, minlength=n_draws + 1).max(), exp + band) * 1.1)
             ax.set_title(fname, fontsize=7)
             ax.set_yticks([])
             ax.tick_params(labelsize=6)
         axes[i, 0].set_ylabel(cfg_name, fontsize=6, rotation=0, ha="right", va="center")
-    fig.suptitle("SBC rank histograms (grey: expected count +- 2 sd under uniformity)",
+    fig.suptitle("SBC rank histograms (line: expected count, grey: +- 2 sd under uniformity)",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

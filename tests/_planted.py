@@ -11,9 +11,16 @@ from bayesrec.factorization.bpmf import _sweep
 
 @contextlib.contextmanager
 def inflated_row_variance(factor: float):
-    """Every row draw ``x ~ N(m, P^-1)`` of the sweep becomes ``m + sqrt(factor) (x - m)``:
+    """Every row draw ``x ~ N(m, P^-1)`` of the BPMF sweep becomes ``m + sqrt(factor) (x - m)``:
     a conditional-variance error of ``factor - 1`` (the SSE bookkeeping stays consistent)."""
-    real = _sweep.draw_rows
+    with inflated_rows(_sweep, factor):
+        yield
+
+
+@contextlib.contextmanager
+def inflated_rows(module, factor: float):
+    """:func:`inflated_row_variance` for any sweep module that calls ``draw_rows``."""
+    real = module.draw_rows
 
     def wrong(gram, g, t2, pp, ph, alpha, rng, mode=False, backend="numba"):
         x, sse, nj = real(gram, g, t2, pp, ph, alpha, rng, mode, backend)
@@ -27,8 +34,8 @@ def inflated_row_variance(factor: float):
         sse = t2 - 2.0 * np.einsum("nd,nd->n", x, g) + (gram * (x[:, iu[0]] * x[:, iu[1]])) @ w
         return x, sse, nj
 
-    _sweep.draw_rows = wrong
+    module.draw_rows = wrong
     try:
         yield
     finally:
-        _sweep.draw_rows = real
+        module.draw_rows = real

@@ -76,8 +76,15 @@ def test_check_probability():
 
 # --------------------------------------------------------------------------- _validation
 def test_declared_checks_convert_and_name_the_parameter():
-    from bayesrec._validation import (Boolean, Choice, Integer, OptionalCheck, Probability,
-                                      RandomState, Real)
+    from bayesrec._validation import (
+        Boolean,
+        Choice,
+        Integer,
+        OptionalCheck,
+        Probability,
+        RandomState,
+        Real,
+    )
     assert Integer()("rank", 3.0) == 3 and isinstance(Integer()("rank", 3.0), int)
     assert Integer(low=0)("rank", 0) == 0
     for bad in (0, -1, 2.5, np.nan, np.inf, "3", True, None):

@@ -34,3 +34,16 @@ def test_markdown_table_escapes_pipes():
     import pandas as pd
     text = markdown_table(pd.DataFrame({"a|b": [1.23456, 2.0]}, index=["x|y", "z"]))
     assert text.splitlines()[0] == "|  | a\\|b |" and "x\\|y" in text and "1.235" in text
+
+
+def test_markdown_table_has_flat_labels_and_no_nan():
+    import numpy as np
+    import pandas as pd
+    df = pd.DataFrame({"rmse": [0.9, np.nan], ("a", "b"): [None, 1.0]},
+                      index=pd.MultiIndex.from_tuples([("BPMF", "alpha"), ("ALS", "x")],
+                                                      names=["model", "var"]))
+    lines = markdown_table(df).splitlines()
+    assert lines[0] == "| model | var | rmse | a, b |"
+    assert lines[2] == "| BPMF | alpha | 0.9 | – |"
+    assert lines[3] == "| ALS | x | – | 1 |"
+    assert "nan" not in markdown_table(df) and "('" not in markdown_table(df)

@@ -38,9 +38,12 @@ def test_wishart_entries_have_the_closed_form_mean_and_variance():
     var = (df * (w ** 2 + np.outer(d, d))).ravel()
     z_mean, z_var = _z_mean_var(draws, mean, var)
     assert np.abs(z_mean).max() < Z and np.abs(z_var).max() < Z, (z_mean, z_var)
-    # power: the same draws with a 5% variance error of the Bartlett off-diagonal normal of
-    # W = I are rebuilt here from the library's entries (Lambda_21 = A_21 A_11 for W = I)
+    # power: a 5% variance error of the Bartlett off-diagonal normal, planted in Lambda_21
     eye = np.stack([wishart_bartlett(np.eye(2), df, rng) for _ in range(N)])
+    # W = I: Lambda_21 = A_21 A_11 has variance df; Lambda_11 = A_11^2 variance 2 df
+    z_mean, z_var = _z_mean_var(eye.reshape(N, -1), (df * np.eye(2)).ravel(),
+                                np.array([2 * df, df, df, 2 * df]))
+    assert np.abs(z_mean).max() < Z and np.abs(z_var).max() < Z, (z_mean, z_var)
     bad = eye[:, 1, 0] * np.sqrt(1.05)
     _, zb = _z_mean_var(bad[:, None], 0.0, np.array([df]))
     assert abs(zb[0]) > 5.0, zb

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from importlib import resources
 from pathlib import Path
 
@@ -57,22 +58,106 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _read_double_colon(path: Path, names, encoding="utf-8") -> pd.DataFrame:
+    return _read_double_colon_bytes(_read_bytes(path), names, encoding)
+
+
+def _read_double_colon_bytes(raw: bytes, names, encoding="utf-8") -> pd.DataFrame:
     # pandas' multi-character separator needs the slow python engine; rewriting '::' to a
     # control character keeps the fast C parser (titles may contain ':' but never '\x1f').
-    raw = _read_bytes(path).replace(b"::", b"\x1f")
+    raw = raw.replace(b"::", b"\x1f")
     return pd.read_csv(io.BytesIO(raw), sep="\x1f", header=None, names=names,
                        encoding=encoding, quoting=3)
 
 
+#: errors of gzip / the csv parser / dtype conversion, reported with the path by the loaders
+_READ_ERRORS = (EOFError, UnicodeDecodeError, zlib.error, gzip.BadGzipFile,
+                pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, TypeError,
+                OverflowError)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    """Whether a plain (not compressed) file's last byte is a newline (or the file is empty)."""
+    with open(path, "rb") as f:
+        f.seek(0, io.SEEK_END)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, io.SEEK_END)
+        return f.read(1) in (b"\n", b"\r")
+
+
+def _first_bad_line(path: Path, layout: str) -> str:
+    """Slow path after a failed read: the first row with a missing or non-numeric field."""
+    if layout == "dat":
+        raw = _read_bytes(path).replace(b"::", b"\x1f")
+        df = pd.read_csv(io.BytesIO(raw), sep="\x1f", header=None, dtype=str, quoting=3,
+                         keep_default_na=False, names=_COLS)
+        first_line = 1
+    elif layout == "data":
+        df = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False,
+                         names=_COLS)
+        first_line = 1
+    else:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        first_line = 2
+    cols = [c for c in _COLS if c in df.columns and not (c == "timestamp" and layout == "csv")]
+    for c in cols:
+        bad = pd.to_numeric(df[c], errors="coerce").isna().to_numpy()
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            hint = " (a truncated last line?)" if r == len(df) - 1 else ""
+            return (f"row {r} (line {r + first_line}): {c} {df[c].iloc[r]!r} is missing or not "
+                    f"a number{hint}")
+    return ""
+
+
 def read_rating_frame(path: str | Path) -> pd.DataFrame:
-    """Read a MovieLens rating file into a frame with columns userId, movieId, rating, timestamp."""
+    """Read a MovieLens rating file into a frame with columns userId, movieId, rating, timestamp.
+
+    Raises ``ValueError`` naming the path (and the row, when one is at fault) for a file that
+    cannot be parsed: a corrupt or truncated gzip stream, a missing or non-numeric field, a
+    plain file whose last line is cut (no final newline).
+    """
     path = Path(path)
     name = _base_name(path)
-    if name == "u.data" or name.endswith(".data"):
+    layout = ("data" if name == "u.data" or name.endswith(".data") else
+              "dat" if name.endswith(".dat") else "csv" if name.endswith(".csv") else None)
+    if layout is None:
+        raise ValueError(f"{path}: unknown MovieLens rating file; expected one of "
+                         f"{RATING_FILES}")
+    if not path.name.endswith(".gz") and path.is_file() and not _ends_with_newline(path):
+        raise ValueError(f"{path}: the last line does not end with a newline, so it may be "
+                         "truncated (an interrupted download?); every MovieLens file ends "
+                         "with one: re-download it, or append a newline if it is complete")
+    try:
+        df = _read_rating_layout(path, layout)
+    except _READ_ERRORS as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        try:
+            where = _first_bad_line(path, layout)
+        except _READ_ERRORS:
+            where = ""
+        raise ValueError(f"{path}: cannot read the rating file: "
+                         f"{where or f'{type(exc).__name__}: {exc}'}") from None
+    bad = df.isna().to_numpy().any(axis=1)
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        line = r + (2 if layout == "csv" else 1)
+        raise ValueError(f"{path}: row {r} (line {line}) has missing fields (a truncated last "
+                         "line?)")
+    return df
+
+
+def _read_rating_layout(path: Path, layout: str) -> pd.DataFrame:
+    if layout == "data":
         return pd.read_csv(path, sep="\t", header=None, names=_COLS, dtype=_DTYPES)
-    if name.endswith(".dat"):
-        return _read_double_colon(path, _COLS).astype(_DTYPES)
-    if name.endswith(".csv"):
+    if layout == "dat":
+        raw = _read_bytes(path)
+        if not raw.endswith(b"\n"):
+            raise ValueError(f"{path}: the last line does not end with a newline, so it may "
+                             "be truncated; re-download the file")
+        return _read_double_colon_bytes(raw, _COLS).astype(_DTYPES)
+    if layout == "csv":
         head = pd.read_csv(path, nrows=5)
         missing = [c for c in _COLS[:3] if c not in head.columns]
         if missing:
@@ -86,7 +171,7 @@ def read_rating_frame(path: str | Path) -> pd.DataFrame:
             # the 20M variant 'rating.csv' stores "YYYY-mm-dd HH:MM:SS"
             df["timestamp"] = _parse_datetimes(df["timestamp"])
         return df
-    raise ValueError(f"{path}: unknown MovieLens rating file; expected one of {RATING_FILES}")
+    raise AssertionError(layout)  # pragma: no cover - layouts are checked by the caller
 
 
 def _parse_datetimes(s: pd.Series) -> np.ndarray:
@@ -98,7 +183,7 @@ def _parse_datetimes(s: pd.Series) -> np.ndarray:
 
 
 def load_movielens(path: str | Path, rating_scale: tuple[float, float] | None = None,
-                   return_movies: bool = False):
+                   return_movies: bool = False, duplicates: str = "error"):
     """Load any MovieLens release from its folder or its rating file.
 
     Parameters
@@ -111,6 +196,15 @@ def load_movielens(path: str | Path, rating_scale: tuple[float, float] | None = 
     return_movies : bool
         Also return the movies frame (``movieId``, ``title``, ``genres`` as ``|``-joined text),
         or ``None`` when the folder has no movie file.
+    duplicates : {"error", "last", "mean"}
+        Repeated (user, movie) pairs: raise (default), keep the last row of the file, or
+        average them (as :meth:`~bayesrec.data.Ratings.from_frame`).
+
+    Raises
+    ------
+    ValueError
+        A file that cannot be parsed, or bad rows (see :meth:`Ratings.from_frame`); the
+        message starts with the path of the rating file and names the row.
 
     Returns
     -------
@@ -129,8 +223,11 @@ def load_movielens(path: str | Path, rating_scale: tuple[float, float] | None = 
     if rating_scale is None:
         half_stars = bool((df["rating"] % 1 != 0).any())
         rating_scale = (0.5, 5.0) if half_stars else (1.0, 5.0)
-    ratings = Ratings.from_frame(df, timestamp_col="timestamp" if "timestamp" in df else None,
-                                 rating_scale=rating_scale)
+    try:
+        ratings = Ratings.from_frame(df, timestamp_col="timestamp" if "timestamp" in df else None,
+                                     rating_scale=rating_scale, duplicates=duplicates)
+    except ValueError as exc:
+        raise ValueError(f"{rating_file}: {exc}") from None
     if not return_movies:
         return ratings
     movie_file = _find(rating_file.parent, MOVIE_FILES)
@@ -138,8 +235,21 @@ def load_movielens(path: str | Path, rating_scale: tuple[float, float] | None = 
 
 
 def read_movies(path: str | Path) -> pd.DataFrame:
-    """Read ``movies.csv`` / ``movies.dat`` / ``u.item`` into movieId, title, genres."""
+    """Read ``movies.csv`` / ``movies.dat`` / ``u.item`` into movieId, title, genres.
+
+    A file that cannot be parsed raises ``ValueError`` naming the path.
+    """
     path = Path(path)
+    try:
+        return _read_movies(path)
+    except (*_READ_ERRORS, KeyError, IndexError) as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: cannot read the movie file: {type(exc).__name__}: "
+                         f"{exc}") from None
+
+
+def _read_movies(path: Path) -> pd.DataFrame:
     name = _base_name(path)
     if name == "u.item":
         raw = _read_bytes(path).decode("latin-1")

@@ -46,9 +46,53 @@ def _first_bad_row(bad: np.ndarray) -> int:
     return int(np.flatnonzero(bad)[0])
 
 
+#: epoch seconds representable as datetime64[ns] (pandas' Timestamp range, 1677-2262)
+_MAX_EPOCH_SECONDS = np.iinfo(np.int64).max // 10**9
+
+
+def _check_1d(values, name: str) -> None:
+    """Refuse a scalar, a string or a 2-d array where a column of values is expected."""
+    if isinstance(values, (str, bytes)) or not (hasattr(values, "__len__")
+                                                and hasattr(values, "__getitem__")):
+        raise TypeError(f"{name} must be an array with one value per rating, got "
+                        f"{type(values).__name__}")
+    ndim = getattr(values, "ndim", 1)
+    if ndim != 1:
+        raise ValueError(f"{name} must be a 1-d array, got shape {np.shape(values)}")
+
+
+def _not_real(x) -> bool:
+    """Whether one value of an object array is a bool, a complex number or a date/time."""
+    return isinstance(x, (bool, np.bool_, complex, np.complexfloating, np.datetime64,
+                          np.timedelta64, pd.Timestamp, pd.Timedelta))
+
+
 def _as_numeric(values, name: str) -> np.ndarray:
-    """Convert ratings to float64, naming the first non-numeric, NaN or infinite row."""
-    arr = np.asarray(values)
+    """Convert ratings to float64, naming the first non-numeric, NaN or infinite row.
+
+    Only real numbers (or strings of them) are accepted: booleans, complex numbers and
+    dates/durations are refused rather than silently cast.
+    """
+    # a list is checked element by element: np.asarray([True, 2.0]) would hide the bool
+    arr = np.array(values, dtype=object) if isinstance(values, (list, tuple)) else \
+        np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}s must be a 1-d array, got shape {arr.shape}")
+    if arr.dtype.kind in "bcmM":
+        kind = {"b": "booleans", "c": "complex numbers", "m": "durations",
+                "M": "date-times"}[arr.dtype.kind]
+        raise ValueError(f"{name}s must be real numbers, got {kind} (dtype {arr.dtype})")
+    if arr.dtype.kind == "O":
+        bad = np.fromiter((_not_real(x) for x in arr), bool, arr.size)
+        if bad.any():
+            r = _first_bad_row(bad)
+            raise ValueError(f"{name}s must be real numbers, got {arr[r]!r} "
+                             f"({type(arr[r]).__name__}) at row {r}")
+        if isinstance(values, (list, tuple)):
+            try:
+                arr = np.asarray(values)  # plain numbers: the fast path below
+            except ValueError:  # ragged nested lists
+                raise ValueError(f"{name}s must be a 1-d array of numbers") from None
     if arr.dtype.kind in "iuf":
         out = arr.astype(np.float64, copy=False)
         if np.isfinite(out).all():  # the common case: one pass, no pandas
@@ -100,15 +144,42 @@ def _as_timestamps(values) -> np.ndarray:
     s = pd.Series(values, copy=False)
     if s.isna().any():
         raise ValueError(f"missing timestamp at row {_first_bad_row(s.isna().to_numpy())}")
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_complex_dtype(s):
+        raise ValueError(f"timestamps must be epoch seconds or date-times, got dtype {s.dtype}")
     if pd.api.types.is_numeric_dtype(s):
-        return s.to_numpy().astype(np.int64)
+        secs = s.to_numpy()
+        # inf or 1e300 would cast to INT64_MIN; keep every value a valid datetime64[ns]
+        bad = ~np.isfinite(secs) if secs.dtype.kind == "f" else np.zeros(len(secs), bool)
+        with np.errstate(invalid="ignore"):
+            bad |= np.abs(secs.astype(np.float64)) > _MAX_EPOCH_SECONDS
+        if bad.any():
+            r = _first_bad_row(bad)
+            raise ValueError(f"timestamp {secs[r]} at row {r} is not a finite number of "
+                             f"epoch seconds within +-{_MAX_EPOCH_SECONDS} (years 1677-2262)")
+        return secs.astype(np.int64)
+    if s.dtype == object:
+        # numbers among date-time strings would be read as nanoseconds: refuse the mix
+        number = s.map(lambda x: isinstance(x, (int, float, np.number))
+                       and not isinstance(x, (bool, np.bool_))).to_numpy(bool)
+        if number.any() and not number.all():
+            r = _first_bad_row(number)
+            raise ValueError(f"timestamps mix numbers and date-times: {s.iloc[r]!r} at row "
+                             f"{r}; pass epoch seconds or date-times, not both")
+        if number.all():
+            return _as_timestamps(pd.to_numeric(s).to_numpy())
     try:
         dt = pd.to_datetime(s)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"timestamps are neither numbers nor date-times: {exc}") from None
     if dt.dt.tz is not None:
         dt = dt.dt.tz_convert("UTC").dt.tz_localize(None)
-    return (dt.to_numpy().astype("datetime64[s]").astype(np.int64))
+    secs = dt.to_numpy().astype("datetime64[s]").astype(np.int64)
+    bad = np.abs(secs) > _MAX_EPOCH_SECONDS
+    if bad.any():
+        r = _first_bad_row(bad)
+        raise ValueError(f"timestamp {s.iloc[r]!r} at row {r} is outside the datetime64[ns] "
+                         "range (years 1677-2262)")
+    return secs
 
 
 class Ratings:
@@ -217,6 +288,10 @@ class Ratings:
         """
         if implicit is not None and not isinstance(implicit, (bool, np.bool_)):
             raise TypeError(f"implicit must be True, False or None, got {implicit!r}")
+        for name, v in (("users", users), ("items", items), ("ratings", ratings),
+                        ("timestamps", timestamps)):
+            if v is not None:
+                _check_1d(v, name)
         if ratings is None:
             if implicit is False:
                 raise ValueError("explicit data (implicit=False) needs ratings")
@@ -259,8 +334,10 @@ class Ratings:
                 k = _first_bad_row(dup)
                 first, again = sorted((int(order[k]), int(order[k + 1])))
                 raise ValueError(
-                    f"duplicate (user, item) pair at row {again} (user {users[again]!r}, item "
-                    f"{items[again]!r}) repeats row {first}; pass duplicates='last' or 'mean'")
+                    f"duplicate (user, item) pair at row {again} (user "
+                    f"{np.asarray(users[again]).tolist()!r}, item "
+                    f"{np.asarray(items[again]).tolist()!r}) repeats row {first}; pass "
+                    "duplicates='last' or 'mean'")
             u_codes, i_codes, values, ts = _resolve_duplicates(
                 order, sk, u_codes, i_codes, values, ts, duplicates)
         out = cls(u_codes, i_codes, values, u_ids, i_ids, ts,

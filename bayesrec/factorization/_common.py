@@ -229,7 +229,15 @@ def ridge_half_step(pattern, targets, F: np.ndarray, own_bias: np.ndarray,
         G = np.take(P, packed.ravel(), axis=1)           # (n_rows, K*K), symmetric
         G[:, ::K + 1] += reg                              # the diagonal entries
         with _single_threaded_blas():
-            W = np.linalg.solve(G.reshape(n_rows, K, K), Q[:, :K, None])[..., 0]
+            G = G.reshape(n_rows, K, K)
+            try:
+                W = np.linalg.solve(G, Q[:, :K, None])[..., 0]
+            except np.linalg.LinAlgError:
+                W = None
+            if W is None or not np.isfinite(W).all():
+                # reg ~ 0 and a row with fewer ratings than K: the system is singular; its
+                # minimum-norm solution is the reg -> 0 limit of the ridge solution
+                W = (np.linalg.pinv(G, hermitian=True) @ Q[:, :K, None])[..., 0]
         del G
     else:
         W = np.zeros((n_rows, 0))

@@ -32,11 +32,12 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator, svds
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, svds
 
 from .._validation import Boolean, Choice, Integer, RandomState, Real
 from ..baseline import baseline_biases as _biases
 from ..data import Ratings
+from ..exceptions import ConvergenceError
 from ..rng import check_random_state
 from ._common import FactorModel, SparseSides, eval_rmse, factor_dots, history_frame
 
@@ -118,9 +119,6 @@ class TruncatedSVD(FactorModel):
         sides.fill_targets(mu, b, c)
         resid = sides.targets_u.copy()                # X - B on the observed cells (CSR)
         resid_data = resid.data.copy()
-        if not np.any(resid_data):
-            raise ValueError("the ratings equal their baseline exactly (e.g. constant "
-                             "ratings): nothing is left for the SVD to factor")
         v0 = rng.uniform(-1.0, 1.0, min(ratings.shape))
         rows = []
         U = s = Vt = None
@@ -134,7 +132,13 @@ class TruncatedSVD(FactorModel):
                 S = sp.csr_matrix((resid_data - fit_obs, resid.indices, resid.indptr),
                                   shape=resid.shape)
                 op = _sparse_plus_lowrank(S, U, s, Vt)
-            U, s, Vt = svds(op, k=K, tol=p["tol"], v0=v0, solver="arpack")
+            if not resid_data.any():
+                # every rating equals its baseline (constant ratings, for one): X - B = 0,
+                # whose SVD is all zeros; ARPACK would stop on its zero Krylov vector
+                U, s, Vt = (np.zeros((ratings.n_users, K)), np.zeros(K),
+                            np.zeros((K, ratings.n_items)))
+            else:
+                U, s, Vt = _svds(op, K, p["tol"], v0)
             order = np.argsort(s)[::-1]
             U, s, Vt = U[:, order], s[order], Vt[order]
             seconds = time.perf_counter() - t0
@@ -155,6 +159,17 @@ class TruncatedSVD(FactorModel):
 def _factors(U, s, Vt) -> tuple[np.ndarray, np.ndarray]:
     root = np.sqrt(s)
     return U * root, Vt.T * root      # U S^1/2 and (S^1/2 V^T)^T
+
+
+def _svds(op, k: int, tol: float, v0: np.ndarray):
+    """``svds`` with ARPACK's failures turned into errors that name the setting to change."""
+    try:
+        return svds(op, k=k, tol=tol, v0=v0, solver="arpack")
+    except ArpackNoConvergence:
+        raise ConvergenceError(f"ARPACK did not converge for rank {k} at tol={tol:g}: raise tol or "
+                         "lower rank") from None
+    except ArpackError as exc:
+        raise ValueError(f"ARPACK failed for rank {k} ({exc}); lower rank") from None
 
 
 def _sparse_plus_lowrank(S: sp.csr_matrix, U: np.ndarray, s: np.ndarray,

@@ -38,10 +38,18 @@ def to_datatree(posterior: dict, dims: dict | None = None, coords: dict | None =
 
 def diagnostics_table(dt, var_names=None) -> pd.DataFrame:
     """Mean, sd, bulk/tail ESS, MCSE of the mean and rank-normalized split r_hat per scalar
-    variable (or array entry), unrounded (``arviz.summary`` rounds r_hat to 2 decimals)."""
+    variable (or array entry), unrounded (``arviz.summary`` rounds r_hat to 2 decimals).
+
+    A variable that is constant over all chains and draws (e.g. a fixed noise precision) is
+    left out: its ESS and r_hat are undefined.
+    """
     import arviz as az
     post = dt["posterior"]
     names = list(post.data_vars) if var_names is None else list(var_names)
+    names = [n for n in names if np.ptp(np.asarray(post[n].values, dtype=float)) > 0]
+    if not names:
+        return pd.DataFrame(columns=["mean", "sd", "ess_bulk", "ess_tail", "mcse_mean",
+                                     "r_hat"])
     stats = {
         "ess_bulk": az.ess(dt, var_names=names, method="bulk"),
         "ess_tail": az.ess(dt, var_names=names, method="tail"),

@@ -149,6 +149,18 @@ def similarity_rows(indptr, indices, data, t_indptr, t_indices, t_data, start, s
                 acc[b, 3] = 0.0
 
 
+@njit(cache=True, nogil=True)
+def _check_range(idx, n):
+    """Refuse an index outside ``[0, n)``: the kernels below read memory without bounds checks.
+
+    The public methods validate their inputs first (with a message naming the argument);
+    this is the last line of defence, so that a bad index is an exception, never a crash.
+    """
+    for v in idx:
+        if v < 0 or v >= n:
+            raise ValueError("neighbourhood kernel: index out of range")
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _scan(nb_idx, nb_w, t, has, val, max_scan, max_hits, positive_only):
     """Walk target ``t``'s neighbours (decreasing weight) and sum over those marked in ``has``.
@@ -187,6 +199,8 @@ def pair_sums(o_indptr, o_indices, o_dev, nb_idx, nb_w, targets, cols, order, ma
     """
     n = nb_idx.shape[0]
     n_pairs = len(targets)
+    _check_range(targets, n)
+    _check_range(cols, len(o_indptr) - 1)
     num = np.zeros(n_pairs)
     den = np.zeros(n_pairs)
     has = np.zeros(n, np.bool_)
@@ -216,6 +230,7 @@ def scatter_rows(indptr, indices, dev, nb_idx, nb_w, targets, n_cols, max_scan, 
     a column stops accepting neighbours after ``max_hits`` of them (same result as the scan).
     """
     b_n = len(targets)
+    _check_range(targets, nb_idx.shape[0])
     num = np.zeros((b_n, n_cols))
     den = np.zeros((b_n, n_cols))
     for b in range(b_n):
@@ -248,6 +263,7 @@ def gather_rows(o_indptr, o_indices, o_dev, nb_idx, nb_w, cols, max_scan, max_hi
     """
     n = nb_idx.shape[0]
     b_n = len(cols)
+    _check_range(cols, len(o_indptr) - 1)
     num = np.zeros((b_n, n))
     den = np.zeros((b_n, n))
     for b in range(b_n):

@@ -147,6 +147,12 @@ class _NeighborhoodModel(RatingModel):
                 raise ValueError(f"pool must be >= k, got pool={pool} < k={k}")
         X = self._oriented(ratings)
         n, m = X.shape
+        # a target has at most n - 1 neighbours: cap k and pool there (k = 10**9 would
+        # otherwise allocate (n, k) neighbour arrays); an overlap above the m columns is never
+        # reached (and 1e18 would overflow the kernels' int64)
+        pool = min(pool, max(n - 1, 1))
+        k = min(k, pool)
+        min_overlap = min(p["min_overlap"], m + 1)
         rows = np.repeat(np.arange(n), np.diff(X.indptr))
         mu0 = ratings.global_mean
         lam = p["prior_weight"]
@@ -164,14 +170,14 @@ class _NeighborhoodModel(RatingModel):
             centred = X.data
         else:
             centred = X.data - other_mean[X.indices]
-        topk = top_k_similarities(_with_data(X, centred), pool, p["min_overlap"],
+        topk = top_k_similarities(_with_data(X, centred), pool, min_overlap,
                                   p["block_size"], p["engine"], p["verbose"],
                                   f"{type(self).__name__} similarities")
         dev_m = _with_data(X, dev)
         # the same deviations with the other side as rows (column c -> its raters)
         dev_by_other = dev_m.T.tocsr()
         dev_by_other.sort_indices()
-        return {"k_": k, "min_overlap_": p["min_overlap"], "prior_weight_": lam,
+        return {"k_": k, "min_overlap_": min_overlap, "prior_weight_": lam,
                 "pool_": pool, "prior_mean_": mu0, "mean_": mean, "other_mean_": other_mean,
                 "noise_var_": pooled_variance(X.data, rows, mean), "counts_": t_counts,
                 "other_counts_": o_counts, "topk_": topk, "_dev_": dev_m,

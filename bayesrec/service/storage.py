@@ -14,9 +14,9 @@ Beta-Bernoulli sufficient statistics of the new events
 update.
 
 Within a process, reward batches that arrive while a commit is in progress are committed
-together by one thread (group commit: one disk flush for many batches, each batch in its own
-savepoint so a rejected batch is undone alone); each caller still returns only after the
-commit that holds its events.
+together by one thread (group commit: one disk flush for many batches; a batch rejected for a
+conflicting event id is taken out and the rest redone); each caller still returns only after
+the commit that holds its events.
 
 SQLite runs in WAL mode (readers never block the writer) with ``synchronous=FULL`` (a commit
 is on disk when it returns) and a busy timeout; writers of all processes on one file queue on
@@ -69,6 +69,15 @@ class RewardResult:
 
     new: list[str]
     duplicates: list[str]
+
+
+class _Rejected(ServiceError):
+    """Internal: batch ``index`` of a group was rejected with ``error`` (rolls the group back)."""
+
+    def __init__(self, index: int, error: ServiceError):
+        super().__init__(str(error))
+        self.index = index
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -349,6 +358,9 @@ class Store:
         """Create experiment ``name`` with arm names ``arms`` and prior ``Beta(prior_a,
         prior_b)`` (scalars or one value per arm).  ``ExperimentExists`` if the name is taken."""
         name = check_name("experiment name", name)
+        if "/" in name:
+            raise BadRequest(f"experiment name must not contain '/' (it is a URL path segment), "
+                             f"got {name!r}")
         if not isinstance(arms, (list, tuple)) or not arms:
             raise BadRequest("arms must be a non-empty list of arm names")
         if len(arms) > MAX_ARMS:
@@ -492,34 +504,42 @@ class Store:
         return answer
 
     def _commit_group(self, jobs: list["_RewardJob"]) -> list:
-        """One transaction for a group of reward batches (group commit); each batch in its own
-        savepoint, so a conflicting batch is undone alone.  Returns per job the set of event
-        ids inserted, or the :class:`ServiceError` that rejected it."""
-        def run(conn):
-            results = []
-            inc: dict[int, np.ndarray] = {}
-            for job in jobs:
-                self._run(conn, "SAVEPOINT reward_batch")
-                try:
-                    inserted, succ, fail = self._record_job(conn, job)
-                except ServiceError as err:
-                    self._run(conn, "ROLLBACK TO SAVEPOINT reward_batch")
-                    self._run(conn, "RELEASE SAVEPOINT reward_batch")
-                    results.append(err)
-                    continue
-                self._run(conn, "RELEASE SAVEPOINT reward_batch")
-                results.append(inserted)
-                for k in np.flatnonzero(succ + fail):
-                    arm_id = int(job.exp.arm_ids[k])
-                    inc.setdefault(arm_id, np.zeros(2, dtype=np.int64))
-                    inc[arm_id] += (succ[k], fail[k])
-            # the Beta update in place, arms in id order (one lock order for every writer)
-            self._run_many(conn, "UPDATE arms SET a = a + ?, b = b + ?, pulls = pulls + ? "
-                                 "WHERE id = ?",
-                           [(int(s), int(f), int(s + f), arm_id)
-                            for arm_id, (s, f) in sorted(inc.items())])
-            return results
-        return self._write(run)
+        """One transaction for a group of reward batches (group commit).  Returns per job the
+        set of event ids inserted, or the :class:`ServiceError` that rejected it.
+
+        Rejections are rare (a conflicting event id), so no savepoints are paid for: if a batch
+        is rejected, the whole transaction rolls back and is redone without that batch."""
+        rejected: dict[int, ServiceError] = {}
+        while True:
+            active = [j for j in range(len(jobs)) if j not in rejected]
+
+            def run(conn):
+                inserted = {}
+                inc: dict[int, np.ndarray] = {}
+                for j in active:
+                    try:
+                        inserted[j], succ, fail = self._record_job(conn, jobs[j])
+                    except ServiceError as err:
+                        raise _Rejected(j, err) from None
+                    for k in np.flatnonzero(succ + fail):
+                        arm_id = int(jobs[j].exp.arm_ids[k])
+                        inc.setdefault(arm_id, np.zeros(2, dtype=np.int64))
+                        inc[arm_id] += (succ[k], fail[k])
+                # the Beta update in place, arms in id order (one lock order for every writer)
+                self._run_many(conn, "UPDATE arms SET a = a + ?, b = b + ?, pulls = pulls + ? "
+                                     "WHERE id = ?",
+                               [(int(s), int(f), int(s + f), arm_id)
+                                for arm_id, (s, f) in sorted(inc.items())])
+                return inserted
+
+            if not active:
+                return [rejected[j] for j in range(len(jobs))]
+            try:
+                inserted = self._write(run)
+            except _Rejected as rej:
+                rejected[rej.index] = rej.error
+                continue
+            return [rejected[j] if j in rejected else inserted[j] for j in range(len(jobs))]
 
     def _record_job(self, conn, job: "_RewardJob"):
         """Insert one batch's events; ``(inserted ids, successes, failures)`` of the new ones."""

@@ -11,6 +11,7 @@ LINALG = "bayesrec/factorization/bpmf/_linalg.py"
 NW = "bayesrec/inference/normal_wishart.py"
 DIRICHLET = "bayesrec/inference/dirichlet.py"
 BETA = "bayesrec/inference/beta.py"
+HPF = "bayesrec/factorization/implicit/hpf/_gibbs.py"
 
 EXACT = "tests/test_bpmf_moves_exact.py"
 NWT = "tests/test_normal_wishart.py"
@@ -23,6 +24,7 @@ BETAT = "tests/test_beta_posterior.py"
 RANKT = "tests/test_ranking.py"
 BANDT = "tests/test_bandits.py"
 MARKT = "tests/test_markov.py"
+HPF_TESTS = ["tests/test_hpf_geweke.py", "tests/test_sbc_hpf.py", "tests/test_hpf.py"]
 PRT = "tests/test_pagerank.py"
 
 BPMF_TESTS = [EXACT, NWT, GEWEKE, SBC]
@@ -193,14 +195,26 @@ MUTANTS = [
        "if method == \"thompson\":\n            return self.posterior_mean()",
        [BETAT, RANKT], "Thompson ranking by the posterior mean"),
     _m("bandit_thompson_by_mean", "bayesrec/bandits/policies.py",
-       "theta = rng.beta(self.a + successes, self.b + (pulls - successes))",
-       "theta = (self.a + successes) / (self.a + self.b + pulls) + 0 * rng.random(pulls.shape)",
-       [BANDT], "Thompson bandit by the posterior mean"),
+       "theta = rng.beta(alpha, beta)\n",
+       "theta = alpha / (alpha + beta) + 0 * rng.random(np.shape(alpha))\n", [BANDT],
+       "Thompson bandit by the posterior mean"),
     _m("bandit_thompson_swapped", "bayesrec/bandits/policies.py",
-       "theta = rng.beta(self.a + successes, self.b + (pulls - successes))",
-       "theta = rng.beta(self.a + successes, self.b + pulls)", [BANDT],
-       "Thompson bandit: failures counted as pulls"),
+       "thompson_select(self.a + successes, self.b + (pulls - successes), rng)",
+       "thompson_select(self.a + successes, self.b + pulls, rng)", [BANDT],
+       "Thompson bandit: pulls counted as failures"),
     _m("smoothed_average_weight", "bayesrec/ranking.py",
        "return _out((total + lam * mu0) / denom)", "return _out((total + mu0) / denom)",
        [RANKT], "smoothed average: prior mean not weighted by lambda"),
+    # ------------------------------------------------------------------ HPF Gibbs
+    _m("hpf_xi_shape", HPF, "p.a_prime + p.rank * p.a, p.a_prime / p.b_prime",
+       "p.a_prime + p.a, p.a_prime / p.b_prime", HPF_TESTS,
+       "HPF: xi | theta shape without the factor K"),
+    _m("hpf_eta_rate", HPF, "p.c_prime / p.d_prime + beta.sum(1)", "p.c_prime + beta.sum(1)",
+       HPF_TESTS, "HPF: eta | beta rate c' instead of c'/d'"),
+    _m("hpf_scale_p_sign", HPF, "p = theta.shape[0] * prior.a - beta.shape[0] * prior.c",
+       "p = beta.shape[0] * prior.c - theta.shape[0] * prior.a", HPF_TESTS,
+       "HPF scale move: Jacobian exponent with the wrong sign"),
+    _m("hpf_beta_stale_theta", HPF, "state[\"eta\"][:, None] + theta.sum(0)[None, :]",
+       "state[\"eta\"][:, None] + state[\"theta\"].sum(0)[None, :]", HPF_TESTS,
+       "HPF: beta conditional on the previous sweep's theta"),
 ]

@@ -55,8 +55,7 @@ class Server:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()}")
                 try:
-                    # every worker must be up: ask until several distinct answers... the
-                    # health endpoint is enough once the socket accepts and the DB answers
+                    # healthy once a worker accepts and its database answers
                     if client.get(self.url + "/health").status_code == 200:
                         return self
                 except httpx.HTTPError:

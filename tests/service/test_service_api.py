@@ -39,7 +39,7 @@ def test_health_and_listing(api):
     client, _ = api
     assert client.get("/health").json() == {"status": "ok", "database": "sqlite",
                                              "schema_version": 1}
-    assert client.get("/experiments").json() == {"experiments": ["exp"]}
+    assert client.get("/experiments").json()["experiments"][0] == "exp"
 
 
 def test_select_returns_k_distinct_arms(api):
@@ -90,6 +90,15 @@ def test_posterior_interval_and_p_best(api):
     assert list(tree["posterior"]["arm"].values) == [r["arm"] for r in rows]
 
 
+def test_status_page_escapes_names(api):
+    client, _ = api
+    assert client.post("/experiments", json={"name": "<b>html", "arms": [
+        "<script>alert(1)</script>", "plain"]}).status_code == 201
+    page = client.get("/").text
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;html" in page and '<td class="name">x</td>' in page
+
+
 BAD = [
     # (method, path, body or raw bytes, status, words the error must contain)
     ("POST", "/experiments", b"{not json", 400, "malformed JSON"),
@@ -108,6 +117,9 @@ BAD = [
     ("POST", "/experiments", {"name": "n", "arms": [{"name": "a", "b": -1}]}, 422,
      "arms[0].b"),
     ("POST", "/experiments", {"name": "x" * 201, "arms": ["a"]}, 422, "experiment name"),
+    ("POST", "/experiments", {"name": "a/b", "arms": ["a"]}, 422, "must not contain '/'"),
+    ("POST", "/experiments", b'{"name": "n", "arms": ["a"], "prior": {"a": NaN}}', 422,
+     "prior.a must be finite"),
     ("POST", "/experiments/nope/select", {"k": 1}, 404, "unknown experiment 'nope'"),
     ("POST", "/experiments/exp/select", {"k": 0}, 422, "k must lie in [1, 3]"),
     ("POST", "/experiments/exp/select", {"k": 4}, 422, "k must lie in [1, 3]"),

@@ -150,6 +150,9 @@ def test_sigkill_mid_load_loses_no_acknowledged_reward(server_factory, sqlite_ur
     new = [i for r in results for ack in r["acks"] for i in ack[1]]
     assert len(new) == len(set(new))
     assert set(new) | stored == {e[0] for e in distinct}
+    print(f"\ncrash: {len(stored)} events stored at the kill, {len(acked_before)} acknowledged "
+          f"before it (all present), {len(stored - acked_before)} committed but unacknowledged, "
+          f"{sum(r['errors'] for r in results)} failed client requests retried")
     post = httpx.get(f"{restarted.url}/experiments/crash/posterior").json()["arms"]
     succ, fail = expected_counts(distinct)
     np.testing.assert_array_equal(np.array([r["a"] for r in post]) - PRIOR_A, succ)

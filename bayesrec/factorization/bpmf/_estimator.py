@@ -68,7 +68,12 @@ class BPMF(RatingModel):
     n_chains : int
         Independent chains (streams spawned from ``random_state``).
     alpha : float or "sample"
-        Observation precision: fixed (paper: 2) or sampled under ``Gamma(*alpha_prior)``.
+        Observation precision: fixed (paper: 2, the default) or sampled under
+        ``Gamma(*alpha_prior)``.  The fixed value is the default because it is the more
+        accurate one on the embedded data (``random_split(movielens_small(), 0.2, rng=0)``,
+        K = 10, default chains): test RMSE 0.8363 with ``alpha=2`` (seeds 0 and 1) against
+        0.8433 / 0.8405 with ``alpha="sample"`` (which settles near 2.3: a smaller noise
+        variance lets the factors fit the training ratings more closely).
     biases : bool
         Add user and item biases with Gamma-hyperprior precisions.
     hyperprior : bool
@@ -172,7 +177,18 @@ class BPMF(RatingModel):
             w0 = np.eye(k) if self.W0 is None else np.asarray(self.W0, float)
             if mu0.shape != (k,):
                 raise ValueError(f"mu0 must have shape ({k},), got {mu0.shape}")
-            nu0 = k if self.nu0 is None else self.nu0
+            if w0.shape != (k, k):
+                raise ValueError(f"W0 must have shape ({k}, {k}), got {w0.shape}")
+            # a nan / inf hyperparameter would only surface deep in the sampler (nan draws,
+            # or a slice sampler that never finds its slice): refuse it here
+            for name, value in (("mu0", mu0), ("W0", w0)):
+                if not np.isfinite(value).all():
+                    raise ValueError(f"{name} must be finite (it has nan or inf entries)")
+            if not np.allclose(w0, w0.T, rtol=1e-10, atol=0.0):
+                raise ValueError("W0 must be symmetric")
+            if np.linalg.eigvalsh(w0).min() <= 0:
+                raise ValueError("W0 must be positive definite")
+            nu0 = k if self.nu0 is None else check_positive("nu0", self.nu0)
             nw = NormalWishart(mu0, check_positive("beta0", self.beta0), float(nu0), w0)
         if isinstance(self.alpha, str):
             if self.alpha != "sample":
@@ -182,7 +198,7 @@ class BPMF(RatingModel):
         else:
             alpha = check_positive("alpha", self.alpha)
         for name, pr in (("bias_prior", self.bias_prior), ("alpha_prior", self.alpha_prior)):
-            if len(pr) != 2:
+            if not isinstance(pr, (tuple, list, np.ndarray)) or len(pr) != 2:
                 raise ValueError(f"{name} must be (shape, rate), got {pr!r}")
             check_positive(f"{name} shape", pr[0])
             check_positive(f"{name} rate", pr[1])

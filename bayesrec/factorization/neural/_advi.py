@@ -17,6 +17,8 @@ shortfall being largest for the parameter part of the predictive variance.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 
 import numpy as np
@@ -66,7 +68,7 @@ def fit_advi(train, *, architecture: str, rank: int, hidden: int, activation: st
             callback(i + 1, losses, lambda: _unflatten(approx, approx.params[0].get_value()))
     t0 = time.perf_counter()
     # one BLAS thread: the mini-batch GEMMs are tiny and threaded OpenBLAS busy-waits
-    with model, threadpool_limits(1, "blas"):
+    with model, threadpool_limits(1, "blas"), _quiet(not progressbar):
         approx = pm.fit(n_iter, method="advi", start=start, start_sigma=start_sigma,
                         random_seed=seed, obj_optimizer=pm.adam(learning_rate=rate),
                         callbacks=[_cb], progressbar=progressbar)
@@ -74,6 +76,19 @@ def fit_advi(train, *, architecture: str, rank: int, hidden: int, activation: st
     means = _unflatten(approx, approx.params[0].get_value())
     sds = _unflatten(approx, _softplus(approx.params[1].get_value()))
     return means, sds, np.asarray(approx.hist, dtype=np.float64), seconds
+
+
+@contextlib.contextmanager
+def _quiet(enabled: bool):
+    """Silence PyMC's "Finished [100%]: Average Loss" log line when no progress is wanted."""
+    log = logging.getLogger("pymc.variational.inference")
+    level = log.level
+    if enabled:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _unflatten(approx, flat: np.ndarray) -> dict[str, np.ndarray]:

@@ -334,6 +334,10 @@ class NeuralRecommender(RatingModel):
         return self.global_mean_ + forward_numpy(p, users, items, self._cfg_["architecture"],
                                                  self._cfg_["activation"])
 
+    def _item_embeddings(self) -> np.ndarray:
+        """The item embeddings ``v_i`` (MAP estimate or ADVI posterior means)."""
+        return np.asarray(self.weights_["V"][: self.train_.n_items], np.float64)
+
     def _require_advi(self, what: str) -> None:
         self._check_fitted()
         if self._cfg_["method"] != "advi":
