@@ -126,8 +126,8 @@ def main(argv=None) -> int:
             print(f"{m['id']:32s} {'SURVIVED' if passed else 'killed':9s} {sec:7.1f} s  {why}",
                   flush=True)
     lines = ["| mutant | planted bug | killed by | seconds |", "|---|---|---|---|"]
-    lines += [f"| `{i}` | {w} | {k if k == 'SURVIVED' else '`' + k + '`'} | {s:.1f} |"
-              for i, w, k, s in rows]
+    lines += [f"| `{i}` | {w.replace('|', '\\|')} | "
+              f"{k if k == 'SURVIVED' else '`' + k + '`'} | {s:.1f} |" for i, w, k, s in rows]
     n_surv = sum(r[2] == "SURVIVED" for r in rows)
     lines.append(f"\n{len(rows) - n_surv} of {len(rows)} mutants killed, {n_surv} survived.")
     table = "\n".join(lines)
