@@ -289,3 +289,17 @@ def test_similar_items_is_cosine_of_the_embeddings(cls, contract_data):
     np.testing.assert_allclose(got["similarity"], [s for s, _ in ref[:4]], rtol=1e-10)
     assert item not in set(got["item"]) and list(got["rank"]) == [1, 2, 3, 4]
     assert len(m.similar_items("no such item")) == 0
+
+
+@pytest.mark.parametrize("cls", PARAMS)
+def test_calls_do_not_change_the_fitted_state(cls, contract_data):
+    """Per-call options are arguments, never attributes parked on ``self``: recommending and
+    predicting leave every learned attribute in place (only private caches may appear)."""
+    r = contract_data
+    m = make(cls).fit(r)
+    before = dict(vars(m))
+    outputs(m, r)
+    after = vars(m)
+    assert all(after[k] is v for k, v in before.items())
+    extra = set(after) - set(before)
+    assert all(k.startswith("_") and not k.endswith("_") for k in extra), extra

@@ -51,7 +51,11 @@ _MAX_EPOCH_SECONDS = np.iinfo(np.int64).max // 10**9
 
 
 def _check_1d(values, name: str) -> None:
-    """Refuse a 2-d (or 0-d) array where a column of values is expected."""
+    """Refuse a scalar, a string or a 2-d array where a column of values is expected."""
+    if isinstance(values, (str, bytes)) or not (hasattr(values, "__len__")
+                                                and hasattr(values, "__getitem__")):
+        raise TypeError(f"{name} must be an array with one value per rating, got "
+                        f"{type(values).__name__}")
     ndim = getattr(values, "ndim", 1)
     if ndim != 1:
         raise ValueError(f"{name} must be a 1-d array, got shape {np.shape(values)}")
@@ -85,7 +89,10 @@ def _as_numeric(values, name: str) -> np.ndarray:
             raise ValueError(f"{name}s must be real numbers, got {arr[r]!r} "
                              f"({type(arr[r]).__name__}) at row {r}")
         if isinstance(values, (list, tuple)):
-            arr = np.asarray(values)  # plain numbers: the fast path below
+            try:
+                arr = np.asarray(values)  # plain numbers: the fast path below
+            except ValueError:  # ragged nested lists
+                raise ValueError(f"{name}s must be a 1-d array of numbers") from None
     if arr.dtype.kind in "iuf":
         out = arr.astype(np.float64, copy=False)
         if np.isfinite(out).all():  # the common case: one pass, no pandas
@@ -150,13 +157,29 @@ def _as_timestamps(values) -> np.ndarray:
             raise ValueError(f"timestamp {secs[r]} at row {r} is not a finite number of "
                              f"epoch seconds within +-{_MAX_EPOCH_SECONDS} (years 1677-2262)")
         return secs.astype(np.int64)
+    if s.dtype == object:
+        # numbers among date-time strings would be read as nanoseconds: refuse the mix
+        number = s.map(lambda x: isinstance(x, (int, float, np.number))
+                       and not isinstance(x, (bool, np.bool_))).to_numpy(bool)
+        if number.any() and not number.all():
+            r = _first_bad_row(number)
+            raise ValueError(f"timestamps mix numbers and date-times: {s.iloc[r]!r} at row "
+                             f"{r}; pass epoch seconds or date-times, not both")
+        if number.all():
+            return _as_timestamps(pd.to_numeric(s).to_numpy())
     try:
         dt = pd.to_datetime(s)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"timestamps are neither numbers nor date-times: {exc}") from None
     if dt.dt.tz is not None:
         dt = dt.dt.tz_convert("UTC").dt.tz_localize(None)
-    return (dt.to_numpy().astype("datetime64[s]").astype(np.int64))
+    secs = dt.to_numpy().astype("datetime64[s]").astype(np.int64)
+    bad = np.abs(secs) > _MAX_EPOCH_SECONDS
+    if bad.any():
+        r = _first_bad_row(bad)
+        raise ValueError(f"timestamp {s.iloc[r]!r} at row {r} is outside the datetime64[ns] "
+                         "range (years 1677-2262)")
+    return secs
 
 
 class Ratings:
@@ -265,6 +288,10 @@ class Ratings:
         """
         if implicit is not None and not isinstance(implicit, (bool, np.bool_)):
             raise TypeError(f"implicit must be True, False or None, got {implicit!r}")
+        for name, v in (("users", users), ("items", items), ("ratings", ratings),
+                        ("timestamps", timestamps)):
+            if v is not None:
+                _check_1d(v, name)
         if ratings is None:
             if implicit is False:
                 raise ValueError("explicit data (implicit=False) needs ratings")
@@ -279,10 +306,6 @@ class Ratings:
             raise ValueError("users, items, ratings (and timestamps) must have the same length; "
                              f"got {len(users)}, {len(items)}, {n}"
                              + ("" if timestamps is None else f", {len(timestamps)}"))
-        for name, v in (("users", users), ("items", items), ("ratings", ratings),
-                        ("timestamps", timestamps)):
-            if v is not None:
-                _check_1d(v, name)
         if n == 0:
             raise ValueError("empty input: no ratings")
         users = _check_ids(users, "user")
