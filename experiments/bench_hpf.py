@@ -189,8 +189,10 @@ def part_3(iters):
 
 
 # ------------------------------------------------------------------ part 4
-CAVI_GRID = [dict(rank=k, a=s, c=s, n_iter=n) for k in (10, 20, 50, 100) for s in (0.1, 0.3, 1.0)
-             for n in (50, 200)]
+CAVI_GRID = ([dict(rank=k, a=s, c=s, n_iter=n, init_scale=1.0) for k in (10, 20, 50, 100)
+              for s in (0.1, 0.3, 1.0) for n in (50, 200)]
+             + [dict(rank=k, a=s, c=s, n_iter=50, init_scale=j) for k in (10, 20, 50)
+                for s in (0.3, 1.0) for j in (0.001, 0.01, 0.1)])
 GIBBS_GRID = [dict(rank=k, burn_in=b, draws=d) for k in (10, 20, 50) for b, d in
               ((100, 100), (300, 200))]
 
