@@ -361,10 +361,12 @@ class MarkovChain:
         :data:`DENSE_EIG_MAX_STATES` states and by ARPACK on the sparse operator above.
         """
         self._check_fitted()
+        tol = check_positive("tol", tol)
+        max_iter = check_positive("max_iter", max_iter, integer=True)
         v = self.n_states_
         if method == "power":
             pi = np.full(v, 1.0 / v)
-            for _ in range(int(max_iter)):
+            for _ in range(max_iter):
                 new = self._A.vecmat(pi)
                 new /= new.sum()
                 if np.abs(new - pi).sum() < tol:
@@ -378,7 +380,13 @@ class MarkovChain:
                 vec = vecs[:, np.argmin(np.abs(w - 1.0))]
             else:
                 op = spla.LinearOperator((v, v), matvec=self._A.vecmat, dtype=np.float64)
-                _, vecs = spla.eigs(op, k=1, which="LM", v0=np.full(v, 1.0 / v), tol=tol)
+                try:
+                    _, vecs = spla.eigs(op, k=1, which="LM", v0=np.full(v, 1.0 / v), tol=tol,
+                                        maxiter=max_iter)
+                except spla.ArpackNoConvergence:
+                    raise ConvergenceError(f"ARPACK did not find the stationary distribution "
+                                           f"in {max_iter} iterations at tol={tol:g}; raise "
+                                           "tol or max_iter, or use method='power'") from None
                 vec = vecs[:, 0]
             vec = np.real(vec)
             vec = vec / vec.sum()

@@ -9,8 +9,9 @@ Top-k metrics take
 
 Relevance rule: a test rating is relevant when ``rating >= threshold`` (default 4.0 on the
 MovieLens 0.5-5 scale); a test interaction of implicit data is relevant when its count is
-``> 0`` (or ``>= threshold`` when one is given).  Users with no relevant test item are **excluded** from the averages
-(their precision would be 0 whatever the model does); with ``per_user=True`` they get NaN.
+``> 0`` (or ``>= threshold`` when one is given).  Users with no relevant test item are
+**excluded** from the averages (their precision would be 0 whatever the model does); with
+``per_user=True`` they get NaN.
 All metrics are vectorized over users: hits are found by one sorted search of
 ``user * n_items + item`` keys.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ._validation import check_positive
 from .data import Ratings
 
 
@@ -32,6 +34,9 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("empty input: no ratings to score")
     if np.isnan(b).any():
         raise ValueError(f"NaN prediction at position {int(np.flatnonzero(np.isnan(b))[0])}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"non-finite true rating at position "
+                         f"{int(np.flatnonzero(~np.isfinite(a))[0])}")
     return a, b
 
 
@@ -71,6 +76,22 @@ def relevance_matrix(test: Ratings, threshold: float | None | str = 4.0) -> sp.c
     return m
 
 
+def _check_recommended(rec: np.ndarray, n_items: int) -> np.ndarray:
+    """Item indices in ``[0, n_items)`` or ``-1`` (an empty slot), as int64.
+
+    An index past the catalogue would otherwise be read as another user's item (the hits are
+    looked up by ``user * n_items + item``): a silent wrong score.
+    """
+    if rec.size and rec.dtype.kind not in "iu":
+        raise ValueError(f"recommended must hold integer item indices, got dtype {rec.dtype}")
+    rec = rec.astype(np.int64, copy=False)
+    if rec.size and (rec.min() < -1 or rec.max() >= n_items):
+        bad = int(rec.min()) if rec.min() < -1 else int(rec.max())
+        raise ValueError(f"recommended item index {bad} is outside [0, {n_items}) (-1 marks "
+                         "an empty slot)")
+    return rec
+
+
 def _hits(recommended: np.ndarray, relevant, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Boolean hits ``(n_users, k)`` and the count of relevant items per user."""
     rec = np.asarray(recommended)
@@ -85,8 +106,8 @@ def _hits(recommended: np.ndarray, relevant, k: int) -> tuple[np.ndarray, np.nda
     rel.sort_indices()
     if rel.shape[0] != rec.shape[0]:
         raise ValueError(f"relevant has {rel.shape[0]} rows but recommended has {rec.shape[0]}")
-    rec = rec[:, :k].astype(np.int64)
     n_items = rel.shape[1]
+    rec = _check_recommended(rec[:, :k], n_items)
     rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
     keys = rows * n_items + rel.indices  # sorted: CSR rows in order, columns sorted
     query = np.arange(rec.shape[0], dtype=np.int64)[:, None] * n_items + rec
@@ -147,9 +168,13 @@ def average_precision_at_k(recommended, relevant, k: int = 10, per_user: bool = 
 
 def catalogue_coverage(recommended, n_items: int, k: int | None = None) -> float:
     """Share of the ``n_items`` catalogue that appears in at least one user's top-k list."""
+    n_items = check_positive("n_items", n_items, integer=True)
     rec = np.asarray(recommended)
+    if rec.ndim != 2:
+        raise ValueError(f"recommended must be 2-D (users, positions), got shape {rec.shape}")
     if k is not None:
-        rec = rec[:, :k]
+        rec = rec[:, :check_positive("k", k, integer=True)]
+    rec = _check_recommended(rec, n_items)
     shown = np.unique(rec[rec >= 0])
     return len(shown) / n_items
 

@@ -189,20 +189,24 @@ def part_3(iters):
 
 
 # ------------------------------------------------------------------ part 4
-CAVI_GRID = [dict(rank=k, a=s, c=s, n_iter=n) for k in (10, 20, 50, 100) for s in (0.1, 0.3, 1.0)
-             for n in (50, 200)]
+CAVI_GRID = ([dict(rank=k, a=s, c=s, n_iter=n, init_scale=1.0) for k in (10, 20, 50, 100)
+              for s in (0.1, 0.3, 1.0) for n in (50, 200)]
+             + [dict(rank=k, a=s, c=s, n_iter=50, init_scale=j) for k in (10, 20, 50)
+                for s in (0.3, 1.0) for j in (0.001, 0.01, 0.1)])
 GIBBS_GRID = [dict(rank=k, burn_in=b, draws=d) for k in (10, 20, 50) for b, d in
               ((100, 100), (300, 200))]
 
 
-def part_4():
+def part_4(methods=("cavi", "gibbs")):
     from bayesrec.popularity import MostPopular
     ratings = movielens_small()
     train, test = random_split(ratings, 0.2, rng=0)
     fit_part, val = random_split(train, 0.2, rng=1)
     rows = []
-    for method, grid, fixed in (("cavi", CAVI_GRID, dict(tol=1e-6)),
-                                ("gibbs", GIBBS_GRID, dict(n_chains=2))):
+    for method, grid, fixed in (("cavi", CAVI_GRID, {"tol": 1e-6}),
+                                ("gibbs", GIBBS_GRID, {"n_chains": 2})):
+        if method not in methods:
+            continue
         best = None
         for params in grid:
             t = time.perf_counter()
@@ -232,6 +236,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--iters-20m", type=int, default=5)
+    ap.add_argument("--select", default="cavi,gibbs", help="methods of part 4")
     ap.add_argument("--child-20m", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child_20m is not None:
@@ -243,7 +248,7 @@ def main(argv=None):
     if 3 in parts:
         part_3(args.iters_20m)
     if 4 in parts:
-        part_4()
+        part_4(tuple(args.select.split(",")))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def run(ctx: Context) -> Section:
     mcmc = dict(n_chains=2, n_burn=50 * n, n_samples=100 * n)
     genres = genre_features(ctx.movies) if ctx.movies is not None else None
     models = {
-        "ALS (K=10)": lambda: ALS(rank=10, reg=12.0, n_iter=15, random_state=0),
+        "ALS (K=10)": lambda: ALS(rank=10, reg=12.0, random_state=0),
         "SVD++ SGD (K=20)": lambda: SVDpp(rank=20, lr=0.007, reg=0.02, n_iter=20,
                                           random_state=0),
         "BPMF (K=10, alpha sampled)": lambda: BPMF(

@@ -227,6 +227,8 @@ def case_model(case: dict, steps: list) -> None:
     for call in case.get("calls", []):
         call = decode(call)
         op = call["op"]
+        if op.startswith("predict") and not hasattr(model, op):
+            continue  # a ranking-only model
         steps.append(op)
         try:
             if op == "predict":
@@ -235,15 +237,24 @@ def case_model(case: dict, steps: list) -> None:
                 check_predictions(pred, len(np.atleast_1d(users)), scale)
             elif op == "predict_ratings":
                 check_predictions(model.predict_ratings(r), len(r), scale)
+            elif op == "similar_items":
+                frame = model.similar_items(call["item"], k=call["k"])
+                items = list(frame.iloc[:, 0])
+                check(len(items) <= int(call["k"]), f"{len(items)} similar items")
+                check(len(set(items)) == len(items), f"repeated similar items {items}")
+                check(call["item"] not in items, "an item is its own neighbour")
+                check(np.isfinite(np.asarray(frame.iloc[:, 1], float)).all(),
+                      "non-finite similarity")
             elif op == "recommend":
                 user = call["user"]
-                frame = model.recommend(user, k=call["k"])
+                frame = model.recommend(user, k=call["k"], **call.get("options", {}))
                 u = int(r.user_index(user))
                 seen = ({r.item_ids[i] for i in seen_rows[u]} if u >= 0 else set())
                 check_recommend(frame, int(call["k"]), seen, r.n_items)
             elif op == "recommend_indices":
                 users = call["users"]
-                items, scores = model.recommend_indices(users, k=call["k"])
+                items, scores = model.recommend_indices(users, k=call["k"],
+                                                        **call.get("options", {}))
                 uu = np.asarray(users).astype(np.int64).ravel()
                 check_recommend_indices(np.asarray(items), np.asarray(scores), uu,
                                         int(call["k"]), seen_rows, r.n_items)
@@ -361,7 +372,71 @@ def case_ranking(case: dict, steps: list) -> None:
                 raise Finding(f"{op}: {bad}") from None
 
 
-CASES = {"ratings": case_ratings, "model": case_model, "markov": case_markov,
+def case_bandit(case: dict, steps: list) -> None:
+    from bayesrec import bandits
+    args = decode(case["args"])
+    policy = getattr(bandits, args["policy"])(*args["policy_args"])
+    steps.append("policy")
+    res = bandits.simulate(policy, args["probabilities"], args["n_trials"],
+                           args["n_replications"], rng=0)
+    steps.append("simulated")
+    regret = np.asarray(res.mean_regret())
+    check(np.isfinite(regret).all(), "non-finite regret")
+    check((np.diff(regret) >= -1e-12).all(), "mean cumulative regret decreases")
+    share = np.asarray(res.best_arm_share())
+    check(((share >= 0) & (share <= 1)).all(), "best-arm share outside [0, 1]")
+
+
+def case_split(case: dict, steps: list) -> None:
+    from bayesrec.data import splits
+    r = build_ratings(case["data"])
+    steps.append("built")
+    args = decode(case["args"])
+    kind = args.pop("kind")
+    if kind == "kfold":
+        parts = list(splits.kfold(r, **args))
+    else:
+        parts = [getattr(splits, kind)(r, **args)]
+    for train, test in parts:
+        check(len(train) + len(test) <= len(r), "a split invents rows")
+        key = lambda x: set(zip(x.users.tolist(), x.items.tolist()))  # noqa: E731
+        check(not (key(train) & key(test)), "train and test share a pair")
+        check(key(train) | key(test) <= key(r), "a split invents pairs")
+    if kind in ("random_split", "per_user_split", "kfold") and len(parts) == 1:
+        train, test = parts[0]
+        check(len(train) + len(test) == len(r), "a split loses rows")
+
+
+def case_metrics(case: dict, steps: list) -> None:
+    import scipy.sparse as sp
+
+    from bayesrec import metrics
+    args = decode(case["args"])
+    rel = sp.csr_matrix(np.asarray(args["relevant"], dtype=np.int8))
+    rec = args["recommended"]
+    k = args["k"]
+    sub = rec[:, :k] if isinstance(k, int) and not isinstance(k, bool) and k >= 1 else rec
+    invalid = rec.dtype.kind not in "iu" or bool(sub.size and (sub.min() < -1
+                                                              or sub.max() >= rel.shape[1]))
+    for name in ("precision_at_k", "recall_at_k", "hit_rate_at_k", "ndcg_at_k",
+                 "average_precision_at_k"):
+        steps.append(name)
+        try:
+            value = getattr(metrics, name)(rec, rel, k=args["k"])
+            check(not invalid, f"{name} scored item indices outside the catalogue")
+            check(np.isfinite(value) and -1e-12 <= value <= 1 + 1e-12, f"{name} = {value}")
+        except Finding:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            bad = classify(exc)
+            if bad:
+                raise Finding(f"{name}: {bad}") from None
+    value = metrics.catalogue_coverage(rec, args["n_items"], args.get("k"))
+    check(0 <= value <= 1, f"coverage {value}")
+    check(not invalid or args["n_items"] != rel.shape[1], "coverage of invalid indices")
+
+
+CASES = {"metrics": case_metrics, "bandit": case_bandit, "split": case_split, "ratings": case_ratings, "model": case_model, "markov": case_markov,
          "pagerank": case_pagerank, "rules": case_rules, "ranking": case_ranking}
 
 

@@ -11,8 +11,8 @@ Means of test functions must agree within ``Z = 4.5`` combined standard errors (
 first, ESS-based MCSE from ArviZ for the chain).  Power: with these run lengths the combined
 standard errors are 0.02 for ``log alpha`` and ``log tau`` and 0.04 for ``log tr Lambda``
 (measured), so a shift of 0.09-0.18 is detected: a 9% error in alpha or a precision, 18% in a
-Wishart scale; the norms of the slowly mixing bag factors are checked more loosely (combined
-standard error about 0.2 on ``log ||Y||^2``).  A deliberately broken bag update written below (the
+Wishart scale; the norms of the bag factors are checked more loosely (combined standard error
+about 0.1 on ``log ||Y||^2``, i.e. a 40% error in ``||Y||^2``).  A deliberately broken bag update written below (the
 classic stale-residual bug: the column's own current contribution left in the cached
 residual) must fail the same threshold.
 

@@ -26,6 +26,9 @@ az = pytest.importorskip("arviz")
 
 Z = 4.0
 pytestmark = pytest.mark.slow
+# proper, lighter-tailed hyperpriors (nu0 = K + 2, Gamma(3, 2) precisions): with nu0 = K the
+# Wishart tails and the many hierarchical groups make NUTS diverge (44 of 1200 transitions)
+PRIORS = dict(nu0=4.0, bias_prior=(3.0, 2.0), linear_prior=(3.0, 2.0))
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +52,17 @@ def _z(g_dt, g_name, n_dt, n_name, method):
 def test_gibbs_matches_nuts(tiny):
     from models.bayesian_svdpp import bayesian_svdpp_model
     tr, te, feats = tiny
-    m = BayesianSVDpp(rank=2, item_features=feats, n_chains=4, n_samples=1500, n_burn=300,
-                      n_tracked=10, verbose=False, random_state=1).fit(tr, eval_set=te)
+    m = BayesianSVDpp(rank=2, item_features=feats, n_chains=4, n_samples=1000, n_burn=200,
+                      n_tracked=10, verbose=False, random_state=1,
+                      **PRIORS).fit(tr, eval_set=te)
     bu, bv = build_bags(tr, True, item_features=feats)
     model = bayesian_svdpp_model(tr.users, tr.items, tr.ratings, bu.csr.toarray(), bu.group,
                                  bu.linear, bv.csr.toarray(), bv.group, bv.linear, 2,
-                                 te.users, te.items)
+                                 te.users, te.items, **PRIORS)
     warnings.filterwarnings("ignore")
     with model:
-        nuts = pm.sample(800, tune=800, chains=2, cores=1, random_seed=1, progressbar=False,
-                         target_accept=0.9, compute_convergence_checks=False)
+        nuts = pm.sample(600, tune=800, chains=2, cores=1, random_seed=1, progressbar=False,
+                         target_accept=0.95, compute_convergence_checks=False)
     assert int(nuts["sample_stats"]["diverging"].sum()) <= 20
     for g_name, n_name in [("test_pred", "pred"), ("alpha", "alpha"), ("tau_b", "tau_b"),
                            ("tau_c", "tau_c")]:

@@ -185,6 +185,11 @@ def index_array(n):
 
 
 K = st.one_of(st.integers(1, 12), st.sampled_from([0, -1, 10**9, 2.5, "3", None]))
+#: per-call ranking options (models without them must refuse them by name)
+OPTIONS = st.one_of(st.just({}), st.just({}), st.fixed_dictionaries({
+    "strategy": st.sampled_from(["mean", "thompson", "lower_bound", "nonsense"]),
+    "random_state": st.sampled_from([0, 1, -1]),
+    "prob": st.sampled_from([0.9, 0.5, 1.5, math.nan])}))
 
 
 @st.composite
@@ -193,15 +198,19 @@ def calls(draw, data, n_users):
     out = []
     for _ in range(draw(st.integers(1, 4))):
         op = draw(st.sampled_from(["predict", "recommend", "recommend_indices",
-                                   "predict_ratings"]))
+                                   "predict_ratings", "similar_items"]))
         if op == "predict":
             n = draw(st.integers(1, 4))
             out.append({"op": op, "users": [draw(user_ids) for _ in range(n)],
                         "items": [draw(item_ids) for _ in range(n)]})
         elif op == "recommend":
-            out.append({"op": op, "user": draw(user_ids), "k": draw(K)})
+            out.append({"op": op, "user": draw(user_ids), "k": draw(K),
+                        "options": draw(OPTIONS)})
         elif op == "recommend_indices":
-            out.append({"op": op, "users": draw(index_array(n_users)), "k": draw(K)})
+            out.append({"op": op, "users": draw(index_array(n_users)), "k": draw(K),
+                        "options": draw(OPTIONS)})
+        elif op == "similar_items":
+            out.append({"op": op, "item": draw(item_ids), "k": draw(K)})
         else:
             out.append({"op": op})
     return out
@@ -290,7 +299,7 @@ def test_fuzz_bpmf(worker):
 
 # a column of one kind of bad value, or a valid one
 BAD_COLUMN = st.sampled_from(["nan", "inf", "bool", "complex", "datetime", "2d", "string",
-                              "none", "short", "empty"])
+                              "none", "short", "empty", "scalar", "ragged", "dates"])
 
 
 @st.composite
@@ -327,6 +336,12 @@ def ratings_input(draw):
         values = [None] + values[1:]
     elif defect == "short":
         values = values[:-1]
+    elif defect == "scalar":
+        values = 3.0
+    elif defect == "ragged":
+        values = [[1.0]] + [[1.0, 2.0]] * (n - 1)
+    elif defect == "dates":  # date-time strings, one of them out of range if n > 1
+        values = ["2020-01-01"] * n if n == 1 else ["3000-01-01"] + [1.5e9] * (n - 1)
     elif defect == "empty":
         data = {k: ([] if isinstance(v, list) else v) for k, v in data.items()}
         values = []
@@ -335,7 +350,11 @@ def ratings_input(draw):
         del data["timestamps"]
     if data["rating_scale"] is None:
         del data["rating_scale"]
-    refused = {"2d", "none", "short", "empty"}
+    refused = {"2d", "none", "short", "empty", "scalar"}
+    if column in ("ratings", "timestamps"):
+        refused |= {"ragged"}
+    if column == "ratings" or (column == "timestamps" and n > 1):
+        refused |= {"dates"}
     refused |= {"ratings": {"nan", "inf", "bool", "complex", "datetime", "string"},
                 "timestamps": {"nan", "inf", "bool", "complex", "string"},
                 "users": {"nan"}, "items": {"nan"}}[column]
@@ -345,7 +364,7 @@ def ratings_input(draw):
             "defect": f"{column}: {defect}"}
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=200)
 @given(ratings_input())
 def test_fuzz_ratings_construction(worker, case):
     assert_promise(worker, case)
@@ -438,3 +457,85 @@ def test_fuzz_beta_ranker(worker, d):
                               "liked": d.draw(st.lists(st.sampled_from([0, 1, 2, True]),
                                                        min_size=0, max_size=4))})
     assert_promise(worker, {"kind": "ranking", "args": args, "calls": call_list})
+
+
+@settings(FUZZ, max_examples=30)
+@given(st.data())
+def test_fuzz_bandits(worker, d):
+    policy = d.draw(st.sampled_from(["BetaBernoulliThompson", "UCB1", "EpsilonGreedy"]))
+    n_arms = d.draw(st.one_of(st.integers(1, 4), BAD_COUNTS))
+    extra = {"BetaBernoulliThompson": [d.draw(number(st.floats(0.5, 2))),
+                                       d.draw(number(st.floats(0.5, 2)))],
+             "UCB1": [], "EpsilonGreedy": [d.draw(number(st.sampled_from([0.0, 0.1, 1.0])))]}
+    k = n_arms if isinstance(n_arms, int) and not isinstance(n_arms, bool) and n_arms > 0 else 2
+    probs = d.draw(st.lists(st.one_of(st.floats(0, 1), st.sampled_from([-0.1, 1.5, math.nan])),
+                            min_size=k, max_size=k + d.draw(st.integers(0, 1))))
+    args = {"policy": policy, "policy_args": [n_arms] + extra[policy], "probabilities": probs,
+            "n_trials": d.draw(count(st.integers(1, 30))),
+            "n_replications": d.draw(count(st.integers(1, 3)))}
+    assert_promise(worker, {"kind": "bandit", "args": args})
+
+
+@settings(FUZZ, max_examples=30)
+@given(st.data())
+def test_fuzz_splits(worker, d):
+    data = d.draw(valid_ratings())
+    kind = d.draw(st.sampled_from(["random_split", "per_user_split", "time_split",
+                                   "leave_last_k_out", "kfold"]))
+    frac = number(st.sampled_from([0.2, 0.5, 0.9]))
+    args = {"random_split": lambda: {"test_size": d.draw(frac), "rng": 0},
+            "per_user_split": lambda: {"test_size": d.draw(frac), "rng": 0},
+            "time_split": lambda: {"test_size": d.draw(frac)},
+            "leave_last_k_out": lambda: {"k": d.draw(count(st.integers(1, 3)))},
+            "kfold": lambda: {"n_splits": d.draw(count(st.integers(2, 4))), "rng": 0}}[kind]()
+    args["kind"] = kind
+    assert_promise(worker, {"kind": "split", "data": data, "args": args})
+
+
+@settings(FUZZ, max_examples=40)
+@given(st.data())
+def test_fuzz_topk_metrics(worker, d):
+    n_users, n_items = d.draw(st.integers(1, 4)), d.draw(st.integers(1, 5))
+    relevant = [[d.draw(st.integers(0, 1)) for _ in range(n_items)] for _ in range(n_users)]
+    width = d.draw(st.integers(1, 4))
+    rows = d.draw(st.sampled_from([n_users, n_users, n_users + 1]))
+    cells = [d.draw(st.one_of(st.integers(-1, n_items - 1), st.integers(-3, n_items + 3)))
+             for _ in range(rows * width)]
+    dtype = d.draw(st.sampled_from(["int64", "int64", "float64"]))
+    args = {"relevant": relevant, "recommended": arr(cells, dtype, [rows, width]),
+            "k": d.draw(st.one_of(st.integers(1, width), K)),
+            "n_items": d.draw(st.one_of(st.just(n_items), BAD_COUNTS))}
+    assert_promise(worker, {"kind": "metrics", "args": args})
+
+
+# ------------------------------------------------------------------------------ every estimator
+# every estimator of the toolkit (discovered as in the contract suite), at its tiny contract
+# settings with at most one hyperparameter replaced by a nonsense value, on random data with
+# random calls; models that compile a PyTensor graph (``_test_slow``) are left to their own
+# suites (one compilation costs more than this whole file's budget)
+from contract_registry import all_estimators  # noqa: E402
+
+#: hyperparameters not fuzzed: files and processes (side effects outside the call)
+UNFUZZED = {"checkpoint_dir", "n_jobs", "verbose"}
+NONSENSE = st.sampled_from([0, -1, 2.5, 1e308, math.nan, math.inf, -math.inf, "x", None, True,
+                            [1.0, 2.0]])
+ESTIMATORS = [c for c in all_estimators() if not c._test_slow]
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=[c.__name__ for c in ESTIMATORS])
+def test_fuzz_every_estimator(worker, cls):
+    names = sorted(set(getattr(cls, "_checks", {})) - UNFUZZED)
+
+    @settings(FUZZ, max_examples=20)
+    @given(st.data())
+    def run(d):
+        data = d.draw(valid_ratings(max_users=6, max_items=6, scale=d.draw(st.booleans())))
+        params = dict(cls._test_params)
+        if names and d.draw(st.booleans()):
+            params[d.draw(st.sampled_from(names))] = d.draw(NONSENSE)
+        n_users = len(set(data["users"]))
+        assert_promise(worker, {"kind": "model", "model": f"{cls.__module__}.{cls.__name__}",
+                                "params": params, "data": data,
+                                "calls": d.draw(calls(data, n_users))})
+
+    run()

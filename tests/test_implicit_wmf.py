@@ -9,8 +9,12 @@ from bayesrec.data import Ratings, movielens_small, random_split, synthetic_rati
 from bayesrec.factorization import ImplicitALS, ImplicitBPMF
 from bayesrec.factorization.bpmf._linalg import draw_rows
 from bayesrec.factorization.implicit.wmf._data import WMFData
-from bayesrec.factorization.implicit.wmf._sweep import (draw_side, init_state, make_prior,
-                                                        side_stats, sweep, weighted_sse)
+from bayesrec.factorization.implicit.wmf._sweep import (
+    draw_side,
+    make_prior,
+    side_stats,
+    weighted_sse,
+)
 from bayesrec.inference.normal_wishart import NormalWishart
 from bayesrec.metrics import evaluate_topk
 from bayesrec.popularity import MostPopular
@@ -47,8 +51,13 @@ def _unpack(packed, d):
     return m + np.triu(m, 1).T
 
 
+@pytest.mark.parametrize("kernel", ["outer table", "direct"])
 @pytest.mark.parametrize("side", ["user", "item"])
-def test_conditional_equals_dense_computation_over_all_cells(counts, side):
+def test_conditional_equals_dense_computation_over_all_cells(counts, side, kernel,
+                                                             monkeypatch):
+    from bayesrec.factorization.implicit.wmf import _sweep
+    if kernel == "direct":
+        monkeypatch.setattr(_sweep, "OUTER_TABLE_MAX_BYTES", 0)
     conf, alpha = 2.5, 1.7
     data = WMFData.from_ratings(counts, conf)
     pref, c = _dense(counts, conf)
@@ -69,15 +78,15 @@ def test_conditional_equals_dense_computation_over_all_cells(counts, side):
         rows, other, P, C = np.arange(counts.n_items), U, pref[:, :].T, c.T
         P, C = P[:, active], C[:, active]      # cells: active users x items
         other = U[active]
-    gram, g, _ = stats
+    gram, g, _, base = stats
     mean_code, _, _ = draw_side(data.user_side() if side == "user" else data.item_side(),
                                 V if side == "user" else U, mu, lam, prior, alpha, None,
                                 mode=True)
-    for r, row in enumerate(rows):
+    for r in range(len(rows)):
         # brute force over every cell of the row: V^T C_u V and V^T C_u p_u
         prec_ref = lam + alpha * (other.T * C[r]) @ other
         h_ref = lam @ mu + alpha * (other.T * C[r]) @ P[r]
-        prec = lam + alpha * _unpack(gram[r], K)
+        prec = lam + alpha * (base + _unpack(gram[r], K))
         np.testing.assert_allclose(prec, prec_ref, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(lam @ mu + alpha * g[r], h_ref, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(mean_code[r], np.linalg.solve(prec_ref, h_ref), rtol=1e-10,
@@ -99,16 +108,15 @@ def test_draws_have_the_conditional_mean_and_covariance(counts):
     rng = np.random.default_rng(1)
     V = rng.normal(size=(counts.n_items, K))
     lam, mu = 1.5 * np.eye(K), np.full(K, 0.2)
-    prior = make_prior(K, NormalWishart(np.zeros(K), 2.0, K, np.eye(K)), 1.0, alpha, (1, 1))
     u = 0
     prec = lam + alpha * (V.T * c[u]) @ V
     mean = np.linalg.solve(prec, lam @ mu + alpha * (V.T * c[u]) @ pref[u])
     cov = np.linalg.inv(prec)
     # the draw path of draw_side (its stats, then the batched Cholesky draws), 20,000 times
-    gram, g, t2 = side_stats(*data.user_side(), V)
+    gram, g, t2, base = side_stats(*data.user_side(), V)
     n = 20000
     draws = draw_rows(np.repeat(gram[:1], n, 0), np.repeat(g[:1], n, 0),
-                      np.repeat(t2[:1], n, 0), lam, lam @ mu, alpha, rng)[0]
+                      np.repeat(t2[:1], n, 0), lam + alpha * base, lam @ mu, alpha, rng)[0]
     sd = np.sqrt(np.diag(cov))
     assert np.all(np.abs(draws.mean(0) - mean) < 0.02 * sd)
     np.testing.assert_allclose(np.cov(draws.T), cov, rtol=0.05, atol=0.05 * sd.max() ** 2)

@@ -104,6 +104,13 @@ def test_markov_state_indices_are_validated():
         mc.next_state_indices([-1])
     with pytest.raises(ValueError, match="to_idx"):
         mc.transition_log_probs([0], [7])
+    # the sparse + rank-one matrix itself (a negative row used to read the last row)
+    with pytest.raises(ValueError, match="idx"):
+        mc.transition_matrix.rows([-1])
+    with pytest.raises(ValueError, match="j"):
+        mc.transition_matrix.entries([0], [3])
+    with pytest.raises(ValueError, match="idx"):
+        mc.posterior_.concentration_rows([5])
 
 
 # --------------------------------------------------------------------------- divergence
@@ -419,9 +426,65 @@ def test_knn_huge_prior_weight_gives_the_prior_mean_not_inf():
 
 
 def test_huge_float_counts_are_refused_not_overflowing():
-    r = Ratings.from_arrays([1, 2, 2], [10, 10, 20], [2.0, 4.0, 5.0])
-    with pytest.raises(ValueError, match="min_overlap"):
-        UserKNN(min_overlap=1e308).fit(r)
-    from bayesrec.factorization import ALS
-    with pytest.raises(ValueError, match="n_iter"):
-        ALS(n_iter=1e308).fit(r)
+    """1e308 is a float, not a count: refused by name, not an OverflowError in a kernel or a
+    loop of 1e308 iterations (isolated, so that a regression fails instead of hanging)."""
+    proc = run_isolated("""
+        from bayesrec.data import Ratings
+        from bayesrec.factorization import ALS
+        from bayesrec.neighbors import UserKNN
+        r = Ratings.from_arrays([1, 2, 2], [10, 10, 20], [2.0, 4.0, 5.0])
+        for make in (lambda: UserKNN(min_overlap=1e308), lambda: ALS(n_iter=1e308)):
+            try:
+                make().fit(r)
+                print("returned")
+            except Exception as exc:
+                print(f"{type(exc).__name__}: {exc}")
+    """, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    for line, word in zip(lines, ["min_overlap", "n_iter"], strict=True):
+        assert line.startswith("ValueError:") and word in line, line
+
+
+def test_movie_file_errors_name_the_path(tmp_path):
+    from bayesrec.data import read_movies
+    (tmp_path / "movies.csv").write_text("movieId,name\n1,x\n")  # no title/genres columns
+    with pytest.raises(ValueError, match="movies.csv"):
+        read_movies(tmp_path / "movies.csv")
+    (tmp_path / "movies.csv.gz").write_bytes(b"not gzip\n")
+    with pytest.raises(ValueError, match="movies.csv.gz"):
+        read_movies(tmp_path / "movies.csv.gz")
+
+
+def test_from_arrays_refuses_scalars_ragged_lists_and_mixed_or_far_timestamps():
+    with pytest.raises(TypeError, match="ratings"):
+        Ratings.from_arrays([1, 2], [1, 1], 3.0)
+    with pytest.raises(TypeError, match="users"):
+        Ratings.from_arrays("12", [1, 1], [3.0, 4.0])
+    with pytest.raises(ValueError, match="ratings"):
+        Ratings.from_arrays([1, 2], [1, 1], [[1.0], [2.0, 3.0]])
+    # a number among date-time strings used to be read as nanoseconds (1.5e9 ns = 1.5 s)
+    with pytest.raises(ValueError, match="mix numbers and date-times"):
+        Ratings.from_arrays([1, 2], [1, 1], [3.0, 4.0], [1.5e9, "2020-01-01"])
+    with pytest.raises(ValueError, match="range"):
+        Ratings.from_arrays([1, 2], [1, 1], [3.0, 4.0], ["3000-01-01", "2020-01-01"])
+    ok = Ratings.from_arrays([1, 2], [1, 1], [3.0, 4.0], ["1970-01-01 00:00:10",
+                                                          "2020-01-01 00:00:00"])
+    assert ok.timestamps.tolist() == [10, 1577836800]
+
+
+def test_metrics_refuse_garbage_instead_of_scoring_it():
+    import scipy.sparse as sp
+
+    from bayesrec import metrics
+    rel = sp.csr_matrix(np.array([[0, 0, 1], [1, 0, 0]]))
+    # item 3 of user 0 is key 0 * 3 + 3 = user 1's item 0: it used to count as a hit
+    with pytest.raises(ValueError, match="outside"):
+        metrics.precision_at_k(np.array([[3], [2]]), rel, k=1)
+    with pytest.raises(ValueError, match="integer"):
+        metrics.ndcg_at_k(np.array([[2.0], [0.0]]), rel, k=1)
+    assert metrics.precision_at_k(np.array([[2], [-1]]), rel, k=1) == 0.5  # -1: empty slot
+    with pytest.raises(ValueError, match="n_items"):
+        metrics.catalogue_coverage(np.array([[0, 1]]), 0)
+    with pytest.raises(ValueError, match="true rating"):
+        metrics.rmse([1.0, np.nan], [1.0, 2.0])

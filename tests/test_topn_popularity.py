@@ -5,9 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bayesrec.data import Ratings, synthetic_ratings
+from bayesrec.data import Ratings, random_split, synthetic_ratings
 from bayesrec.metrics import evaluate_topk
-from bayesrec.data import random_split
 from bayesrec.popularity import BetaPopularity, MostPopular
 
 

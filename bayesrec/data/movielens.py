@@ -235,8 +235,21 @@ def load_movielens(path: str | Path, rating_scale: tuple[float, float] | None = 
 
 
 def read_movies(path: str | Path) -> pd.DataFrame:
-    """Read ``movies.csv`` / ``movies.dat`` / ``u.item`` into movieId, title, genres."""
+    """Read ``movies.csv`` / ``movies.dat`` / ``u.item`` into movieId, title, genres.
+
+    A file that cannot be parsed raises ``ValueError`` naming the path.
+    """
     path = Path(path)
+    try:
+        return _read_movies(path)
+    except (*_READ_ERRORS, KeyError, IndexError) as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: cannot read the movie file: {type(exc).__name__}: "
+                         f"{exc}") from None
+
+
+def _read_movies(path: Path) -> pd.DataFrame:
     name = _base_name(path)
     if name == "u.item":
         raw = _read_bytes(path).decode("latin-1")

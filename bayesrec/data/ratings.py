@@ -24,8 +24,8 @@ test set refer to the same users and items; :meth:`Ratings.compact` drops ids no
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from functools import cached_property
-from typing import Hashable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,11 @@ _MAX_EPOCH_SECONDS = np.iinfo(np.int64).max // 10**9
 
 
 def _check_1d(values, name: str) -> None:
-    """Refuse a 2-d (or 0-d) array where a column of values is expected."""
+    """Refuse a scalar, a string or a 2-d array where a column of values is expected."""
+    if isinstance(values, (str, bytes)) or not (hasattr(values, "__len__")
+                                                and hasattr(values, "__getitem__")):
+        raise TypeError(f"{name} must be an array with one value per rating, got "
+                        f"{type(values).__name__}")
     ndim = getattr(values, "ndim", 1)
     if ndim != 1:
         raise ValueError(f"{name} must be a 1-d array, got shape {np.shape(values)}")
@@ -85,7 +89,10 @@ def _as_numeric(values, name: str) -> np.ndarray:
             raise ValueError(f"{name}s must be real numbers, got {arr[r]!r} "
                              f"({type(arr[r]).__name__}) at row {r}")
         if isinstance(values, (list, tuple)):
-            arr = np.asarray(values)  # plain numbers: the fast path below
+            try:
+                arr = np.asarray(values)  # plain numbers: the fast path below
+            except ValueError:  # ragged nested lists
+                raise ValueError(f"{name}s must be a 1-d array of numbers") from None
     if arr.dtype.kind in "iuf":
         out = arr.astype(np.float64, copy=False)
         if np.isfinite(out).all():  # the common case: one pass, no pandas
@@ -150,13 +157,29 @@ def _as_timestamps(values) -> np.ndarray:
             raise ValueError(f"timestamp {secs[r]} at row {r} is not a finite number of "
                              f"epoch seconds within +-{_MAX_EPOCH_SECONDS} (years 1677-2262)")
         return secs.astype(np.int64)
+    if s.dtype == object:
+        # numbers among date-time strings would be read as nanoseconds: refuse the mix
+        number = s.map(lambda x: isinstance(x, (int, float, np.number))
+                       and not isinstance(x, (bool, np.bool_))).to_numpy(bool)
+        if number.any() and not number.all():
+            r = _first_bad_row(number)
+            raise ValueError(f"timestamps mix numbers and date-times: {s.iloc[r]!r} at row "
+                             f"{r}; pass epoch seconds or date-times, not both")
+        if number.all():
+            return _as_timestamps(pd.to_numeric(s).to_numpy())
     try:
         dt = pd.to_datetime(s)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"timestamps are neither numbers nor date-times: {exc}") from None
     if dt.dt.tz is not None:
         dt = dt.dt.tz_convert("UTC").dt.tz_localize(None)
-    return (dt.to_numpy().astype("datetime64[s]").astype(np.int64))
+    secs = dt.to_numpy().astype("datetime64[s]").astype(np.int64)
+    bad = np.abs(secs) > _MAX_EPOCH_SECONDS
+    if bad.any():
+        r = _first_bad_row(bad)
+        raise ValueError(f"timestamp {s.iloc[r]!r} at row {r} is outside the datetime64[ns] "
+                         "range (years 1677-2262)")
+    return secs
 
 
 class Ratings:
@@ -201,7 +224,7 @@ class Ratings:
     def from_frame(cls, df: pd.DataFrame, user_col: str = "userId", item_col: str = "movieId",
                    rating_col: str = "rating", timestamp_col: str | None = None,
                    rating_scale: tuple[float, float] | None = None,
-                   duplicates: str = "error", implicit: bool | None = None) -> "Ratings":
+                   duplicates: str = "error", implicit: bool | None = None) -> Ratings:
         """Build from a DataFrame with one row per rating (or per interaction).
 
         Parameters
@@ -256,7 +279,7 @@ class Ratings:
     def from_arrays(cls, users: Sequence[Hashable], items: Sequence[Hashable],
                     ratings: Sequence[float] | None = None, timestamps=None,
                     rating_scale: tuple[float, float] | None = None,
-                    duplicates: str = "error", implicit: bool | None = None) -> "Ratings":
+                    duplicates: str = "error", implicit: bool | None = None) -> Ratings:
         """Build from parallel arrays of original user ids, item ids and ratings.
 
         ``ratings=None`` gives implicit feedback with value 1 per pair; ``implicit=True``
@@ -265,6 +288,10 @@ class Ratings:
         """
         if implicit is not None and not isinstance(implicit, (bool, np.bool_)):
             raise TypeError(f"implicit must be True, False or None, got {implicit!r}")
+        for name, v in (("users", users), ("items", items), ("ratings", ratings),
+                        ("timestamps", timestamps)):
+            if v is not None:
+                _check_1d(v, name)
         if ratings is None:
             if implicit is False:
                 raise ValueError("explicit data (implicit=False) needs ratings")
@@ -279,10 +306,6 @@ class Ratings:
             raise ValueError("users, items, ratings (and timestamps) must have the same length; "
                              f"got {len(users)}, {len(items)}, {n}"
                              + ("" if timestamps is None else f", {len(timestamps)}"))
-        for name, v in (("users", users), ("items", items), ("ratings", ratings),
-                        ("timestamps", timestamps)):
-            if v is not None:
-                _check_1d(v, name)
         if n == 0:
             raise ValueError("empty input: no ratings")
         users = _check_ids(users, "user")
@@ -439,7 +462,7 @@ class Ratings:
         return pd.DataFrame(cols)
 
     # ------------------------------------------------------------------ selection
-    def take(self, selection) -> "Ratings":
+    def take(self, selection) -> Ratings:
         """Rows selected by a boolean mask or an integer index array; the id maps are kept."""
         sel = np.asarray(selection)
         if sel.dtype == bool:
@@ -457,7 +480,7 @@ class Ratings:
                        self.item_ids, None if self.timestamps is None else self.timestamps[sel],
                        self.rating_scale, self.implicit)
 
-    def compact(self) -> "Ratings":
+    def compact(self) -> Ratings:
         """Drop users and items without rows and re-index densely (order of ids preserved)."""
         keep_u = self.user_counts > 0
         keep_i = self.item_counts > 0
@@ -467,7 +490,7 @@ class Ratings:
                        self.user_ids[keep_u], self.item_ids[keep_i], self.timestamps,
                        self.rating_scale, self.implicit)
 
-    def most_active(self, n_users: int, n_items: int) -> "Ratings":
+    def most_active(self, n_users: int, n_items: int) -> Ratings:
         """Keep the ``n_users`` most active users and ``n_items`` most rated items.
 
         The course's shrink step: users and items are ranked by their counts in the full data
@@ -486,7 +509,7 @@ class Ratings:
         return self.take(ku[self.users] & ki[self.items]).compact()
 
     # ------------------------------------------------------------------ implicit feedback
-    def to_implicit(self, threshold: float | None = None) -> "Ratings":
+    def to_implicit(self, threshold: float | None = None) -> Ratings:
         """Interactions derived from these rows, with the SAME id maps (indices agree).
 
         ``threshold=None`` keeps every rated pair ("who rated what"); a number keeps only the
@@ -522,7 +545,7 @@ class Ratings:
         return _readonly(np.ones(len(self)))
 
     # splits are defined in bayesrec.data.splits; the method is a shortcut
-    def split(self, test_size: float = 0.2, rng=None) -> tuple["Ratings", "Ratings"]:
+    def split(self, test_size: float = 0.2, rng=None) -> tuple[Ratings, Ratings]:
         """Random holdout split; see :func:`bayesrec.data.splits.random_split`."""
         from .splits import random_split
         return random_split(self, test_size=test_size, rng=rng)

@@ -68,7 +68,12 @@ class BPMF(RatingModel):
     n_chains : int
         Independent chains (streams spawned from ``random_state``).
     alpha : float or "sample"
-        Observation precision: fixed (paper: 2) or sampled under ``Gamma(*alpha_prior)``.
+        Observation precision: fixed (paper: 2, the default) or sampled under
+        ``Gamma(*alpha_prior)``.  The fixed value is the default because it is the more
+        accurate one on the embedded data (``random_split(movielens_small(), 0.2, rng=0)``,
+        K = 10, default chains): test RMSE 0.8363 with ``alpha=2`` (seeds 0 and 1) against
+        0.8433 / 0.8405 with ``alpha="sample"`` (which settles near 2.3: a smaller noise
+        variance lets the factors fit the training ratings more closely).
     biases : bool
         Add user and item biases with Gamma-hyperprior precisions.
     hyperprior : bool

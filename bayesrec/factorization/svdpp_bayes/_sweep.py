@@ -39,7 +39,8 @@ Hyperpriors (the same family for every group; see the estimator docstring for th
 
 ``tau_b`` / ``tau_c`` are drawn with the biases integrated out (BPMF's ``collapsed_tau``).
 The SSE for the alpha update comes for free: ``sum_u t2_u - P_u . (g_u + s_u)``.
-Sweep order: alpha; user hypers; user rows; user bag; item hypers; item rows; item bag.
+Sweep order: alpha; user hypers; user rows; user bag; the split move of :func:`split_move`
+(own factor vs bag offset, likelihood unchanged); the same for items.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ import numpy as np
 
 from ...inference.normal_wishart import NormalWishart
 from ..bpmf._linalg import draw_rows, packed_matvec
+from ...inference.slice import slice_sample
 from ..bpmf._sweep import BPMFPrior, SweepData, collapsed_tau, side_stats
 from ._design import Bag
 
@@ -216,12 +218,13 @@ def _bag_kernel(order, col_indptr, col_rows, col_vals, col_group, group_dim, pid
             u = col_rows[p]
             m = col_vals[p]
             for a in range(d):
-                total[u, a] += m * delta[a]
+                w[a] = m * delta[a]
+                total[u, a] += w[a]
             for a in range(n_d):
                 v = 0.0
                 for b in range(d):
-                    v += gram[u, pidx[a, b]] * delta[b]
-                s[u, a] -= m * v
+                    v += gram[u, pidx[a, b]] * w[b]
+                s[u, a] -= v
     return n_jit
 
 
@@ -321,6 +324,49 @@ def update_side(prior: SVDppPrior, pattern, values, bag: Bag, x, y, other_total,
     return x, y, total, tau, max(sse, 0.0), n1 + n2
 
 
+def split_move(x: np.ndarray, y: np.ndarray, bag: Bag, mu: np.ndarray, lam: np.ndarray,
+               hyper: BagHyper, rng) -> float:
+    """Move along the ridge ``p_u = u_u + o_u`` (own factor + bag offset): ``y -> c y`` for
+    every bag column's latent part and ``u_u -> u_u + (1 - c) o_u``, in place.
+
+    The totals ``p_u`` (hence the likelihood) do not change; only the Gaussian priors of
+    ``u`` and ``y`` do.  For the multiplicative group ``c > 0`` (Haar measure ``dc / c``) with
+    Jacobian ``c^n`` (``n`` = scaled coordinates) the generalized Gibbs step (Liu & Sabatti
+    2000) draws ``t = log c`` from::
+
+        n t - [2 (1 - c) B + (1 - c)^2 C] / 2 - [c^2 D - 2 c E] / 2
+        B = sum_u a_u' Lambda_U o_u,  C = sum_u o_u' Lambda_U o_u,  a_u = u_u - mu_U
+        D = sum_c y_c' Lambda_g y_c,  E = sum_c mu_g' Lambda_g y_c     (latent parts)
+
+    (slice sampling; log-concave).  Gibbs steps alone move the split between ``u_u`` and the
+    bag offset only by a slow random walk.  Returns the drawn ``c``.
+    """
+    if bag.n_cols == 0:
+        return 1.0
+    k = len(mu)
+    o = np.asarray(bag.csr @ y[:, :k])
+    a = x[:, :k] - mu
+    lo = o @ lam
+    b_ = float(np.einsum("nk,nk->", a, lo))
+    c_ = float(np.einsum("nk,nk->", o, lo))
+    d_ = e_ = 0.0
+    for g in range(bag.n_groups):
+        yg = y[bag.columns(g), :k]
+        d_ += float(np.einsum("nk,kl,nl->", yg, hyper.lam[g], yg))
+        e_ += float(hyper.lam[g] @ hyper.mu[g] @ yg.sum(axis=0))
+    n = k * bag.n_cols
+
+    def logf(t):
+        c = np.exp(t)
+        return (n * t - 0.5 * (2 * (1 - c) * b_ + (1 - c) ** 2 * c_)
+                - 0.5 * (c * c * d_ - 2 * c * e_))
+
+    c = float(np.exp(slice_sample(logf, 0.0, rng, width=0.1)))
+    y[:, :k] *= c
+    x[:, :k] += (1.0 - c) * o
+    return c
+
+
 def sweep(state: SVDppState, data: SVDppData, prior: SVDppPrior, rng) -> SVDppState:
     """One full Gibbs sweep ``(state, data, prior, rng) -> state`` (order in the module doc)."""
     own = prior.own
@@ -335,11 +381,13 @@ def sweep(state: SVDppState, data: SVDppData, prior: SVDppPrior, rng) -> SVDppSt
     xu, yu, pu, tau_b, _, j1 = update_side(prior, rd.pattern_u, rd.values_u, data.bag_u,
                                            state.xu, state.yu, state.pv, mu_u, lam_u,
                                            state.tau_b, hyper_u, alpha, rng)
+    split_move(xu, yu, data.bag_u, mu_u, lam_u, hyper_u, rng)
     mu_v, lam_v = own.nw.posterior(state.xv[:, :k]).sample(rng)
     hyper_v = sample_bag_hyper(prior, data.bag_v, state.yv, rng)
     xv, yv, pv, tau_c, sse, j2 = update_side(prior, rd.pattern_v, rd.values_v, data.bag_v,
                                              state.xv, state.yv, pu, mu_v, lam_v,
                                              state.tau_c, hyper_v, alpha, rng)
+    split_move(xv, yv, data.bag_v, mu_v, lam_v, hyper_v, rng)
     return SVDppState(xu, xv, yu, yv, pu, pv, alpha, mu_u, lam_u, mu_v, lam_v, tau_b, tau_c,
                       hyper_u, hyper_v, sse, state.n_jitter + j1 + j2)
 
@@ -351,7 +399,10 @@ def direct_sse(data: SVDppData, pu: np.ndarray, pv: np.ndarray) -> float:
 
 
 def init_state(data: SVDppData, prior: SVDppPrior, rng, scale: float = 0.1) -> SVDppState:
-    """BPMF's start for the own rows (small factors, shrunk-mean biases); bag factors 0."""
+    """BPMF's start for the own rows (small factors, shrunk-mean biases); bag factors 0.
+
+    (Measured on the embedded data: bag factors started at 0 reach a lower held-out RMSE in
+    the first few hundred sweeps than ones started at the own rows' random scale.)"""
     from ..bpmf._sweep import init_state as _bpmf_init
     st = _bpmf_init(data.ratings, prior.own, rng, scale)
     k = prior.rank

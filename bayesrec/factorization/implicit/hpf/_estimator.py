@@ -46,16 +46,20 @@ class HPF(Recommender):
     likelihood lets the zeros enter only through the column sums ``sum_u theta_uk`` and
     ``sum_i beta_ik``, so both methods cost O(nnz K) per iteration.  The augmentation
     ``r_ui = sum_k z_uik``, ``z_uik ~ Poisson(theta_uk beta_ik)`` makes every conditional
-    conjugate (the paper's Section 3, "Inference"):
+    conjugate (the complete conditionals of the paper's inference section):
     ``z_ui | . ~ Mult(r_ui, theta_u * beta_i / theta_u . beta_i)``,
     ``theta_uk | . ~ Gamma(a + sum_i z_uik, xi_u + sum_i beta_ik)``,
     ``xi_u | . ~ Gamma(a' + K a, a'/b' + sum_k theta_uk)``, and symmetrically for
     ``beta_ik`` (``c``, ``eta_i``) and ``eta_i`` (``c'``, ``d'``).
 
-    ``method="cavi"``: the paper's coordinate-ascent variational inference (its batch
-    algorithm, Fig. 1 of the paper) with ``q(theta_uk) = Gamma(gs_uk, gr_uk)``,
-    ``q(beta_ik) = Gamma(ls_ik, lr_ik)``, ``q(xi_u) = Gamma(ks_u, kr_u)``,
-    ``q(eta_i) = Gamma(ts_i, tr_i)``, ``q(z_ui) = Mult(r_ui, phi_ui)``; per iteration::
+    ``method="cavi"``: the paper's batch coordinate-ascent variational inference, in its
+    notation: ``q(theta_uk) = Gamma(gamma^shp_uk, gamma^rte_uk)`` (``gs, gr`` below),
+    ``q(beta_ik) = Gamma(lambda^shp_ik, lambda^rte_ik)`` (``ls, lr``),
+    ``q(xi_u) = Gamma(kappa^shp_u, kappa^rte_u)`` (``ks, kr``),
+    ``q(eta_i) = Gamma(tau^shp_i, tau^rte_i)`` (``ts, tr``),
+    ``q(z_ui) = Mult(r_ui, phi_ui)``; one iteration updates, in the paper's order, the
+    multinomials, then each user's weights and activity, then each item's weights and
+    popularity::
 
         phi_uik ∝ exp{psi(gs_uk) - log gr_uk + psi(ls_ik) - log lr_ik}      (r_ui > 0 only)
         gs_uk = a + sum_i r_ui phi_uik,      gr_uk = ks_u/kr_u + sum_i ls_ik/lr_ik
@@ -79,6 +83,13 @@ class HPF(Recommender):
     (``posterior``, :meth:`diagnostics`) use permutation-invariant quantities: rates
     ``theta_u . beta_i`` at tracked pairs, the total rate, sums of the factors, the mean
     activity and popularity, the log-likelihood.
+
+    Defaults: the paper's priors; ``rank``, ``n_iter``, ``init_scale`` (CAVI) and
+    ``burn_in`` / ``draws`` (Gibbs) chosen by NDCG@10 on a validation split carved from the
+    training part of the embedded MovieLens data (``python -m experiments.bench_hpf --parts
+    4``).  There a small initial jitter (``init_scale`` 0.01 rather than 1) raises CAVI's
+    score by about 7%; ``a = c = 1`` then changes nothing for CAVI and lowers Gibbs's score
+    by about 13%.
 
     Parameters
     ----------
@@ -113,7 +124,8 @@ class HPF(Recommender):
         Pairs whose rate ``theta_u . beta_i`` is traced (from ``eval_set`` when given, else
         training pairs).
     init_scale : float
-        CAVI: relative jitter of the initial variational parameters.
+        CAVI: relative jitter of the initial variational parameters (it only has to break
+        the symmetry between the K components).
     n_jobs : int
         Gibbs: processes for the chains (same numbers as ``n_jobs=1``).
     verbose : bool
@@ -149,12 +161,12 @@ class HPF(Recommender):
     _test_params = {"rank": 2, "n_iter": 5, "draws": 3, "n_chains": 1,
                     "n_predictive_draws": 2, "n_tracked": 3, "verbose": False}
 
-    def __init__(self, rank: int = 10, method: str = "cavi", a: float = 0.3,
+    def __init__(self, rank: int = 20, method: str = "cavi", a: float = 0.3,
                  a_prime: float = 0.3, b_prime: float = 1.0, c: float = 0.3,
                  c_prime: float = 0.3, d_prime: float = 1.0, counts: bool = False,
-                 n_iter: int = 100, tol: float = 1e-5, draws: int = 200, burn_in: int = 200,
+                 n_iter: int = 50, tol: float = 1e-5, draws: int = 100, burn_in: int = 100,
                  thin: int = 1, n_chains: int = 2, n_predictive_draws: int = 20,
-                 keep_factors: bool = False, n_tracked: int = 20, init_scale: float = 1.0,
+                 keep_factors: bool = False, n_tracked: int = 20, init_scale: float = 0.01,
                  n_jobs: int = 1, verbose: bool = False, random_state=None):
         self.rank = rank
         self.method = method

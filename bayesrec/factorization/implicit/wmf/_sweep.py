@@ -40,36 +40,56 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ...bpmf._linalg import draw_rows, gram as _gram
+from ...bpmf._linalg import draw_rows
+from ...bpmf._linalg import gram as _gram
 from ...bpmf._moves import linear_move, rescale
 from ...bpmf._sweep import BPMFPrior, State, _prior_blocks, _sample_hyper
 from ._data import WMFData
 
 
-def _stats_rows(indptr, indices, w, t, f, base, gram, g, t2):  # pragma: no cover
+def _stats_rows(indptr, indices, w, t, f, outer, gram, g, t2):  # pragma: no cover
     # per row s (parallel over rows; each row's sums in a fixed order, so the result does not
-    # depend on the thread count): G_s = base + sum_p w_p f_j f_j^T (packed upper triangle),
-    # g_s = sum_p (1 + w_p) t_p f_j,  t2_s = sum_p (1 + w_p) t_p^2
+    # depend on the thread count): W_s = sum_p w_p outer_j (outer_j = packed upper triangle
+    # of f_j f_j^T: one contiguous axpy per stored cell), g_s = sum_p (1 + w_p) t_p f_j,
+    # t2_s = sum_p (1 + w_p) t_p^2
     n, d = g.shape
-    m = base.shape[0]
+    m = outer.shape[1]
     for s in numba.prange(n):
-        for q in range(m):
-            gram[s, q] = base[q]
         for p in range(indptr[s], indptr[s + 1]):
             j = indices[p]
             wp = w[p]
             ct = (1.0 + wp) * t[p]
             t2[s] += ct * t[p]
-            k = 0
+            for a in range(d):
+                g[s, a] += ct * f[j, a]
+            for q in range(m):
+                gram[s, q] += wp * outer[j, q]
+
+
+def _stats_rows_direct(indptr, indices, w, t, f, gram, g, t2):  # pragma: no cover
+    # the same sums with each w_p f_j f_j^T formed on the fly (compute-bound): for a side
+    # whose table of outer products would not stay in cache
+    n, d = g.shape
+    for s in numba.prange(n):
+        for p in range(indptr[s], indptr[s + 1]):
+            j = indices[p]
+            wp = w[p]
+            ct = (1.0 + wp) * t[p]
+            t2[s] += ct * t[p]
+            q = 0
             for a in range(d):
                 fa = f[j, a]
                 g[s, a] += ct * fa
                 wfa = wp * fa
                 for b in range(a, d):
-                    gram[s, k] += wfa * f[j, b]
-                    k += 1
+                    gram[s, q] += wfa * f[j, b]
+                    q += 1
 
 
+_direct_parallel = numba.njit(parallel=True, cache=True)(_stats_rows_direct)
+_direct_serial = numba.njit(cache=True)(_stats_rows_direct)
+#: above this size (bytes) the table of the other side's outer products is not formed
+OUTER_TABLE_MAX_BYTES = 8 << 20
 _stats_parallel = numba.njit(parallel=True, cache=True)(_stats_rows)
 _stats_serial = numba.njit(cache=True)(_stats_rows)
 #: below this many stored cells one thread is faster (thread start-up dominates small sides)
@@ -83,42 +103,55 @@ def packed(mat: np.ndarray) -> np.ndarray:
 
 
 def side_stats(indptr, indices, w, t, other: np.ndarray):
-    """Per row: packed ``G = O^T O + sum w o o^T``, ``g = sum c t o``, ``sum c t^2``
-    (over the row's stored cells, confidence ``c = 1 + w``, target ``t``).
+    """Per row: packed ``W = sum w o o^T`` (stored cells only), ``g = sum c t o``,
+    ``sum c t^2``, and the common ``B = O^T O`` (K, K) over all cells.
 
-    ``other`` holds the other side's factor rows (``O``; rows outside the likelihood are 0).
+    The row's ``V^T C_u V`` is ``B + unpack(W)``: ``B`` is shared by every row, so it joins
+    the prior precision in :func:`draw_side` instead of being copied into each row.
+    ``other`` holds the other side's factor rows (rows outside the likelihood are 0).
     """
     n, d = len(indptr) - 1, other.shape[1]
     f = np.ascontiguousarray(other, dtype=np.float64)
-    base = packed(_gram(f))
-    gram = np.empty((n, d * (d + 1) // 2))
+    base = _gram(f)
+    gram = np.zeros((n, d * (d + 1) // 2))
     g = np.zeros((n, d))
     t2 = np.zeros(n)
-    kernel = _stats_parallel if len(indices) >= PARALLEL_MIN_CELLS else _stats_serial
-    kernel(indptr, indices, w, t, f, base, gram, g, t2)
-    return gram, g, t2
+    parallel = len(indices) >= PARALLEL_MIN_CELLS
+    if len(f) * gram.shape[1] * 8 > OUTER_TABLE_MAX_BYTES:
+        (_direct_parallel if parallel else _direct_serial)(indptr, indices, w, t, f, gram, g,
+                                                           t2)
+    else:
+        iu = np.triu_indices(d)
+        outer = np.ascontiguousarray(f[:, iu[0]] * f[:, iu[1]])    # (n_other, D(D+1)/2)
+        (_stats_parallel if parallel else _stats_serial)(indptr, indices, w, t, f, outer,
+                                                         gram, g, t2)
+    return gram, g, t2, base
 
 
 def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: bool = False,
               backend: str = "numba"):
     """All rows of one side from their Gaussian conditionals (means with ``mode=True``).
 
-    Returns ``(x, sse, n_jitter)``: ``sse`` is ``sum_rows t - 2 x.g + x^T G x``, the weighted
-    sum of squares over the side's cells at the new rows.
+    Per row ``P = Lambda + alpha (B + W_row)``, ``h = Lambda mu + alpha g_row``, drawn by
+    :func:`~bayesrec.factorization.bpmf._linalg.draw_rows` with the shared part
+    ``Lambda + alpha B`` as its prior precision.  Returns ``(x, sse, n_jitter)``: ``sse`` is
+    ``sum_rows t - 2 x.g + x^T (B + W) x``, the weighted sum of squares over the side's cells.
     """
-    gram, g, t2 = side_stats(*side, other)
+    gram, g, t2, base = side_stats(*side, other)
     pp, ph = _prior_blocks(prior, mu, lam, 1.0)
-    x, sse_rows, n_jit = draw_rows(gram, g, t2, pp, ph, alpha, rng, mode, backend)
-    return x, float(sse_rows.sum()), n_jit
+    x, sse_rows, n_jit = draw_rows(gram, g, t2, pp + alpha * base, ph, alpha, rng, mode,
+                                   backend)
+    sse = float(sse_rows.sum()) + float(np.einsum("nk,nk->", x @ base, x))
+    return x, sse, n_jit
 
 
 def weighted_sse(data: WMFData, xu: np.ndarray, xv: np.ndarray) -> float:
     """``sum_{u active, i} c_ui (p_ui - u_u . v_i)^2`` from the item-side blocks."""
-    gram, g, t2 = side_stats(*data.item_side(), xu)
+    gram, g, t2, base = side_stats(*data.item_side(), xu)
     d = xv.shape[1]
     iu = np.triu_indices(d)
     wts = np.where(iu[0] == iu[1], 1.0, 2.0)
-    quad = (gram * (xv[:, iu[0]] * xv[:, iu[1]])) @ wts
+    quad = (gram * (xv[:, iu[0]] * xv[:, iu[1]])) @ wts + np.einsum("nk,nk->n", xv @ base, xv)
     return float(np.sum(t2 - 2.0 * np.einsum("nd,nd->n", xv, g) + quad))
 
 

@@ -1,0 +1,312 @@
+"""Top-N benchmark: bayesrec's implicit models against implicit (ALS, BPR), hpfrec and EASE.
+
+``python -m experiments.bench_topn [--parts 1,2,3]``; peers are benchmark-only
+(``pip install -e ".[bench]"``), never imported by the library or the tests.
+
+1. Accuracy on the embedded data's test split (random 80/20, seed 0; relevant = held-out
+   rating >= 4; seen items excluded; k = 10).  Every implicit model sees who rated what.  The
+   peers' small grids (implicit ALS and BPR, EASE's lambda) are tuned on a validation split
+   carved from the training rows (20%, seed 1), as the bayesrec defaults were
+   (``experiments/topn.py``); hpfrec runs with bayesrec HPF's rank and its own defaults.
+   Target: the best of HPF / ImplicitBPMF reaches the best peer's NDCG@10.
+2. Speed, one thread each, same K: ImplicitBPMF seconds per Gibbs sweep against implicit's
+   ALS seconds per iteration (conjugate-gradient solver, its default) on the embedded data,
+   measured in the same run, repeated, medians.  Target: ratio <= 2.
+3. MovieLens-20M shape (synthetic interactions from ``synthetic_ratings`` with
+   ``MOVIELENS_20M_SHAPE``), each side in a child process (run under
+   ``flock /tmp/bayesrec-bigbench.lock``): seconds per sweep / iteration and peak memory
+   (whole process, data included).  Target: <= 6 GB.
+
+EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019) is written here:
+``B = I - P diagMat(1 / diag P)``, ``P = (X^T X + lambda I)^-1``, scores ``X B``; its dense
+item-item inverse is restricted to items with at least 3 training interactions (the others are
+never recommended by it), which keeps the inversion to seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from bayesrec.base import top_k
+from bayesrec.data import MOVIELENS_20M_SHAPE, movielens_small, random_split, synthetic_ratings
+from bayesrec.factorization import HPF, ImplicitALS, ImplicitBPMF
+from bayesrec.metrics import evaluate_topk
+from bayesrec.popularity import MostPopular
+
+K_EVAL = 10
+THRESHOLD = 4.0
+
+
+# ------------------------------------------------------------------ peers as ranked models
+class ScoreModel:
+    """A peer wrapped for :func:`bayesrec.metrics.evaluate_topk`: ``scores(users)`` gives the
+    (n, n_items) block; training items are excluded like every bayesrec model does."""
+
+    def __init__(self, train, scores):
+        self.train_ = train
+        self.scores = scores
+
+    def recommend_indices(self, users, k=10, exclude_seen=True, **options):
+        users = np.asarray(users)
+        out_i = np.empty((len(users), k), np.int64)
+        out_s = np.empty((len(users), k))
+        csr = self.train_.csr
+        for s in range(0, len(users), 512):
+            ub = users[s:s + 512]
+            sc = np.array(self.scores(ub), dtype=np.float64)
+            sub = csr[ub]
+            sc[np.repeat(np.arange(len(ub)), np.diff(sub.indptr)), sub.indices] = -np.inf
+            best = top_k(sc, k)
+            out_i[s:s + 512] = best
+            out_s[s:s + 512] = np.take_along_axis(sc, best, 1)
+        return out_i, out_s
+
+
+def interactions(train) -> sp.csr_matrix:
+    x = train.csr.copy()
+    x.data = np.ones_like(x.data)
+    return x.astype(np.float32)
+
+
+def fit_implicit(kind: str, train, params: dict, threads: int = 1):
+    import implicit
+    x = interactions(train)
+    if kind == "als":
+        model = implicit.als.AlternatingLeastSquares(**params, num_threads=threads,
+                                                     random_state=0)
+    else:
+        model = implicit.bpr.BayesianPersonalizedRanking(**params, num_threads=threads,
+                                                         random_state=0)
+    model.fit(x, show_progress=False)
+    uf, itf = np.asarray(model.user_factors), np.asarray(model.item_factors)
+    return ScoreModel(train, lambda u: uf[u] @ itf.T)
+
+
+def fit_ease(train, lam: float, min_count: int = 3):
+    x = interactions(train).astype(np.float64)
+    keep = np.flatnonzero(np.asarray(x.sum(0)).ravel() >= min_count)
+    xs = x[:, keep]
+    g = (xs.T @ xs).toarray()
+    g[np.diag_indices_from(g)] += lam
+    p = np.linalg.inv(g)
+    b = -p / np.diag(p)
+    b[np.diag_indices_from(b)] = 0.0
+
+    def scores(u):
+        out = np.full((len(u), train.n_items), -np.inf)
+        out[:, keep] = xs[u] @ b
+        return out
+    return ScoreModel(train, scores)
+
+
+def fit_hpfrec(train, k: int, maxiter: int = 100):
+    import hpfrec
+    df = pd.DataFrame({"UserId": train.users.astype(np.int64),
+                       "ItemId": train.items.astype(np.int64),
+                       "Count": np.ones(len(train))})
+    model = hpfrec.HPF(k=k, maxiter=maxiter, ncores=1, random_seed=0, verbose=False,
+                       reindex=True, stop_crit="maxiter", check_every=10)
+    model.fit(df)
+    theta = np.zeros((train.n_users, k))
+    beta = np.zeros((train.n_items, k))
+    theta[np.asarray(model.user_mapping_, dtype=np.int64)] = model.Theta
+    beta[np.asarray(model.item_mapping_, dtype=np.int64)] = model.Beta
+    return ScoreModel(train, lambda u: theta[u] @ beta.T)
+
+
+PEER_GRIDS = {
+    "implicit ALS": ("als", [{"factors": f, "regularization": r, "alpha": a, "iterations": 15}
+                             for f in (32, 64) for r in (0.1, 1.0, 10.0) for a in (1.0, 5.0)]),
+    "implicit BPR": ("bpr", [{"factors": f, "learning_rate": lr, "regularization": 0.01,
+                              "iterations": it}
+                             for f in (32, 64) for lr in (0.01, 0.05) for it in (100, 300)]),
+}
+EASE_GRID = [100.0, 500.0, 1000.0, 3000.0]
+
+
+def _ndcg(model, train, test) -> float:
+    return evaluate_topk(model, train, test, k=K_EVAL, threshold=THRESHOLD)[f"ndcg@{K_EVAL}"]
+
+
+def part_accuracy():
+    data = movielens_small()
+    train, test = random_split(data, test_size=0.2, rng=0)
+    fit_set, val = random_split(train, test_size=0.2, rng=1)
+    rows = []
+
+    def add(name, build, settings=""):
+        t0 = time.perf_counter()
+        model = build(train)
+        seconds = time.perf_counter() - t0
+        res = evaluate_topk(model, train, test, k=K_EVAL, threshold=THRESHOLD)
+        rows.append({"model": name, "settings": settings, "ndcg@10": res["ndcg@10"],
+                     "precision@10": res["precision@10"], "recall@10": res["recall@10"],
+                     "map@10": res["map@10"], "coverage": res["coverage"],
+                     "fit seconds": seconds})
+        print(f"  {name:28s} ndcg@10 {res['ndcg@10']:.4f}  ({seconds:.1f} s) {settings}",
+              flush=True)
+
+    print("== 1. accuracy on the test split (peers tuned on validation)")
+    add("MostPopular", lambda t: MostPopular().fit(t))
+    hpf_rank = HPF().rank
+    add("bayesrec HPF (CAVI)", lambda t: HPF(method="cavi", random_state=0).fit(t),
+        "defaults")
+    add("bayesrec HPF (Gibbs)", lambda t: HPF(method="gibbs", random_state=0).fit(t),
+        "defaults")
+    add("bayesrec ImplicitALS", lambda t: ImplicitALS(random_state=0).fit(t), "defaults")
+    add("bayesrec ImplicitBPMF", lambda t: ImplicitBPMF(verbose=False,
+                                                        random_state=0).fit(t), "defaults")
+    for name, (kind, grid) in PEER_GRIDS.items():
+        scores = [(_ndcg(fit_implicit(kind, fit_set, p), fit_set, val), i)
+                  for i, p in enumerate(grid)]
+        best = grid[max(scores)[1]]
+        add(name, lambda t, kind=kind, best=best: fit_implicit(kind, t, best), str(best))
+    lam = max((_ndcg(fit_ease(fit_set, lam), fit_set, val), lam) for lam in EASE_GRID)[1]
+    add("EASE", lambda t: fit_ease(t, lam), f"lambda={lam}")
+    add("hpfrec HPF", lambda t: fit_hpfrec(t, hpf_rank), f"k={hpf_rank}, maxiter=100")
+    table = pd.DataFrame(rows).set_index("model")
+    ours = table.loc[["bayesrec HPF (CAVI)", "bayesrec HPF (Gibbs)",
+                      "bayesrec ImplicitBPMF"], "ndcg@10"]
+    peers = table.loc[["implicit ALS", "implicit BPR", "EASE", "hpfrec HPF"], "ndcg@10"]
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"best of HPF / ImplicitBPMF: {ours.max():.4f} ({ours.idxmax()}); best peer: "
+          f"{peers.max():.4f} ({peers.idxmax()}); ratio {ours.max() / peers.max():.3f} "
+          f"(target >= 1)")
+    return table
+
+
+# ------------------------------------------------------------------ speed
+def _one_thread():
+    import numba
+    from threadpoolctl import threadpool_limits
+    numba.set_num_threads(1)
+    return threadpool_limits(1)
+
+
+def time_bpmf_sweeps(train, rank: int, n_sweeps: int) -> float:
+    """Seconds per ImplicitBPMF Gibbs sweep (median over the sweeps, after one warm-up)."""
+    from bayesrec.factorization.implicit.wmf._data import WMFData
+    from bayesrec.factorization.implicit.wmf._sweep import init_state, sweep
+    model = ImplicitBPMF(rank=rank)
+    prior = model._prior(model._validated())
+    data = WMFData.from_ratings(train, 2.0)
+    rng = np.random.default_rng(0)
+    state = sweep(init_state(data, prior, rng), data, prior, rng)
+    times = []
+    for _ in range(n_sweeps):
+        t0 = time.perf_counter()
+        state = sweep(state, data, prior, rng)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def time_implicit_als(train, rank: int, n_iter: int) -> float:
+    """Seconds per iteration of implicit's ALS (one thread, its default CG solver)."""
+    import implicit
+    x = interactions(train)
+    model = implicit.als.AlternatingLeastSquares(factors=rank, iterations=1, num_threads=1,
+                                                 random_state=0)
+    model.fit(x, show_progress=False)                       # warm-up (and JIT of nothing)
+    model = implicit.als.AlternatingLeastSquares(factors=rank, iterations=n_iter,
+                                                 num_threads=1, random_state=0)
+    t0 = time.perf_counter()
+    model.fit(x, show_progress=False)
+    return (time.perf_counter() - t0) / n_iter
+
+
+def part_speed(rank: int, repeats: int):
+    print(f"== 2. speed, one thread each, K={rank}, embedded data (median of {repeats})")
+    with _one_thread():
+        data = movielens_small()
+        train, _ = random_split(data, test_size=0.2, rng=0)
+        ours, peer = [], []
+        for _ in range(repeats):
+            ours.append(time_bpmf_sweeps(train, rank, 10))
+            peer.append(time_implicit_als(train, rank, 10))
+    o, p = float(np.median(ours)), float(np.median(peer))
+    print(f"  ImplicitBPMF {o * 1e3:.1f} ms/sweep, implicit ALS {p * 1e3:.1f} ms/iteration, "
+          f"ratio {o / p:.2f} (target <= 2)")
+    return o, p
+
+
+def _peak_gb():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024 ** 2
+    return float("nan")
+
+
+def child_20m(which: str, rank: int, n: int):
+    with _one_thread() if which != "ours-2threads" else _nothing():
+        ratings, _ = synthetic_ratings(**MOVIELENS_20M_SHAPE, rank=5, rng=0,
+                                       with_timestamps=False)
+        imp = ratings.to_implicit()
+        del ratings
+        if which.startswith("ours"):
+            sec = time_bpmf_sweeps(imp, rank, n)
+        else:
+            sec = time_implicit_als(imp, rank, n)
+    print(json.dumps({"seconds": sec, "peak_gb": _peak_gb()}))
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def run_child(args):
+    out = subprocess.run([sys.executable, "-m", "experiments.bench_topn", "--child", *args],
+                         capture_output=True, text=True, env={**os.environ})
+    if out.returncode != 0:
+        print(out.stderr[-3000:])
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def part_20m(rank: int, n: int):
+    print(f"== 3. MovieLens-20M shape ({MOVIELENS_20M_SHAPE}), K={rank}, one thread each")
+    res = {}
+    for which in ("ours", "implicit-als"):
+        res[which] = run_child([which, str(rank), str(n)])
+        print(f"  {which:14s} {res[which]}", flush=True)
+    if res["ours"] and res["implicit-als"]:
+        print(f"  ratio {res['ours']['seconds'] / res['implicit-als']['seconds']:.2f}; "
+              f"ImplicitBPMF peak {res['ours']['peak_gb']:.2f} GB (target <= 6)")
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--parts", default="1,2,3")
+    ap.add_argument("--rank", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--n-20m", type=int, default=3, help="sweeps / iterations at 20M shape")
+    ap.add_argument("--child", nargs="*")
+    a = ap.parse_args(argv)
+    if a.child:
+        child_20m(a.child[0], int(a.child[1]), int(a.child[2]))
+        return
+    parts = {int(p) for p in a.parts.split(",")}
+    if 1 in parts:
+        part_accuracy()
+    if 2 in parts:
+        part_speed(a.rank, a.repeats)
+    if 3 in parts:
+        part_20m(a.rank, a.n_20m)
+
+
+if __name__ == "__main__":
+    main()
