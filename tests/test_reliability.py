@@ -104,6 +104,13 @@ def test_markov_state_indices_are_validated():
         mc.next_state_indices([-1])
     with pytest.raises(ValueError, match="to_idx"):
         mc.transition_log_probs([0], [7])
+    # the sparse + rank-one matrix itself (a negative row used to read the last row)
+    with pytest.raises(ValueError, match="idx"):
+        mc.transition_matrix.rows([-1])
+    with pytest.raises(ValueError, match="j"):
+        mc.transition_matrix.entries([0], [3])
+    with pytest.raises(ValueError, match="idx"):
+        mc.posterior_.concentration_rows([5])
 
 
 # --------------------------------------------------------------------------- divergence
