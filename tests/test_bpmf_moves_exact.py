@@ -284,7 +284,6 @@ def test_linear_move_metropolis_ratio_is_joint_ratio_with_jacobian(general_w0):
         return _lj(st, spec, r) + (N_U - N_I) * np.log(abs(np.linalg.det(a)))
 
     base = target(st0, np.eye(K))
-    n_checked = 0
     for _ in range(6):
         zmat = rng.standard_normal((K, K))
         b = np.eye(K) + step * zmat
@@ -302,8 +301,14 @@ def test_linear_move_metropolis_ratio_is_joint_ratio_with_jacobian(general_w0):
             ref = _t_linear(start, a_new) if accept else start
             for f in ("xu", "xv", "mu_u", "mu_v", "lam_u", "lam_v"):
                 np.testing.assert_allclose(getattr(st, f), getattr(ref, f), atol=1e-12)
-        n_checked += 1
-    assert n_checked == 6
+        # both proposal branches on every Z: from T_B x the swapped proposal is B^-1 (back to
+        # x), from x the plain one is B (u small enough that any |delta| < 50 is accepted)
+        for start, coin, ref in ((_t_linear(st0, b), 0.1, st0), (st0, 0.9, _t_linear(st0, b))):
+            st = copy.deepcopy(start)
+            _moves.linear_move(st, prior, Scripted([zmat], [coin, np.exp(-50.0)]), n_steps=1,
+                               step=step)
+            for f in ("xu", "xv", "mu_u", "mu_v", "lam_u", "lam_v"):
+                np.testing.assert_allclose(getattr(st, f), getattr(ref, f), atol=1e-12)
 
 
 # --------------------------------------------------------------------------- conditionals

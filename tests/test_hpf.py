@@ -332,3 +332,18 @@ def test_bad_input_raises():
     m = HPF(rank=2, n_iter=3).fit(r)
     with pytest.raises(ValueError, match="strategy"):
         m.recommend(0, strategy="ucb")
+
+
+def test_gibbs_save_load_keeps_scores_and_posterior(blocks, tmp_path):
+    import bayesrec
+    m = HPF(rank=2, method="gibbs", draws=20, burn_in=10, n_chains=2, n_predictive_draws=4,
+            random_state=4).fit(blocks)
+    m.save(tmp_path / "hpf.zip")
+    back = bayesrec.load(tmp_path / "hpf.zip")
+    users = np.arange(blocks.n_users)
+    np.testing.assert_array_equal(back._score_users(users), m._score_users(users))
+    np.testing.assert_array_equal(back.posterior["posterior"]["log_lik"].values,
+                                  m.posterior["posterior"]["log_lik"].values)
+    np.testing.assert_array_equal(back.posterior["factor_draws"]["beta"].values,
+                                  m.posterior["factor_draws"]["beta"].values)
+    assert back.posterior["factor_draws"]["beta"].shape[:2] == (2, 2)

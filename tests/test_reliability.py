@@ -104,6 +104,13 @@ def test_markov_state_indices_are_validated():
         mc.next_state_indices([-1])
     with pytest.raises(ValueError, match="to_idx"):
         mc.transition_log_probs([0], [7])
+    # the sparse + rank-one matrix itself (a negative row used to read the last row)
+    with pytest.raises(ValueError, match="idx"):
+        mc.transition_matrix.rows([-1])
+    with pytest.raises(ValueError, match="j"):
+        mc.transition_matrix.entries([0], [3])
+    with pytest.raises(ValueError, match="idx"):
+        mc.posterior_.concentration_rows([5])
 
 
 # --------------------------------------------------------------------------- divergence
@@ -481,3 +488,11 @@ def test_metrics_refuse_garbage_instead_of_scoring_it():
         metrics.catalogue_coverage(np.array([[0, 1]]), 0)
     with pytest.raises(ValueError, match="true rating"):
         metrics.rmse([1.0, np.nan], [1.0, 2.0])
+
+
+def test_huge_dirichlet_concentration_is_refused_not_zero_rows():
+    """epsilon * V overflowing made every transition probability 0 (rows summing to 0)."""
+    with pytest.raises(ValueError, match="epsilon"):
+        MarkovChain(epsilon=1e308).fit([[0, 1]])
+    rows = MarkovChain(epsilon=1e300).fit([[0, 1]]).transition_matrix.rows([0, 1])
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0)

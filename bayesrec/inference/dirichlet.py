@@ -45,6 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import gammaln
 
+from .._validation import check_indices
 from ..rng import check_random_state
 
 #: Largest number of float64 entries a dense sample may hold (about 800 MB).
@@ -107,7 +108,7 @@ class SparseRowStochastic:
 
     def rows(self, idx) -> np.ndarray:
         """Dense rows ``A[idx]``, shape ``(len(idx), V)``."""
-        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        idx = check_indices("idx", idx, self.shape[0])
         out = self.weights[idx].toarray()
         out *= self.scale[idx, None]
         out += self.leak[idx, None]
@@ -115,8 +116,12 @@ class SparseRowStochastic:
 
     def entries(self, i, j) -> np.ndarray:
         """``A[i, j]`` for paired index arrays."""
-        i = np.asarray(i, dtype=np.int64)
-        j = np.asarray(j, dtype=np.int64)
+        i, j = np.asarray(i), np.asarray(j)
+        if i.shape != j.shape:
+            raise ValueError(f"i and j must have the same shape, got {i.shape} and {j.shape}")
+        # validated flat (a negative index would silently read from the end)
+        i = check_indices("i", i.ravel(), self.shape[0]).reshape(i.shape)
+        j = check_indices("j", j.ravel(), self.shape[1]).reshape(j.shape)
         w = np.asarray(self.weights[i, j]).ravel() if i.size else np.zeros(0)
         return w.reshape(i.shape) * self.scale[i] + self.leak[i]
 
@@ -162,6 +167,10 @@ class DirichletRows:
         self.n_rows, self.n_cols = self.counts.shape
         if self.n_cols == 0:
             raise ValueError("counts must have at least one column")
+        if not np.isfinite(self.epsilon * self.n_cols + self.totals.max(initial=0.0)):
+            # the row's total concentration n_i + epsilon V overflows: every entry would be 0
+            raise ValueError(f"epsilon={self.epsilon!r} is too large: its total over "
+                             f"{self.n_cols} states overflows")
         # row index of every stored entry (for per-row sums of per-entry quantities)
         self._entry_rows = np.repeat(np.arange(self.n_rows), np.diff(self.counts.indptr))
 
@@ -173,7 +182,7 @@ class DirichletRows:
 
     def concentration_rows(self, idx) -> np.ndarray:
         """Dense posterior concentrations ``c_i + epsilon`` of rows ``idx``."""
-        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        idx = check_indices("idx", idx, self.n_rows)
         return self.counts[idx].toarray() + self.epsilon
 
     # ------------------------------------------------------------------ sampling

@@ -5,8 +5,8 @@ description)``.  The harness copies the repository's tracked files once into a t
 directory (the working tree is never touched), checks that the unmutated tests pass there,
 then for each mutant: replaces the snippet (which must occur exactly once), runs ``pytest -x``
 on the mutant's test files with a timeout, records which test failed first and how long it
-took, and restores the file.  A mutant whose tests all pass *survives*; the script exits 1 if
-any does.
+took, and restores the file.  A mutant whose tests all pass *survives* (a timeout counts as a
+survivor too); the script exits 1 if any does.
 
 Usage (from the repository root; CPU-heavy, so give it a low priority)::
 
@@ -49,8 +49,9 @@ def make_copy(root: Path, dest: Path) -> None:
         shutil.copy2(root / rel, target)
 
 
-def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[bool, str, float]:
-    """``(passed, first failing test or reason, seconds)``."""
+def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, str, float]:
+    """``(status, first failing test, seconds)``; status "pass", "fail" or "timeout" (a timeout
+    is not a kill: the tests neither failed nor passed)."""
     env = dict(os.environ, PYTHONPATH=str(copy))
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
            "-W", "ignore", *tests]
@@ -59,12 +60,12 @@ def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[bool, str, 
         proc = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
-        return False, f"timeout after {timeout:.0f} s", time.perf_counter() - t0
+        return "timeout", f"timeout after {timeout:.0f} s", time.perf_counter() - t0
     sec = time.perf_counter() - t0
     if proc.returncode == 0:
-        return True, "", sec
+        return "pass", "", sec
     m = re.search(r"^(FAILED|ERROR) (\S+)", proc.stdout, re.M)
-    return False, (m.group(2) if m else proc.stdout.strip().splitlines()[-1][:120]), sec
+    return "fail", (m.group(2) if m else proc.stdout.strip().splitlines()[-1][:120]), sec
 
 
 def check_import(copy: Path) -> None:
@@ -109,27 +110,30 @@ def main(argv=None) -> int:
                 raise SystemExit(f"{m['id']}: no such test file {missing}")
         if not args.skip_baseline:
             tests = sorted({t for m in chosen for t in m["tests"]})
-            ok, why, sec = run_tests(copy, tests, args.timeout * 3)
-            print(f"baseline ({len(tests)} test files): {'pass' if ok else 'FAIL ' + why}"
-                  f" in {sec:.0f} s", flush=True)
-            if not ok:
+            status, why, sec = run_tests(copy, tests, args.timeout * 3)
+            print(f"baseline ({len(tests)} test files): {status} {why} in {sec:.0f} s",
+                  flush=True)
+            if status != "pass":
                 raise SystemExit("the unmutated tests fail: fix them before mutating")
         for m in chosen:
             path = copy / m["file"]
             original = path.read_text()
             path.write_text(original.replace(m["old"], m["new"], 1))
             try:
-                passed, why, sec = run_tests(copy, m["tests"], args.timeout)
+                status, why, sec = run_tests(copy, m["tests"], args.timeout)
             finally:
                 path.write_text(original)
-            rows.append((m["id"], m["why"], "SURVIVED" if passed else why, sec))
-            print(f"{m['id']:32s} {'SURVIVED' if passed else 'killed':9s} {sec:7.1f} s  {why}",
-                  flush=True)
+            verdict = {"pass": "SURVIVED", "timeout": "TIMEOUT", "fail": why}[status]
+            rows.append((m["id"], m["why"], verdict, sec))
+            print(f"{m['id']:32s} {'killed' if status == 'fail' else verdict:9s} {sec:7.1f} s"
+                  f"  {why}", flush=True)
     lines = ["| mutant | planted bug | killed by | seconds |", "|---|---|---|---|"]
-    lines += [f"| `{i}` | {w} | {k if k == 'SURVIVED' else '`' + k + '`'} | {s:.1f} |"
+    lines += [f"| `{i}` | {w.replace('|', '\\|')} | "
+              f"{k if k in ('SURVIVED', 'TIMEOUT') else '`' + k + '`'} | {s:.1f} |"
               for i, w, k, s in rows]
-    n_surv = sum(r[2] == "SURVIVED" for r in rows)
-    lines.append(f"\n{len(rows) - n_surv} of {len(rows)} mutants killed, {n_surv} survived.")
+    n_surv = sum(r[2] in ("SURVIVED", "TIMEOUT") for r in rows)
+    lines.append(f"\n{len(rows) - n_surv} of {len(rows)} mutants killed, {n_surv} survived "
+                 "or timed out.")
     table = "\n".join(lines)
     print(table)
     if args.out:
