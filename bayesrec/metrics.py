@@ -9,8 +9,9 @@ Top-k metrics take
 
 Relevance rule: a test rating is relevant when ``rating >= threshold`` (default 4.0 on the
 MovieLens 0.5-5 scale); a test interaction of implicit data is relevant when its count is
-``> 0`` (or ``>= threshold`` when one is given).  Users with no relevant test item are **excluded** from the averages
-(their precision would be 0 whatever the model does); with ``per_user=True`` they get NaN.
+``> 0`` (or ``>= threshold`` when one is given).  Users with no relevant test item are
+**excluded** from the averages (their precision would be 0 whatever the model does); with
+``per_user=True`` they get NaN.
 All metrics are vectorized over users: hits are found by one sorted search of
 ``user * n_items + item`` keys.
 """

@@ -31,8 +31,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._validation import (OptionalCheck, Probability, Real, check_choice, check_positive,
-                          check_probability, known_index)
+from ._validation import (
+    OptionalCheck,
+    Probability,
+    Real,
+    check_choice,
+    check_positive,
+    check_probability,
+    known_index,
+)
 from .base import Recommender, top_k
 from .data import Ratings
 from .inference.beta import beta_draws, beta_mean, beta_quantile

@@ -12,7 +12,7 @@
    of bayesrec CAVI and hpfrec at the same settings, and of MostPopular.
 3. MovieLens-20M-shaped synthetic interactions (138,493 x 26,744, 20,000,263 pairs; the
    foundation's generator), K = 10 and K = 50: seconds per CAVI iteration and peak resident
-   memory (VmHWM) of the fit, in a child process.  Run it alone (another big benchmark at the
+   memory (VmHWM) of the fit, and seconds per Gibbs sweep, in a child process.  Run it alone (another big benchmark at the
    same time spoils both): ``flock /tmp/bayesrec-bigbench.lock python -m experiments.bench_hpf
    --parts 3``.
 
@@ -163,19 +163,41 @@ def _ndcg(model, train, test):
 
 
 # ------------------------------------------------------------------ part 3
-def _child_20m(k, iters):
-    """In a child process: build the data, reset the peak RSS, time ``iters`` iterations."""
-    r, _ = synthetic_ratings(**MOVIELENS_20M_SHAPE, rng=0, with_timestamps=False)
-    HPF(rank=2, n_iter=1).fit(r.take(np.arange(2000)))  # compile outside the timing
+def _reset_peak():
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
+
+
+def _peak_gb():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 2**20
+
+
+def _child_20m(k, iters):
+    """In a child process: build the data, reset the peak RSS, time ``iters`` CAVI
+    iterations (whole fit), then three Gibbs sweeps (after the sampler's init)."""
+    from bayesrec.factorization.implicit.hpf._data import HPFPrior, build_data
+    from bayesrec.factorization.implicit.hpf._gibbs import HPFGibbs
+    r, _ = synthetic_ratings(**MOVIELENS_20M_SHAPE, rng=0, with_timestamps=False)
+    HPF(rank=2, n_iter=1).fit(r.take(np.arange(2000)))  # compile outside the timing
+    HPF(rank=2, method="gibbs", draws=1, burn_in=0, n_chains=1).fit(r.take(np.arange(2000)))
+    _reset_peak()
     t = time.perf_counter()
     m = HPF(rank=k, n_iter=iters, tol=0.0, random_state=0).fit(r)
     seconds = time.perf_counter() - t
-    with open("/proc/self/status") as fh:
-        hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM"))
-    print(json.dumps({"K": k, "iterations": m.n_iter_, "seconds": seconds,
-                      "s/iter": seconds / iters, "peak GB": hwm / 2**20}))
+    out = {"K": k, "cavi iterations": m.n_iter_, "cavi fit s": seconds,
+           "cavi s/iter": seconds / iters, "cavi peak GB": _peak_gb()}
+    del m
+    _reset_peak()
+    rng = np.random.default_rng(0)
+    sampler = HPFGibbs(build_data(r, np.ones(len(r))), HPFPrior(k, 0.3, 0.3, 1.0, 0.3, 0.3, 1.0),
+                       np.zeros((1, 2), np.int64), np.zeros(0, np.int64), False)
+    state = sampler.init(rng)
+    t = time.perf_counter()
+    for _ in range(3):
+        state = sampler.step(state, rng)
+    out.update({"gibbs s/sweep": (time.perf_counter() - t) / 3, "gibbs peak GB": _peak_gb()})
+    print(json.dumps(out))
 
 
 def part_3(iters):

@@ -17,7 +17,7 @@ Time cap: when a model's fit takes more than ``--cap`` CPU seconds at one size, 
 are skipped (and the table says so); a fit still running after ``--timeout`` wall seconds is
 killed.  CPU seconds (all threads of the process) are the measure of cost used for the cap and
 the slopes: on a busy machine wall time mostly measures the other processes.
-``--lock FILE`` takes an exclusive ``flock`` on FILE around every run at 5M ratings and more, so
+``--lock FILE`` takes an exclusive ``flock`` on FILE around every run at 20M ratings, so
 that big benchmarks on a shared machine run one at a time.
 
 Output: a markdown table (printed and written to ``<out>/bench_scaling.md``) with the fitted
@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 SIZES = {"0.1M": 100_000, "1M": 1_000_000, "5M": 5_000_000, "20M": 20_000_000}
-BIG = 5_000_000
+BIG = 20_000_000
 
 
 # ------------------------------------------------------------------ the models (child side)
@@ -109,17 +109,19 @@ def _bandit(r):
              rng=0)
 
 
-def _optional(module, name, **kw):
-    """A model that may not exist in this version of bayesrec (None when absent)."""
+def _optional(name, implicit=False, **kw):
+    """A model of :mod:`bayesrec.factorization` that may not exist in this version (None when
+    absent); ``implicit`` models are fitted on ``r.to_implicit()`` (who rated what)."""
+    import importlib
+    import inspect
+
     def fit(r):
-        import importlib
-        import inspect
-        cls = getattr(importlib.import_module(module), name)
+        cls = getattr(importlib.import_module("bayesrec.factorization"), name)
         known = inspect.signature(cls).parameters
-        cls(**{k: v for k, v in kw.items() if k in known}).fit(r)
+        cls(**{k: v for k, v in kw.items() if k in known}).fit(r.to_implicit() if implicit
+                                                                else r)
     try:
-        import importlib
-        getattr(importlib.import_module(module), name)
+        getattr(importlib.import_module("bayesrec.factorization"), name)
     except (ImportError, AttributeError):
         return None
     return fit
@@ -140,16 +142,17 @@ def models() -> dict:
         "rules": (_rules, "support 0.1, confidence 0.5, max_len 3"),
         "bandit simulation": (_bandit, "Thompson, 50 arms, n pulls"),
     }
-    for label, module, name, kw, text in (
-            ("HPF", "bayesrec.factorization", "HPF", dict(rank=10, n_iter=10, random_state=0),
-             "K=10, 10 iterations"),
-            ("ImplicitBPMF", "bayesrec.factorization", "ImplicitBPMF",
-             dict(rank=10, n_samples=5, burn_in=5, n_chains=1, verbose=False,
-                  random_state=0), "K=10, 10 sweeps"),
-            ("BayesianSVDpp", "bayesrec.factorization", "BayesianSVDpp",
-             dict(rank=10, n_samples=5, burn_in=5, n_chains=1, verbose=False,
-                  random_state=0), "K=10, 10 sweeps")):
-        fit = _optional(module, name, **kw)
+    gibbs = dict(rank=10, n_samples=5, burn_in=5, n_burn=5, n_chains=1, verbose=False,
+                 random_state=0)
+    for label, name, implicit, kw, text in (
+            ("BayesianSVDpp", "BayesianSVDpp", False, gibbs, "Gibbs, K=10, 10 sweeps"),
+            ("HPF", "HPF", True, dict(rank=10, method="cavi", n_iter=10, tol=0.0,
+                                      random_state=0), "CAVI, K=10, 10 iterations, implicit"),
+            ("ImplicitBPMF", "ImplicitBPMF", True, gibbs, "Gibbs, K=10, 10 sweeps, implicit"),
+            ("ImplicitALS", "ImplicitALS", True, dict(rank=10, n_iter=10, tol=0.0,
+                                                      random_state=0),
+             "K=10, 10 iterations, implicit")):
+        fit = _optional(name, implicit, **kw)
         if fit is not None:
             out[label] = (fit, text)
     return out
@@ -250,11 +253,25 @@ def _ok(runs: dict) -> list[tuple[int, dict]]:
     return sorted((n, r) for n, r in runs.items() if r["status"] == "ok")
 
 
+def memory_limit(ok: list, budget_gb: float) -> str:
+    """Ratings at which the peak memory reaches ``budget_gb``: the line through the two
+    largest measured sizes (at least 1M ratings), extended; "" when it cannot be told."""
+    big = [(n, r["peak_mb"] / 1024) for n, r in ok if n >= 1_000_000]
+    if len(big) < 2:
+        return ""
+    (n1, m1), (n2, m2) = big[-2], big[-1]
+    per = (m2 - m1) / (n2 - n1)
+    if per <= 0:
+        return ""
+    return f"~{(n2 + (budget_gb - m2) / per) / 1e6:.0f}M"
+
+
 def table(results: dict, sizes: list[int], settings: dict) -> str:
     """Markdown: per size ``wall s / CPU s (peak GB)``; slopes of log time on log n."""
     labels = [f"{n / 1e6:g}M" for n in sizes]
     head = ("| model | settings | " + " | ".join(f"{s}: wall / CPU s (peak GB)" for s in labels)
-            + " | slope (CPU) | slope (wall) |\n|---|---|" + "---|" * (len(sizes) + 2))
+            + " | slope (CPU) | slope (wall) | 24 GB reached at |\n|---|---|"
+            + "---|" * (len(sizes) + 3))
     lines = [head]
     for label, runs in results.items():
         cells = []
@@ -272,7 +289,7 @@ def table(results: dict, sizes: list[int], settings: dict) -> str:
         s_wall = slope(ns, [r["fit_s"] for _, r in ok])
         fmt = (lambda v: "" if np.isnan(v) else f"{v:.2f}")
         lines.append(f"| {label} | {settings.get(label, '')} | " + " | ".join(cells)
-                     + f" | {fmt(s_cpu)} | {fmt(s_wall)} |")
+                     + f" | {fmt(s_cpu)} | {fmt(s_wall)} | {memory_limit(ok, 24.0)} |")
     return "\n".join(lines)
 
 
@@ -281,7 +298,8 @@ def figure(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(13, 5.5))
-    for label, runs in results.items():
+    colors = plt.get_cmap("tab20").colors
+    for n_model, (label, runs) in enumerate(results.items()):
         ok = _ok(runs)
         if not ok:
             continue
@@ -290,8 +308,10 @@ def figure(results: dict, path: Path) -> None:
         ms = np.array([r["peak_mb"] / 1024 for _, r in ok])
         s = slope(ns, ts)
         name = label if np.isnan(s) else f"{label} (slope {s:.2f})"
-        line, = ax_t.plot(ns, ts, "o-", label=name)
-        ax_m.plot(ns, ms, "o-", color=line.get_color(), label=label)
+        style = dict(color=colors[(2 * n_model) % 20 + (n_model >= 10)],
+                     marker="osD^v<>"[n_model % 7])
+        ax_t.plot(ns, ts, "-", label=name, **style)
+        ax_m.plot(ns, ms, "-", label=label, **style)
     for ax, ylabel in ((ax_t, "fit CPU seconds (all threads)"),
                        (ax_m, "peak resident memory (GB)")):
         ax.set(xscale="log", yscale="log", xlabel="ratings", ylabel=ylabel)
@@ -315,7 +335,7 @@ def main(argv=None) -> None:
                     "<out>/bench_scaling.json")
     ap.add_argument("--out", default="report/bench_scaling")
     ap.add_argument("--data-dir", default=None, help="cache folder of the generated data")
-    ap.add_argument("--lock", default=None, help="flock this file around runs >= 5M ratings")
+    ap.add_argument("--lock", default=None, help="flock this file around runs at 20M ratings")
     ap.add_argument("--from-json", default=None, help="only redraw the table and figure from "
                     "a bench_scaling.json of an earlier run")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "DATA"), help=argparse.SUPPRESS)
@@ -363,9 +383,9 @@ def main(argv=None) -> None:
             else:
                 print(f"  {m:18s} {r['status']}", flush=True)
                 stopped[m] = f"{n / 1e6:g}M {r['status']}"
-        with open(out / "bench_scaling.json", "w") as fh:
-            json.dump({m: {str(k): v for k, v in rs.items()} for m, rs in results.items()}, fh,
-                      indent=1)
+            with open(out / "bench_scaling.json", "w") as fh:  # after every run
+                json.dump({m: {str(k): v for k, v in rs.items()} for m, rs in results.items()},
+                          fh, indent=1)
     _report(results, sizes, {m: available[m][1] for m in chosen}, out)
 
 

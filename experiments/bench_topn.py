@@ -130,7 +130,7 @@ PEER_GRIDS = {
                               "iterations": it}
                              for f in (32, 64) for lr in (0.01, 0.05) for it in (100, 300)]),
 }
-EASE_GRID = [50.0, 200.0, 500.0]
+EASE_GRID = [100.0, 500.0, 1000.0, 3000.0]
 
 
 def _ndcg(model, train, test) -> float:

@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from bayesrec.factorization.bpmf._sweep import State
 from bayesrec.factorization.implicit.wmf import _sweep
 from bayesrec.factorization.implicit.wmf._data import WMFData
 from bayesrec.factorization.implicit.wmf._sweep import make_prior, sweep, weighted_sse
-from bayesrec.factorization.bpmf._sweep import State
 from bayesrec.inference.normal_wishart import NormalWishart
 
 K = 2

@@ -9,8 +9,12 @@ from bayesrec.data import Ratings, movielens_small, random_split, synthetic_rati
 from bayesrec.factorization import ImplicitALS, ImplicitBPMF
 from bayesrec.factorization.bpmf._linalg import draw_rows
 from bayesrec.factorization.implicit.wmf._data import WMFData
-from bayesrec.factorization.implicit.wmf._sweep import (draw_side, init_state, make_prior,
-                                                        side_stats, sweep, weighted_sse)
+from bayesrec.factorization.implicit.wmf._sweep import (
+    draw_side,
+    make_prior,
+    side_stats,
+    weighted_sse,
+)
 from bayesrec.inference.normal_wishart import NormalWishart
 from bayesrec.metrics import evaluate_topk
 from bayesrec.popularity import MostPopular
@@ -78,7 +82,7 @@ def test_conditional_equals_dense_computation_over_all_cells(counts, side, kerne
     mean_code, _, _ = draw_side(data.user_side() if side == "user" else data.item_side(),
                                 V if side == "user" else U, mu, lam, prior, alpha, None,
                                 mode=True)
-    for r, row in enumerate(rows):
+    for r in range(len(rows)):
         # brute force over every cell of the row: V^T C_u V and V^T C_u p_u
         prec_ref = lam + alpha * (other.T * C[r]) @ other
         h_ref = lam @ mu + alpha * (other.T * C[r]) @ P[r]
@@ -104,7 +108,6 @@ def test_draws_have_the_conditional_mean_and_covariance(counts):
     rng = np.random.default_rng(1)
     V = rng.normal(size=(counts.n_items, K))
     lam, mu = 1.5 * np.eye(K), np.full(K, 0.2)
-    prior = make_prior(K, NormalWishart(np.zeros(K), 2.0, K, np.eye(K)), 1.0, alpha, (1, 1))
     u = 0
     prec = lam + alpha * (V.T * c[u]) @ V
     mean = np.linalg.solve(prec, lam @ mu + alpha * (V.T * c[u]) @ pref[u])

@@ -187,8 +187,9 @@ def test_bad_grids(data, grid, match):
 
 def test_grid_search_in_loky_workers_equals_serial(data):
     kw = dict(cv="per_user", metric=["rmse", "map@5"], random_state=3, verbose=False)
-    a = GridSearch(ALS(n_iter=3), GRID, n_jobs=1, **kw).fit(data)
-    b = GridSearch(ALS(n_iter=3), GRID, n_jobs=2, **kw).fit(data)
+    grid = {"rank": [2, 4], "reg": [5.0]}
+    a = GridSearch(ALS(n_iter=3), grid, n_jobs=1, **kw).fit(data)
+    b = GridSearch(ALS(n_iter=3), grid, n_jobs=2, **kw).fit(data)
     pd.testing.assert_frame_equal(a.fold_results_.drop(columns=["fit_seconds",
                                                                  "predict_seconds"]),
                                   b.fold_results_.drop(columns=["fit_seconds",

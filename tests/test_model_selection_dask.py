@@ -35,12 +35,12 @@ def data():
 
 def test_grid_search_on_dask_equals_serial(client, data):
     kw = dict(cv=3, metric=["rmse", "ndcg@10"], random_state=1, verbose=False)
-    grid = {"rank": [2, 4], "reg": [2.0, 20.0]}
+    grid = {"rank": [2, 4], "reg": [2.0]}
     serial = GridSearch(ALS(n_iter=3), grid, n_jobs=1, **kw).fit(data)
     with distributed.get_task_stream(client) as stream:
         with joblib.parallel_config(backend="dask"):
             remote = GridSearch(ALS(n_iter=3), grid, n_jobs=2, **kw).fit(data)
-    assert len(stream.data) >= 12                         # 4 points x 3 folds ran on dask
+    assert len(stream.data) >= 6                          # 2 points x 3 folds ran on dask
     cols = ["candidate", "fold", "metric", "value"]
     pd.testing.assert_frame_equal(serial.fold_results_[cols], remote.fold_results_[cols])
     assert serial.best_params_ == remote.best_params_

@@ -5,9 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bayesrec.data import Ratings, synthetic_ratings
+from bayesrec.data import Ratings, random_split, synthetic_ratings
 from bayesrec.metrics import evaluate_topk
-from bayesrec.data import random_split
 from bayesrec.popularity import BetaPopularity, MostPopular
 
 
@@ -108,3 +107,14 @@ def test_popularity_on_implicit_counts_and_in_evaluation():
         BetaPopularity(a=0.0).fit(train)
     with pytest.raises(ValueError):
         MostPopular(threshold="high").fit(train)
+
+
+def test_saved_model_keeps_implicit_counts(tmp_path):
+    import bayesrec
+    r = Ratings.from_arrays([1, 1, 2, 3], [5, 6, 5, 6], [2, 0, 1, 4], implicit=True)
+    m = MostPopular().fit(r)
+    m.save(tmp_path / "pop.zip")
+    back = bayesrec.load(tmp_path / "pop.zip")
+    assert back.train_.implicit
+    np.testing.assert_array_equal(back.train_.interactions(), r.interactions())
+    pd.testing.assert_frame_equal(back.similar_items(5, k=2), m.similar_items(5, k=2))

@@ -24,8 +24,8 @@ test set refer to the same users and items; :meth:`Ratings.compact` drops ids no
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from functools import cached_property
-from typing import Hashable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -224,7 +224,7 @@ class Ratings:
     def from_frame(cls, df: pd.DataFrame, user_col: str = "userId", item_col: str = "movieId",
                    rating_col: str = "rating", timestamp_col: str | None = None,
                    rating_scale: tuple[float, float] | None = None,
-                   duplicates: str = "error", implicit: bool | None = None) -> "Ratings":
+                   duplicates: str = "error", implicit: bool | None = None) -> Ratings:
         """Build from a DataFrame with one row per rating (or per interaction).
 
         Parameters
@@ -279,7 +279,7 @@ class Ratings:
     def from_arrays(cls, users: Sequence[Hashable], items: Sequence[Hashable],
                     ratings: Sequence[float] | None = None, timestamps=None,
                     rating_scale: tuple[float, float] | None = None,
-                    duplicates: str = "error", implicit: bool | None = None) -> "Ratings":
+                    duplicates: str = "error", implicit: bool | None = None) -> Ratings:
         """Build from parallel arrays of original user ids, item ids and ratings.
 
         ``ratings=None`` gives implicit feedback with value 1 per pair; ``implicit=True``
@@ -462,7 +462,7 @@ class Ratings:
         return pd.DataFrame(cols)
 
     # ------------------------------------------------------------------ selection
-    def take(self, selection) -> "Ratings":
+    def take(self, selection) -> Ratings:
         """Rows selected by a boolean mask or an integer index array; the id maps are kept."""
         sel = np.asarray(selection)
         if sel.dtype == bool:
@@ -480,7 +480,7 @@ class Ratings:
                        self.item_ids, None if self.timestamps is None else self.timestamps[sel],
                        self.rating_scale, self.implicit)
 
-    def compact(self) -> "Ratings":
+    def compact(self) -> Ratings:
         """Drop users and items without rows and re-index densely (order of ids preserved)."""
         keep_u = self.user_counts > 0
         keep_i = self.item_counts > 0
@@ -490,7 +490,7 @@ class Ratings:
                        self.user_ids[keep_u], self.item_ids[keep_i], self.timestamps,
                        self.rating_scale, self.implicit)
 
-    def most_active(self, n_users: int, n_items: int) -> "Ratings":
+    def most_active(self, n_users: int, n_items: int) -> Ratings:
         """Keep the ``n_users`` most active users and ``n_items`` most rated items.
 
         The course's shrink step: users and items are ranked by their counts in the full data
@@ -509,7 +509,7 @@ class Ratings:
         return self.take(ku[self.users] & ki[self.items]).compact()
 
     # ------------------------------------------------------------------ implicit feedback
-    def to_implicit(self, threshold: float | None = None) -> "Ratings":
+    def to_implicit(self, threshold: float | None = None) -> Ratings:
         """Interactions derived from these rows, with the SAME id maps (indices agree).
 
         ``threshold=None`` keeps every rated pair ("who rated what"); a number keeps only the
@@ -545,7 +545,7 @@ class Ratings:
         return _readonly(np.ones(len(self)))
 
     # splits are defined in bayesrec.data.splits; the method is a shortcut
-    def split(self, test_size: float = 0.2, rng=None) -> tuple["Ratings", "Ratings"]:
+    def split(self, test_size: float = 0.2, rng=None) -> tuple[Ratings, Ratings]:
         """Random holdout split; see :func:`bayesrec.data.splits.random_split`."""
         from .splits import random_split
         return random_split(self, test_size=test_size, rng=rng)

@@ -6,7 +6,7 @@ and items (a user may then have no training rows: models treat it like an unknow
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

@@ -108,7 +108,7 @@ class ImplicitALS(Recommender):
         state = init_state(data, prior, rng, p["init_scale"])
         rows, prev = [], None
         with progress_bar(p["n_iter"], "implicit ALS", enabled=p["verbose"]) as bar:
-            for it in range(p["n_iter"]):
+            for _ in range(p["n_iter"]):
                 t0 = time.perf_counter()
                 state = sweep(state, data, prior, None, mode=True)
                 loss = state.sse + p["reg"] * (float(np.sum(state.xu ** 2))

@@ -37,7 +37,7 @@ class WMFData:
     """
 
     @classmethod
-    def from_ratings(cls, ratings: Ratings, confidence: float) -> "WMFData":
+    def from_ratings(cls, ratings: Ratings, confidence: float) -> WMFData:
         """Positive cells ``y_ui > 0`` of :meth:`Ratings.interactions`, ``w = confidence y``."""
         y = np.asarray(ratings.interactions(), dtype=np.float64)
         keep = y > 0
@@ -45,7 +45,7 @@ class WMFData:
                               np.ones(int(keep.sum())), ratings.n_users, ratings.n_items)
 
     @classmethod
-    def from_cells(cls, users, items, w, t, n_users: int, n_items: int) -> "WMFData":
+    def from_cells(cls, users, items, w, t, n_users: int, n_items: int) -> WMFData:
         self = cls()
         users = np.asarray(users, np.int64)
         items = np.asarray(items, np.int64)
@@ -61,6 +61,8 @@ class WMFData:
         by_user = sp.csr_matrix((pos + 1, (row_of[users], items)),
                                 shape=(self.n_active, self.n_items))
         by_user.sort_indices()
+        if by_user.nnz != len(users):
+            raise ValueError("repeated (user, item) cells: each cell may be stored once")
         by_item = sp.csr_matrix((pos + 1, (items, users)), shape=(self.n_items, self.n_users))
         by_item.sort_indices()
         w = np.asarray(w, np.float64)
