@@ -89,6 +89,13 @@ def _check_recommended(rec: np.ndarray, n_items: int) -> np.ndarray:
         bad = int(rec.min()) if rec.min() < -1 else int(rec.max())
         raise ValueError(f"recommended item index {bad} is outside [0, {n_items}) (-1 marks "
                          "an empty slot)")
+    if rec.ndim == 2 and rec.shape[1] > 1:
+        # an item listed twice would count as two hits (recall above 1)
+        srt = np.sort(rec, axis=1)
+        dup = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
+        if dup.any():
+            row = int(np.flatnonzero(dup.any(axis=1))[0])
+            raise ValueError(f"recommended row {row} lists an item more than once")
     return rec
 
 

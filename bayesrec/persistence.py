@@ -106,7 +106,7 @@ class _Writer:
             return {"__ratings__": {
                 name: self.encode(getattr(value, name), f"{where}.{name}")
                 for name in ("users", "items", "ratings", "user_ids", "item_ids", "timestamps",
-                             "rating_scale")}}
+                             "rating_scale", "implicit")}}
         if isinstance(value, pd.DataFrame):
             return {"__frame__": {
                 "columns": [self.encode(c, f"{where}.columns") for c in value.columns],
@@ -195,7 +195,8 @@ class _Reader:
         if "__ratings__" in value:
             f = {k: self.decode(v) for k, v in value["__ratings__"].items()}
             return Ratings(f["users"], f["items"], f["ratings"], f["user_ids"], f["item_ids"],
-                           timestamps=f["timestamps"], rating_scale=f["rating_scale"])
+                           timestamps=f["timestamps"], rating_scale=f["rating_scale"],
+                           implicit=bool(f.get("implicit", False)))
         if "__frame__" in value:
             f = value["__frame__"]
             cols = [self.decode(c) for c in f["columns"]]

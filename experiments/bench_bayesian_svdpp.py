@@ -125,9 +125,15 @@ def part_small(a):
         f"{k} {v:.3f}" for k, v in d["r_hat"].items()))
     tp = m.posterior["posterior"]["test_pred"]
     import arviz as az
-    rh = np.asarray(az.rhat(m.posterior, var_names=["test_pred"])["test_pred"])
-    print(f"  bayesrec, 2 chains: r_hat of {tp.shape[-1]} tracked held-out predictions: "
-          f"median {np.median(rh):.3f}, max {np.max(rh):.3f}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rh = np.asarray(az.rhat(m.posterior, var_names=["test_pred"])["test_pred"])
+    ok = np.isfinite(rh)   # cells of users/items without training ratings are constant
+    print(f"  bayesrec, 2 chains: r_hat of {int(ok.sum())} tracked held-out predictions (of "
+          f"{tp.shape[-1]}; the rest are constant prior means): median "
+          f"{np.median(rh[ok]):.3f}, max {np.max(rh[ok]):.3f}")
 
 
 # ------------------------------------------------------------------ 20M child process

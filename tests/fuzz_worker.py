@@ -40,7 +40,7 @@ from bayesrec.exceptions import ConvergenceError, NotFittedError  # noqa: E402
 ACCEPTED = (ValueError, TypeError, NotFittedError)
 #: names a divergence error must mention (the setting to change)
 DIVERGENCE_WORDS = ("lr", "step", "learning rate", "momentum", "prior", "hyperparameter",
-                    "damping", "tol")
+                    "damping", "tol", "regulari", "reg")
 #: alias groups of hyperparameter names (the toolkit's names, before and after renames)
 ALIASES = {
     "n_iter": ("n_iter", "n_iters", "n_epochs", "epochs"),
@@ -124,6 +124,8 @@ def classify(exc: BaseException) -> str | None:
         return f"{type(exc).__name__} without the setting to change: {msg}"
     if isinstance(exc, ACCEPTED) and where == "bayesrec" and msg:
         return None
+    if isinstance(exc, TypeError) and "unexpected keyword argument" in msg:
+        return None  # Python's own refusal of an option the method does not take
     tb = traceback.extract_tb(exc.__traceback__)
     frame = f"{os.path.basename(tb[-1].filename)}:{tb[-1].lineno}" if tb else "?"
     return f"{type(exc).__name__} raised in {where} ({frame}): {msg[:300]}"

@@ -9,9 +9,16 @@ from bayesrec.data.splits import random_split
 from bayesrec.factorization import BPMF
 from bayesrec.factorization.bpmf import _sampler as bpmf_sampler
 from bayesrec.factorization.bpmf._linalg import draw_rows, safe_cholesky
-from bayesrec.factorization.bpmf._sweep import (BPMFPrior, SweepData,
-                                               direct_sse, init_state, sample_side,
-                                               side_stats_compiled, side_stats_scipy, sweep)
+from bayesrec.factorization.bpmf._sweep import (
+    BPMFPrior,
+    SweepData,
+    direct_sse,
+    init_state,
+    sample_side,
+    side_stats_compiled,
+    side_stats_scipy,
+    sweep,
+)
 from bayesrec.inference.normal_wishart import NormalWishart
 from bayesrec.metrics import rmse
 

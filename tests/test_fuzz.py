@@ -38,6 +38,8 @@ WORKER = Path(__file__).with_name("fuzz_worker.py")
 #: seconds a case may take (the tiny models here fit in well under a second; the margin
 #: covers a first numba / BLAS load and a busy machine)
 CASE_TIMEOUT = float(os.environ.get("BAYESREC_FUZZ_TIMEOUT", 60))
+#: multiplies every test's number of examples (a longer local hunt: ``BAYESREC_FUZZ_SCALE=10``)
+SCALE = float(os.environ.get("BAYESREC_FUZZ_SCALE", 1))
 FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=False,
                 suppress_health_check=list(HealthCheck))
 
@@ -262,7 +264,7 @@ def model_case(draw, model):
 # ------------------------------------------------------------------------------ tests
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_fuzz_baseline_models(worker, model):
-    @settings(FUZZ, max_examples=25)
+    @settings(FUZZ, max_examples=int(25 * SCALE))
     @given(model_case(model))
     def run(case):
         assert_promise(worker, case)
@@ -284,7 +286,7 @@ BPMF_PARAMS = st.fixed_dictionaries({
 
 
 def test_fuzz_bpmf(worker):
-    @settings(FUZZ, max_examples=20)
+    @settings(FUZZ, max_examples=int(20 * SCALE))
     @given(st.data())
     def run(d):
         data = d.draw(valid_ratings(max_users=5, max_items=5))
@@ -364,7 +366,7 @@ def ratings_input(draw):
             "defect": f"{column}: {defect}"}
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=int(200 * SCALE))
 @given(ratings_input())
 def test_fuzz_ratings_construction(worker, case):
     assert_promise(worker, case)
@@ -373,7 +375,7 @@ def test_fuzz_ratings_construction(worker, case):
 STATES = st.one_of(st.integers(0, 5), st.sampled_from(["a", "b", "c"]))
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=int(40 * SCALE))
 @given(st.data())
 def test_fuzz_markov(worker, d):
     seqs = d.draw(st.lists(st.lists(STATES, min_size=0, max_size=5), min_size=1, max_size=4))
@@ -399,7 +401,7 @@ def test_fuzz_markov(worker, d):
                             "calls": call_list})
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=int(40 * SCALE))
 @given(st.data())
 def test_fuzz_pagerank(worker, d):
     n = d.draw(st.integers(0, 5))
@@ -421,7 +423,7 @@ def test_fuzz_pagerank(worker, d):
     assert_promise(worker, {"kind": "pagerank", "posterior": posterior, "args": args})
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=int(40 * SCALE))
 @given(st.data())
 def test_fuzz_rules(worker, d):
     baskets = d.draw(st.lists(st.lists(st.integers(0, 6), max_size=5), min_size=0, max_size=8))
@@ -433,7 +435,7 @@ def test_fuzz_rules(worker, d):
     assert_promise(worker, {"kind": "rules", "args": args})
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=int(40 * SCALE))
 @given(st.data())
 def test_fuzz_beta_ranker(worker, d):
     n = d.draw(st.integers(1, 5))
@@ -459,7 +461,7 @@ def test_fuzz_beta_ranker(worker, d):
     assert_promise(worker, {"kind": "ranking", "args": args, "calls": call_list})
 
 
-@settings(FUZZ, max_examples=30)
+@settings(FUZZ, max_examples=int(30 * SCALE))
 @given(st.data())
 def test_fuzz_bandits(worker, d):
     policy = d.draw(st.sampled_from(["BetaBernoulliThompson", "UCB1", "EpsilonGreedy"]))
@@ -476,7 +478,7 @@ def test_fuzz_bandits(worker, d):
     assert_promise(worker, {"kind": "bandit", "args": args})
 
 
-@settings(FUZZ, max_examples=30)
+@settings(FUZZ, max_examples=int(30 * SCALE))
 @given(st.data())
 def test_fuzz_splits(worker, d):
     data = d.draw(valid_ratings())
@@ -492,7 +494,7 @@ def test_fuzz_splits(worker, d):
     assert_promise(worker, {"kind": "split", "data": data, "args": args})
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=int(40 * SCALE))
 @given(st.data())
 def test_fuzz_topk_metrics(worker, d):
     n_users, n_items = d.draw(st.integers(1, 4)), d.draw(st.integers(1, 5))
@@ -526,7 +528,7 @@ ESTIMATORS = [c for c in all_estimators() if not c._test_slow]
 def test_fuzz_every_estimator(worker, cls):
     names = sorted(set(getattr(cls, "_checks", {})) - UNFUZZED)
 
-    @settings(FUZZ, max_examples=20)
+    @settings(FUZZ, max_examples=int(20 * SCALE))
     @given(st.data())
     def run(d):
         data = d.draw(valid_ratings(max_users=6, max_items=6, scale=d.draw(st.booleans())))

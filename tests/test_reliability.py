@@ -488,3 +488,26 @@ def test_metrics_refuse_garbage_instead_of_scoring_it():
         metrics.catalogue_coverage(np.array([[0, 1]]), 0)
     with pytest.raises(ValueError, match="true rating"):
         metrics.rmse([1.0, np.nan], [1.0, 2.0])
+
+
+def test_huge_dirichlet_concentration_is_refused_not_zero_rows():
+    """epsilon * V overflowing made every transition probability 0 (rows summing to 0)."""
+    with pytest.raises(ValueError, match="epsilon"):
+        MarkovChain(epsilon=1e308).fit([[0, 1]])
+    rows = MarkovChain(epsilon=1e300).fit([[0, 1]]).transition_matrix.rows([0, 1])
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0)
+
+
+def test_unhashable_ids_infinite_folds_and_repeated_recommendations_are_refused():
+    import scipy.sparse as sp
+
+    from bayesrec import metrics
+    from bayesrec.data import kfold
+    with pytest.raises(TypeError, match="hashable"):
+        Ratings.from_arrays([[1.0], [2.0]], [0, 1], [1.0, 2.0])
+    r = Ratings.from_arrays([1, 2, 3], [0, 1, 0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="n_splits"):
+        list(kfold(r, n_splits=float("inf")))
+    # an item listed twice counted as two hits: recall 2.0
+    with pytest.raises(ValueError, match="more than once"):
+        metrics.recall_at_k(np.array([[0, 0]]), sp.csr_matrix(np.array([[1]])), k=2)

@@ -12,30 +12,25 @@ the mean rank and for the mean squared centred rank).
 Power (measured with a planted bug, ``_planted.inflated_row_variance``): inflating the
 variance of every row draw by 25% fails the plain-PMF configuration (log SSE location z = -5.4
 with 200 datasets, asserted below) and the default configuration (log SSE z = -5.2, log alpha
-z = 4.9, chi-square p = 7e-8); smaller variance errors are below this size's resolution and are the job
-of the Geweke test (5%) and the exact per-move tests (any size).  Any error in a move's
+z = 4.9, chi-square p = 7e-8); smaller variance errors are below this size's resolution and
+are the job of the Geweke test (5%) and the exact per-move tests (any size).  Any error in a move's
 Jacobian, a prior term or a degrees-of-freedom count of the sizes in ``tests/mutation`` fails
 here or there.
 """
 
-import numpy as np
 import pytest
 from _planted import inflated_row_variance
 from _sbc import failures
 
-from experiments.sbc import CONFIGS, run_sbc
+from experiments.sbc import CONFIGS, run_sbc, thinning
 
 N_SETS, L, BURN = 200, 10, 4
-
-
-def _thin(cfg):
-    return 2 if (cfg.hyperprior is False or np.allclose(cfg.mu0, 0)) else 4
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cfg", CONFIGS, ids=[c.name for c in CONFIGS])
 def test_sbc_ranks_are_uniform(cfg):
-    ranks = run_sbc(cfg, N_SETS, L, _thin(cfg), BURN, seed=1000 + CONFIGS.index(cfg))
+    ranks = run_sbc(cfg, N_SETS, L, thinning(cfg), BURN, seed=1000 + CONFIGS.index(cfg))
     bad = failures(ranks, L)
     assert not bad, bad
 
@@ -45,5 +40,5 @@ def test_sbc_detects_a_planted_variance_error():
     """The power statement: a 25% row-variance error fails on the cheapest configuration."""
     cfg = CONFIGS[-1]
     with inflated_row_variance(1.25):
-        ranks = run_sbc(cfg, N_SETS, L, _thin(cfg), BURN, seed=7)
+        ranks = run_sbc(cfg, N_SETS, L, thinning(cfg), BURN, seed=7)
     assert failures(ranks, L)

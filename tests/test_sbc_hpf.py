@@ -18,8 +18,8 @@ the 5% version of that bug is the job of ``test_hpf_geweke.py``.
 
 import numpy as np
 import pytest
-
 from _sbc import failures
+
 from bayesrec.factorization.implicit.hpf import _gibbs
 from bayesrec.factorization.implicit.hpf._data import HPFPrior, InteractionData
 

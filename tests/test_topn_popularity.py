@@ -107,3 +107,14 @@ def test_popularity_on_implicit_counts_and_in_evaluation():
         BetaPopularity(a=0.0).fit(train)
     with pytest.raises(ValueError):
         MostPopular(threshold="high").fit(train)
+
+
+def test_saved_model_keeps_implicit_counts(tmp_path):
+    import bayesrec
+    r = Ratings.from_arrays([1, 1, 2, 3], [5, 6, 5, 6], [2, 0, 1, 4], implicit=True)
+    m = MostPopular().fit(r)
+    m.save(tmp_path / "pop.zip")
+    back = bayesrec.load(tmp_path / "pop.zip")
+    assert back.train_.implicit
+    np.testing.assert_array_equal(back.train_.interactions(), r.interactions())
+    pd.testing.assert_frame_equal(back.similar_items(5, k=2), m.similar_items(5, k=2))

@@ -323,8 +323,12 @@ class Ratings:
                 r = _first_bad_row(bad)
                 raise ValueError(f"rating {values[r]} at row {r} (user {users[r]!r}, item "
                                  f"{items[r]!r}) is outside the rating scale [{lo}, {hi}]")
-        u_codes, u_ids = _factorize(users)
-        i_codes, i_ids = _factorize(items)
+        try:
+            u_codes, u_ids = _factorize(users)
+            i_codes, i_ids = _factorize(items)
+        except TypeError as exc:  # a list or dict among the ids
+            raise TypeError(f"user and item ids must be hashable (numbers or strings): "
+                            f"{exc}") from None
         key = u_codes.astype(np.int64) * len(i_ids) + i_codes
         order, sk = stable_argsort(key, len(u_ids) * len(i_ids))
         del key

@@ -164,8 +164,8 @@ def kfold(ratings: Ratings, n_splits: int = 5, rng=None) -> Iterator[tuple[Ratin
 
     Every row is in exactly one test fold; fold sizes differ by at most one.
     """
-    if int(n_splits) != n_splits or n_splits < 2:
-        raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
+    from .._validation import check_interval
+    n_splits = check_interval("n_splits", n_splits, low=2, closed="both", integer=True)
     if n_splits > len(ratings):
         raise ValueError(f"n_splits={n_splits} exceeds the number of ratings ({len(ratings)})")
     rng = check_random_state(rng)

@@ -167,6 +167,10 @@ class DirichletRows:
         self.n_rows, self.n_cols = self.counts.shape
         if self.n_cols == 0:
             raise ValueError("counts must have at least one column")
+        if not np.isfinite(self.epsilon * self.n_cols + self.totals.max(initial=0.0)):
+            # the row's total concentration n_i + epsilon V overflows: every entry would be 0
+            raise ValueError(f"epsilon={self.epsilon!r} is too large: its total over "
+                             f"{self.n_cols} states overflows")
         # row index of every stored entry (for per-row sums of per-entry quantities)
         self._entry_rows = np.repeat(np.arange(self.n_rows), np.diff(self.counts.indptr))
 

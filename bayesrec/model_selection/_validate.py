@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..data import Ratings
 from ..parallel import check_n_jobs, run_tasks
@@ -33,12 +34,18 @@ def seeded_clone(model, params: dict, rng, quiet: bool = False):
 
 
 def _fit_and_score(model, params, train, test, metrics, threshold, model_rng):
-    """One task: clone, set ``params``, fit on ``train``, score on ``test``."""
+    """One task: clone, set ``params``, fit on ``train``, score on ``test``.
+
+    BLAS runs single-threaded inside the task (the tasks are the parallel unit): a threaded
+    BLAS reduction sums in an order that depends on the thread count, which differs between
+    this process and a worker, so the same seed could otherwise differ in the last bits.
+    """
     m = seeded_clone(model, params, model_rng, quiet=True)
-    t0 = time.perf_counter()
-    m.fit(train)
-    fit_s = time.perf_counter() - t0
-    values, predict_s = score(m, train, test, metrics, threshold)
+    with threadpool_limits(limits=1, user_api="blas"):
+        t0 = time.perf_counter()
+        m.fit(train)
+        fit_s = time.perf_counter() - t0
+        values, predict_s = score(m, train, test, metrics, threshold)
     return values, fit_s, predict_s
 
 

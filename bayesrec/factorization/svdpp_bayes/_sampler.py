@@ -79,10 +79,22 @@ class SVDppSampler:
         return sweep(state, self.data, self.prior, rng)
 
     def _eval_means(self, state) -> np.ndarray:
+        """The draw's mean rating at the evaluation cells; a user or item without training
+        ratings takes its prior mean given the draw (``p_u = mu_U``, ``b_u = 0``; items
+        likewise), as the predictive bank does."""
+        k = self.prior.rank
         pred = np.full(len(self.eval_users), self.data.offset)
-        k = self.eval_known
-        pred[k] = mean_ratings(state.pu, state.pv, self.eval_users[k], self.eval_items[k],
-                               self.prior.rank, True, self.data.offset)
+        known = self.eval_known
+        pred[known] = mean_ratings(state.pu, state.pv, self.eval_users[known],
+                                   self.eval_items[known], k, True, self.data.offset)
+        ku, ki = self.eval_users >= 0, self.eval_items >= 0
+        only_u = ku & ~ki
+        pu = state.pu[self.eval_users[only_u]]
+        pred[only_u] += pu[:, :k] @ state.mu_v + pu[:, k]
+        only_i = ~ku & ki
+        pv = state.pv[self.eval_items[only_i]]
+        pred[only_i] += pv[:, :k] @ state.mu_u + pv[:, k]
+        pred[~ku & ~ki] += float(state.mu_u @ state.mu_v)
         return pred
 
     def _clip(self, p):

@@ -94,5 +94,6 @@ def build_data(ratings: Ratings, y: np.ndarray) -> InteractionData:
     blocks = np.searchsorted(indptr, targets, side="left").astype(np.int64)
     blocks[0], blocks[-1] = 0, ratings.n_users
     blocks = np.maximum.accumulate(blocks)
+    big = yy[yy > 1.0]  # log 0! = log 1! = 0
     return InteractionData(indptr, indices, yy, ratings.n_users, ratings.n_items, blocks,
-                           float(gammaln(yy + 1.0).sum()))
+                           float(gammaln(big + 1.0).sum()))

@@ -221,9 +221,10 @@ class HPF(Recommender):
         if eval_set is not None:
             known = np.flatnonzero((eval_set.users >= 0) & (eval_set.items >= 0))
             if len(known):
-                pick = np.sort(rng.permutation(known)[:n])
+                pick = np.sort(known[rng.choice(len(known), min(n, len(known)),
+                                                replace=False)])
                 return np.column_stack([eval_set.users[pick], eval_set.items[pick]])
-        pick = np.sort(rng.permutation(len(ratings))[:n])
+        pick = np.sort(rng.choice(len(ratings), min(n, len(ratings)), replace=False))
         return np.column_stack([ratings.users[pick], ratings.items[pick]]).astype(np.int64)
 
     def _fit_cavi(self, data, prior, p, rng) -> dict:
