@@ -86,7 +86,7 @@ def myfm_fit_predict(myfm, train, test, n_iter: int, seed: int):
 def ours_fit_predict(train, test, n_iter: int, seed: int, n_chains: int = 1):
     from bayesrec.factorization import BayesianSVDpp
     t = time.perf_counter()
-    m = BayesianSVDpp(rank=K, flipped=True, n_chains=n_chains, n_burn=BURN,
+    m = BayesianSVDpp(rank=K, flipped=True, n_chains=n_chains, burn_in=BURN,
                       n_samples=n_iter - BURN, verbose=False, random_state=seed)
     m.fit(train, eval_set=test)
     secs = time.perf_counter() - t

@@ -199,7 +199,7 @@ def _child_20m(k, iters):
     from bayesrec.factorization.implicit.hpf._gibbs import HPFGibbs
     r, _ = synthetic_ratings(**MOVIELENS_20M_SHAPE, rng=0, with_timestamps=False)
     HPF(rank=2, n_iter=1).fit(r.take(np.arange(2000)))  # compile outside the timing
-    HPF(rank=2, method="gibbs", draws=1, burn_in=0, n_chains=1).fit(r.take(np.arange(2000)))
+    HPF(rank=2, method="gibbs", n_samples=1, burn_in=0, n_chains=1).fit(r.take(np.arange(2000)))
     _reset_peak()
     t = time.perf_counter()
     m = HPF(rank=k, n_iter=iters, tol=0.0, random_state=0).fit(r)
@@ -241,7 +241,7 @@ CAVI_GRID = ([dict(rank=k, a=s, c=s, n_iter=n, init_scale=1.0) for k in (10, 20,
               for s in (0.1, 0.3, 1.0) for n in (50, 200)]
              + [dict(rank=k, a=s, c=s, n_iter=50, init_scale=j) for k in (10, 20, 50)
                 for s in (0.3, 1.0) for j in (0.001, 0.01, 0.1)])
-GIBBS_GRID = [dict(rank=k, burn_in=b, draws=d) for k in (10, 20, 50) for b, d in
+GIBBS_GRID = [dict(rank=k, burn_in=b, n_samples=d) for k in (10, 20, 50) for b, d in
               ((100, 100), (300, 200))]
 
 

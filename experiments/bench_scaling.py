@@ -142,7 +142,7 @@ def models() -> dict:
         "rules": (_rules, "support 0.1, confidence 0.5, max_len 3"),
         "bandit simulation": (_bandit, "Thompson, 50 arms, n pulls"),
     }
-    gibbs = dict(rank=10, n_samples=5, burn_in=5, n_burn=5, n_chains=1, verbose=False,
+    gibbs = dict(rank=10, n_samples=5, burn_in=5, n_chains=1, verbose=False,
                  random_state=0)
     for label, name, implicit, kw, text in (
             ("BayesianSVDpp", "BayesianSVDpp", False, gibbs, "Gibbs, K=10, 10 sweeps"),

@@ -32,7 +32,7 @@ def run(ctx: Context) -> Section:
     sec = Section(TITLE)
     train, test = ctx.split
     n = 3 if ctx.full else 1
-    mcmc = dict(n_chains=2, n_burn=50 * n, n_samples=100 * n)
+    mcmc = dict(n_chains=2, burn_in=50 * n, n_samples=100 * n)
     genres = genre_features(ctx.movies) if ctx.movies is not None else None
     models = {
         "ALS (K=10)": lambda: ALS(rank=10, reg=12.0, random_state=0),
@@ -68,7 +68,7 @@ def run(ctx: Context) -> Section:
         table[col] = table[col].map(lambda v: "-" if pd.isna(v) else f"{v:.3f}")
     sec.table(f"Test RMSE and coverage of central posterior predictive intervals (nominal "
               f"50/80/90%) on the random 80/20 split ({len(train)} train / {len(test)} test "
-              f"ratings); MCMC: 2 chains x ({mcmc['n_burn']} burn-in + {mcmc['n_samples']} "
+              f"ratings); MCMC: 2 chains x ({mcmc['burn_in']} burn-in + {mcmc['n_samples']} "
               "draws)", table)
     rh = pd.DataFrame(diag).T
     rh.index.name = "model"

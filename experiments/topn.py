@@ -71,7 +71,7 @@ def _factories(full: bool) -> dict:
         "ItemKNN (ratings)": lambda **p: ItemKNN(**p),
         "HPF (CAVI)": lambda **p: HPF(method="cavi", random_state=0, **p),
         "HPF (Gibbs)": lambda **p: HPF(method="gibbs", random_state=0,
-                                       **({} if full else {"draws": 50, "burn_in": 100,
+                                       **({} if full else {"n_samples": 50, "burn_in": 100,
                                                            "n_chains": 1}), **p),
         "ImplicitALS": lambda **p: ImplicitALS(random_state=0, **p),
         "ImplicitBPMF": lambda **p: ImplicitBPMF(verbose=False, random_state=0,

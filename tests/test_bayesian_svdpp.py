@@ -11,7 +11,7 @@ from bayesrec.factorization.svdpp_bayes import genre_features
 from bayesrec.factorization.svdpp_bayes._design import build_bags, implicit_pattern
 from bayesrec.metrics import rmse
 
-FAST = dict(rank=3, n_burn=10, n_samples=20, n_chains=2, verbose=False, random_state=0,
+FAST = dict(rank=3, burn_in=10, n_samples=20, n_chains=2, verbose=False, random_state=0,
             n_predictive_draws=40)
 
 
@@ -109,7 +109,7 @@ def test_implicit_signal_is_learned():
                       np.arange(n_i))
     train, test = random_split(ratings, 0.2, rng=2)
     extra = pd.DataFrame({"user": np.repeat(np.arange(n_u), 30), "item": implicit.ravel()})
-    svdpp = BayesianSVDpp(rank=2, flipped=False, implicit=extra, n_burn=60, n_samples=60,
+    svdpp = BayesianSVDpp(rank=2, flipped=False, implicit=extra, burn_in=60, n_samples=60,
                           n_chains=1, verbose=False, random_state=1).fit(train)
     e_svdpp = rmse(svdpp.predict_ratings(test), test.ratings)
     from bayesrec.factorization import BPMF
@@ -143,8 +143,8 @@ def test_bad_input_is_refused(split):
         BayesianSVDpp(alpha="fixed", **{k: v for k, v in FAST.items()}).fit(train)
     with pytest.raises(ValueError, match="rank"):
         BayesianSVDpp(rank=0).fit(train)
-    with pytest.raises(ValueError, match="n_burn"):
-        BayesianSVDpp(n_burn=-1).fit(train)
+    with pytest.raises(ValueError, match="burn_in"):
+        BayesianSVDpp(burn_in=-1).fit(train)
     with pytest.raises(ValueError, match="bias_prior"):
         BayesianSVDpp(bias_prior=(1.0,)).fit(train)
     with pytest.raises(ValueError, match="flipped"):

@@ -54,7 +54,7 @@ def _z(g_dt, g_name, n_dt, n_name, method):
 def test_gibbs_matches_nuts(tiny):
     from models.bayesian_svdpp import bayesian_svdpp_model
     tr, te, feats = tiny
-    m = BayesianSVDpp(rank=2, item_features=feats, n_chains=4, n_samples=1000, n_burn=200,
+    m = BayesianSVDpp(rank=2, item_features=feats, n_chains=4, n_samples=1000, burn_in=200,
                       n_tracked=10, verbose=False, random_state=1,
                       **PRIORS).fit(tr, eval_set=te)
     bu, bv = build_bags(tr, True, item_features=feats)

@@ -227,7 +227,7 @@ def test_cavi_and_gibbs_agree_on_the_ranking(blocks):
     on average; a ranking by popularity alone has Spearman < 0.7 with both)."""
     from scipy.stats import spearmanr
     cavi = HPF(rank=2, n_iter=500, tol=1e-10, random_state=0).fit(blocks)
-    gibbs = HPF(rank=2, method="gibbs", draws=300, burn_in=300, n_chains=2,
+    gibbs = HPF(rank=2, method="gibbs", n_samples=300, burn_in=300, n_chains=2,
                 n_predictive_draws=100, random_state=0).fit(blocks)
     users = np.arange(blocks.n_users)
     seen = blocks.csr.toarray() > 0
@@ -247,7 +247,7 @@ def test_cavi_and_gibbs_agree_on_the_ranking(blocks):
 
 
 def test_fit_recommend_posterior_cavi(blocks):
-    m = HPF(rank=2, n_iter=50, draws=20, n_chains=2, n_tracked=5, random_state=1).fit(blocks)
+    m = HPF(rank=2, n_iter=50, n_samples=20, n_chains=2, n_tracked=5, random_state=1).fit(blocks)
     assert m.elbo_.ndim == 1 and len(m.elbo_) == m.n_iter_ + 1
     rec = m.recommend(blocks.user_ids[0], k=5)
     assert len(rec) == 5 and not set(rec["item"]) & set(
@@ -272,7 +272,7 @@ def test_fit_recommend_posterior_cavi(blocks):
 
 
 def test_gibbs_posterior_and_diagnostics(blocks):
-    m = HPF(rank=2, method="gibbs", draws=100, burn_in=100, n_chains=2,
+    m = HPF(rank=2, method="gibbs", n_samples=100, burn_in=100, n_chains=2,
             keep_factors=True, random_state=2).fit(blocks)
     post = m.posterior["posterior"]
     assert post["theta"].dims == ("chain", "draw", "user", "latent")
@@ -290,7 +290,7 @@ def test_gibbs_posterior_and_diagnostics(blocks):
 
 def test_same_seed_same_numbers(blocks):
     for method in ("cavi", "gibbs"):
-        kw = dict(rank=2, method=method, n_iter=20, draws=10, burn_in=5, n_chains=1)
+        kw = dict(rank=2, method=method, n_iter=20, n_samples=10, burn_in=5, n_chains=1)
         a = HPF(**kw, random_state=7).fit(blocks)._score_users(np.arange(5))
         b = HPF(**kw, random_state=7).fit(blocks)._score_users(np.arange(5))
         np.testing.assert_array_equal(a, b)
@@ -336,7 +336,7 @@ def test_bad_input_raises():
 
 def test_gibbs_save_load_keeps_scores_and_posterior(blocks, tmp_path):
     import bayesrec
-    m = HPF(rank=2, method="gibbs", draws=20, burn_in=10, n_chains=2, n_predictive_draws=4,
+    m = HPF(rank=2, method="gibbs", n_samples=20, burn_in=10, n_chains=2, n_predictive_draws=4,
             random_state=4).fit(blocks)
     m.save(tmp_path / "hpf.zip")
     back = bayesrec.load(tmp_path / "hpf.zip")

@@ -55,7 +55,7 @@ def tiny():
 @pytest.fixture(scope="module")
 def runs(tiny):
     train, test = tiny
-    gibbs = HPF(rank=2, method="gibbs", draws=3000, burn_in=500, n_chains=2,
+    gibbs = HPF(rank=2, method="gibbs", n_samples=3000, burn_in=500, n_chains=2,
                 n_tracked=len(test), random_state=0, **PRIOR).fit(train, eval_set=test)
     warnings.filterwarnings("ignore")
     with from_ratings(train, 2, eval_set=test, **PRIOR):

@@ -78,7 +78,7 @@ class BayesianSVDpp(RatingModel):
         Extra implicit interactions added to ``N(u)`` (their values, if any, are ignored).
         Off by default: using the held-out pairs here is the Netflix-prize protocol and must
         be an explicit choice.
-    n_chains, n_burn, n_samples, thin : int
+    n_chains, burn_in, n_samples, thin : int
         Chains, discarded sweeps per chain, retained draws per chain, thinning.
     alpha : "sample" or float
         Observation precision: sampled under ``Gamma(*alpha_prior)`` (default) or fixed.
@@ -118,17 +118,17 @@ class BayesianSVDpp(RatingModel):
     """
 
     _checks = {"rank": Integer(), "flipped": Boolean(), "n_chains": Integer(),
-               "n_burn": Integer(low=0), "n_samples": Integer(), "thin": Integer(),
+               "burn_in": Integer(low=0), "n_samples": Integer(), "thin": Integer(),
                "beta0": Real(), "nu0": OptionalCheck(Real()), "n_predictive_draws": Integer(),
                "n_tracked": Integer(), "init_scale": Real(), "n_jobs": Anything(),
                "checkpoint_every": Integer(), "verbose": Boolean(),
                "random_state": RandomState()}
-    _test_params = {"rank": 2, "n_burn": 2, "n_samples": 4, "n_chains": 1,
+    _test_params = {"rank": 2, "burn_in": 2, "n_samples": 4, "n_chains": 1,
                     "n_predictive_draws": 4, "n_tracked": 5, "verbose": False}
     _strategies = ("mean", "thompson", "lower_bound")
 
     def __init__(self, rank: int = 10, flipped: bool = True, item_features=None,
-                 user_features=None, implicit=None, n_chains: int = 2, n_burn: int = 50,
+                 user_features=None, implicit=None, n_chains: int = 2, burn_in: int = 50,
                  n_samples: int = 150, thin: int = 1, alpha="sample", beta0: float = 2.0,
                  nu0: float | None = None, bias_prior=(1.0, 1.0), linear_prior=(1.0, 1.0),
                  alpha_prior=(1.0, 1.0), n_predictive_draws: int = 50, n_tracked: int = 100,
@@ -140,7 +140,7 @@ class BayesianSVDpp(RatingModel):
         self.user_features = user_features
         self.implicit = implicit
         self.n_chains = n_chains
-        self.n_burn = n_burn
+        self.burn_in = burn_in
         self.n_samples = n_samples
         self.thin = thin
         self.alpha = alpha
@@ -203,7 +203,7 @@ class BayesianSVDpp(RatingModel):
                                n_tracked=p["n_tracked"],
                                bank_draws=bank_schedule(n_samples, n_bank),
                                init_scale=p["init_scale"], **ev_kw)
-        settings = RunSettings(n_samples, p["n_burn"], p["thin"],
+        settings = RunSettings(n_samples, p["burn_in"], p["thin"],
                                None if self.checkpoint_dir is None else str(self.checkpoint_dir),
                                p["checkpoint_every"])
         results = run_chains(sampler, n_chains, settings, self.random_state, n_jobs=n_jobs,

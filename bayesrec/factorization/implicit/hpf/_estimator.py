@@ -72,7 +72,7 @@ class HPF(Recommender):
     ``tol`` (or after ``n_iter``).  ``posterior`` holds draws from the variational posterior.
 
     ``method="gibbs"``: the Gibbs sampler of the same conditionals (Poisson-multinomial
-    augmentation), ``n_chains`` chains of ``burn_in + draws * thin`` sweeps.
+    augmentation), ``n_chains`` chains of ``burn_in + n_samples * thin`` sweeps.
 
     Recommendation scores (``strategy``): ``"mean"`` is the posterior mean rate
     ``E[theta_u . beta_i]`` (CAVI: ``E_q[theta_u] . E_q[beta_i]``; Gibbs: the average of
@@ -85,7 +85,7 @@ class HPF(Recommender):
     activity and popularity, the log-likelihood.
 
     Defaults: the paper's priors; ``rank``, ``n_iter``, ``init_scale`` (CAVI) and
-    ``burn_in`` / ``draws`` (Gibbs) chosen by NDCG@10 on a validation split carved from the
+    ``burn_in`` / ``n_samples`` (Gibbs) chosen by NDCG@10 on a validation split carved from the
     training part of the embedded MovieLens data (``python -m experiments.bench_hpf --parts
     4``).  There a small initial jitter (``init_scale`` 0.01 rather than 1) raises CAVI's
     score by about 7%; ``a = c = 1`` then changes nothing for CAVI and lowers Gibbs's score
@@ -106,7 +106,7 @@ class HPF(Recommender):
         CAVI: most iterations.
     tol : float
         CAVI: stop when ``|L_t - L_{t-1}| / |L_{t-1}| < tol``.
-    draws : int
+    n_samples : int
         Gibbs: retained draws per chain.  CAVI: draws per chain from the variational
         posterior in ``posterior``.
     burn_in, thin, n_chains : int
@@ -153,18 +153,18 @@ class HPF(Recommender):
     _checks = {"rank": Integer(), "method": Choice("cavi", "gibbs"), "a": Real(),
                "a_prime": Real(), "b_prime": Real(), "c": Real(), "c_prime": Real(),
                "d_prime": Real(), "counts": Boolean(), "n_iter": Integer(),
-               "tol": Real(low=0.0, closed="left"), "draws": Integer(),
+               "tol": Real(low=0.0, closed="left"), "n_samples": Integer(),
                "burn_in": Integer(low=0), "thin": Integer(), "n_chains": Integer(),
                "n_predictive_draws": Integer(), "keep_factors": Boolean(),
                "n_tracked": Integer(low=0), "init_scale": Real(low=0.0, closed="left"),
                "n_jobs": Integer(), "verbose": Boolean(), "random_state": RandomState()}
-    _test_params = {"rank": 2, "n_iter": 5, "draws": 3, "n_chains": 1,
+    _test_params = {"rank": 2, "n_iter": 5, "n_samples": 3, "n_chains": 1,
                     "n_predictive_draws": 2, "n_tracked": 3, "verbose": False}
 
     def __init__(self, rank: int = 20, method: str = "cavi", a: float = 0.3,
                  a_prime: float = 0.3, b_prime: float = 1.0, c: float = 0.3,
                  c_prime: float = 0.3, d_prime: float = 1.0, counts: bool = False,
-                 n_iter: int = 50, tol: float = 1e-5, draws: int = 100, burn_in: int = 100,
+                 n_iter: int = 50, tol: float = 1e-5, n_samples: int = 100, burn_in: int = 100,
                  thin: int = 1, n_chains: int = 2, n_predictive_draws: int = 20,
                  keep_factors: bool = False, n_tracked: int = 20, init_scale: float = 0.01,
                  n_jobs: int = 1, verbose: bool = False, random_state=None):
@@ -179,7 +179,7 @@ class HPF(Recommender):
         self.counts = counts
         self.n_iter = n_iter
         self.tol = tol
-        self.draws = draws
+        self.n_samples = n_samples
         self.burn_in = burn_in
         self.thin = thin
         self.n_chains = n_chains
@@ -206,7 +206,7 @@ class HPF(Recommender):
         out = {"prior_": {"a": prior.a, "a_prime": prior.a_prime, "b_prime": prior.b_prime,
                           "c": prior.c, "c_prime": prior.c_prime, "d_prime": prior.d_prime},
                "rank_": prior.rank, "method_": p["method"], "tracked_": tracked,
-               "settings_": {k: p[k] for k in ("n_chains", "draws", "keep_factors",
+               "settings_": {k: p[k] for k in ("n_chains", "n_samples", "keep_factors",
                                                "n_predictive_draws")}}
         if p["method"] == "cavi":
             out.update(self._fit_cavi(data, prior, p, fit_rng))
@@ -240,7 +240,7 @@ class HPF(Recommender):
 
     def _fit_gibbs(self, data, prior, p, tracked, rng) -> dict:
         from ....inference.chains import RunSettings, run_chains
-        n_chains, draws = p["n_chains"], p["draws"]
+        n_chains, draws = p["n_chains"], p["n_samples"]
         per_chain = -(-p["n_predictive_draws"] // n_chains)
         sampler = HPFGibbs(data, prior, tracked, _bank_schedule(draws, per_chain),
                            p["keep_factors"])
@@ -313,7 +313,7 @@ class HPF(Recommender):
         groups = {}
         n_chains = st["n_chains"]
         if self.method_ == "cavi":
-            n_draws = st["draws"]
+            n_draws = st["n_samples"]
             n_keep = n_chains * n_draws if st["keep_factors"] else min(
                 st["n_predictive_draws"], n_chains * n_draws)
             post, factors = self._cavi_posterior(n_chains, n_draws, n_keep)
