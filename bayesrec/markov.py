@@ -28,8 +28,8 @@ Reference: the course's bigram language model ("the quick brown fox"); Manning &
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from itertools import chain
-from typing import Hashable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -105,7 +105,7 @@ class MarkovChain:
         self.states = states
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, sequences: Iterable[Iterable[Hashable]]) -> "MarkovChain":
+    def fit(self, sequences: Iterable[Iterable[Hashable]]) -> MarkovChain:
         """Fit on an iterable of sequences of hashable states (or a :class:`Ratings`)."""
         if isinstance(sequences, Ratings):
             return self.fit_ratings(sequences)
@@ -129,7 +129,7 @@ class MarkovChain:
                 raise ValueError(f"state {bad!r} is not in the given states")
         return self._fit_codes(codes.astype(np.int64), lengths, states)
 
-    def fit_ratings(self, ratings: Ratings, min_rating=None, rng=None) -> "MarkovChain":
+    def fit_ratings(self, ratings: Ratings, min_rating=None, rng=None) -> MarkovChain:
         """Fit on each user's items in time order; the states are all ``ratings.item_ids``."""
         users, items = _ordered_user_items(ratings, min_rating, rng)
         lengths = np.bincount(users, minlength=ratings.n_users)

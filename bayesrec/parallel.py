@@ -2,7 +2,7 @@
 
 Every ``n_jobs`` in bayesrec ends here, in :func:`run_tasks`, which hands the tasks to
 ``joblib.Parallel``.  The backend is whatever joblib has active: its default (loky worker
-processes on this machine) or, inside ``with joblib.parallel_config(backend="dask")``, the
+processes on the local host) or, inside ``with joblib.parallel_config(backend="dask")``, the
 workers of a ``dask.distributed`` cluster (Ray's ``ray.util.joblib`` backend likewise).  Nothing
 else changes: each task receives its own pre-spawned ``numpy.random.Generator`` from the caller,
 so its numbers do not depend on where or in which order it runs.

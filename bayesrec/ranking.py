@@ -27,8 +27,15 @@ from scipy import special
 
 from ._validation import check_indices, check_positive
 from .exceptions import NotFittedError
-from .inference.beta import (bernoulli_counts, beta_draws, beta_mean, beta_quantile,
-                             check_beta_parameters, check_counts, check_credible)
+from .inference.beta import (
+    bernoulli_counts,
+    beta_draws,
+    beta_mean,
+    beta_quantile,
+    check_beta_parameters,
+    check_counts,
+    check_credible,
+)
 from .rng import check_random_state
 
 REDDIT_EPOCH = 1134028003  # 2005-12-08 07:46:43 UTC, the reddit launch second used by the formula
@@ -290,7 +297,7 @@ class BetaPosteriorRanker:
         self.random_state = random_state
 
     # -- fitting and online updates
-    def fit(self, successes, failures, item_ids=None) -> "BetaPosteriorRanker":
+    def fit(self, successes, failures, item_ids=None) -> BetaPosteriorRanker:
         """Set the likes / dislikes of every item (1-d arrays of the same length)."""
         s, f = check_counts(successes, failures)
         if s.ndim != 1 or s.shape != f.shape:
@@ -311,13 +318,13 @@ class BetaPosteriorRanker:
         return self
 
     @classmethod
-    def from_ratings(cls, ratings, threshold: float = 4.0, **params) -> "BetaPosteriorRanker":
+    def from_ratings(cls, ratings, threshold: float = 4.0, **params) -> BetaPosteriorRanker:
         """A ranker fitted on the likes (rating >= threshold) and dislikes of a ``Ratings``."""
         stats = item_statistics(ratings, threshold)
         return cls(**params).fit(stats["likes"].to_numpy(), stats["dislikes"].to_numpy(),
                                  stats.index.to_numpy())
 
-    def update(self, items, liked) -> "BetaPosteriorRanker":
+    def update(self, items, liked) -> BetaPosteriorRanker:
         """Online update with new feedback: ``liked[j]`` (bool or 0/1) on item index ``items[j]``.
 
         Conjugacy makes this exact: the posterior after the new data is the prior updated with

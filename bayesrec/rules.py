@@ -109,7 +109,7 @@ class _Level:
         self.columns = columns  # (indptr, indices): sorted basket ids per itemset, CSC-style
 
 
-def _join_candidates(items: np.ndarray, budget: "_Budget | None" = None
+def _join_candidates(items: np.ndarray, budget: _Budget | None = None
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (left, right) of rows sharing all but the last item, left < right (apriori-gen)."""
     m, k = items.shape

@@ -15,8 +15,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayesrec.bandits import (UCB1, BetaBernoulliThompson, EpsilonGreedy, lai_robbins_bound,
-                              lai_robbins_constant, simulate)
+from bayesrec.bandits import (
+    UCB1,
+    BetaBernoulliThompson,
+    EpsilonGreedy,
+    lai_robbins_bound,
+    lai_robbins_constant,
+    simulate,
+)
 from bayesrec.inference.beta import beta_interval
 from experiments.framework import Context, Section
 

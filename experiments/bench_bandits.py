@@ -34,8 +34,14 @@ import numpy as np
 from scipy import stats
 
 from bayesrec.bandits import UCB1, BetaBernoulliThompson, EpsilonGreedy, simulate
-from bayesrec.ranking import (BetaPosteriorRanker, hacker_news_score, reddit_hot,
-                              smoothed_average, wilson_lower_bound, wilson_upper_bound)
+from bayesrec.ranking import (
+    BetaPosteriorRanker,
+    hacker_news_score,
+    reddit_hot,
+    smoothed_average,
+    wilson_lower_bound,
+    wilson_upper_bound,
+)
 
 P = np.array([0.2, 0.5, 0.75])
 

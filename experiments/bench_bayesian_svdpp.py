@@ -15,8 +15,8 @@
 2. MovieLens-20M-shaped synthetic data (138,493 x 26,744, 20,000,263 ratings, K = 10,
    flipped bags): seconds per sweep (mean of ``--sweeps-20m`` after one warm-up) and peak
    resident memory of the sampling phase (VmHWM after resetting it once the data is built),
-   in a child process.  Run it alone: ``flock /tmp/bayesrec-bigbench.lock python -m
-   experiments.bench_bayesian_svdpp --parts 2``.
+   in a child process.  Run it alone (another big benchmark at the same
+   time spoils both): ``python -m experiments.bench_bayesian_svdpp --parts 2``.
 
 myFM is a benchmark-only dependency (``pip install myfm``; in the ``bench`` extra); without it
 its rows are skipped with a message.
@@ -153,8 +153,7 @@ def _peak_gb():
 def child_20m(n_sweeps: int):
     from bayesrec.factorization.bpmf._sweep import BPMFPrior, SweepData
     from bayesrec.factorization.svdpp_bayes._design import build_bags
-    from bayesrec.factorization.svdpp_bayes._sweep import (SVDppData, SVDppPrior, init_state,
-                                                           sweep)
+    from bayesrec.factorization.svdpp_bayes._sweep import SVDppData, SVDppPrior, init_state, sweep
     from bayesrec.inference.normal_wishart import NormalWishart
     ratings, _ = synthetic_ratings(**MOVIELENS_20M_SHAPE, rank=K, noise=0.8, rng=0,
                                    with_timestamps=False)

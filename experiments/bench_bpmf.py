@@ -13,7 +13,7 @@
    it via /proc/self/clear_refs once the data is built), each sampler in its own child process.
 
 smurff is a benchmark-only dependency (``pip install smurff``); without it its rows are
-skipped with a message.  Timings on the shared 2-core machine are noisy: ratios come from
+skipped with a message.  Timings on a busy 2-core machine are noisy: ratios come from
 the same run.
 """
 

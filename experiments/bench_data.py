@@ -1,6 +1,6 @@
 """Benchmark: reading a MovieLens-20M-shaped ``ratings.csv`` into ``Ratings`` with both views.
 
-Targets (issue 2): at most 15 s and 2 GB peak on the 2-core machine; also times the
+Targets: at most 15 s and 2 GB peak on a 2-core machine; also times the
 MovieLens-20M-shaped synthetic generator (target: well under a minute). Reference: the seed
 course's per-row ``df.apply`` id remapping, timed on a 1M-row slice and extrapolated
 linearly to the full file (it is O(rows) with a large constant).

@@ -13,9 +13,9 @@
 3. MovieLens-20M-shaped synthetic interactions (138,493 x 26,744, 20,000,263 pairs; the
    foundation's generator), K = 10 and K = 50, in a child process: the whole CAVI fit
    (``--iters-20m`` iterations, building the CSR arrays included) and its peak resident
-   memory (VmHWM), then seconds per CAVI iteration and per Gibbs sweep on the built data.  Run it alone (another big benchmark at the
-   same time spoils both): ``flock /tmp/bayesrec-bigbench.lock python -m experiments.bench_hpf
-   --parts 3``.
+   memory (VmHWM), then seconds per CAVI iteration and per Gibbs sweep on the built data.
+   Run it alone (another big benchmark at the same time spoils both):
+   ``python -m experiments.bench_hpf --parts 3``.
 
 4. Defaults chosen on validation data: a validation split (20%, seed 1) carved from the
    *training* split; grids over rank, prior shapes and iterations (CAVI) or sweeps (Gibbs),
@@ -40,8 +40,8 @@ Measured (one run each, 2-core machine; hpfrec 0.2.14 with one thread):
   defaults: CAVI 0.227, Gibbs 0.255, MostPopular 0.158 (validation 0.119).
 
 hpfrec is a benchmark-only dependency (``pip install hpfrec``, in the ``bench`` extra);
-without it its rows are skipped with a message.  Timings on a shared machine are noisy: the
-ratios come from the same run.
+without it its rows are skipped with a message.  Timings are noisy when other processes
+run: the ratios come from the same run.
 """
 
 from __future__ import annotations

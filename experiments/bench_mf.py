@@ -9,7 +9,7 @@ Run::
 Part 1 (embedded ml-latest-small, random 80/20 split with seed 0): every model and its
 Surprise peer are fitted ``--repeats`` times in this run, alternating, and the median fit times
 and their ratio are printed with the test RMSEs (predictions clipped to the scale, as Surprise
-does).  Targets (issue 5): ALS <= 1/2 of Surprise SVD's fit time at equal or better RMSE;
+does).  Targets: ALS <= 1/2 of Surprise SVD's fit time at equal or better RMSE;
 SVDpp <= 1/5 of Surprise SVDpp's at RMSE no worse by more than 0.003; FunkSVD no slower than
 Surprise SVD at equal RMSE.  Data structures are built before timing on both sides (Surprise's
 ``Trainset``, our ``Ratings.csr``/``csc``); numba compilation is done (or loaded from its cache)
@@ -36,7 +36,7 @@ import pandas as pd
 
 from bayesrec.data import MOVIELENS_20M_SHAPE, movielens_small, synthetic_ratings
 from bayesrec.data.splits import random_split
-from bayesrec.factorization import ALS, SVDpp, FunkSVD
+from bayesrec.factorization import ALS, FunkSVD, SVDpp
 from bayesrec.metrics import rmse
 
 # our configurations next to the Surprise peer they are compared with
@@ -100,7 +100,8 @@ def _time_fit(make, data, repeats):
 
 
 def part_small(repeats: int, svdpp_repeats: int) -> pd.DataFrame:
-    from surprise import SVD, SVDpp as SurpriseSVDpp
+    from surprise import SVD
+    from surprise import SVDpp as SurpriseSVDpp
     train, test = random_split(movielens_small(), 0.2, rng=0)
     train.csr, train.csc  # noqa: B018 - build the sparse views before timing
     trainset, testset = _surprise_data(train, test)
@@ -138,7 +139,7 @@ def part_small(repeats: int, svdpp_repeats: int) -> pd.DataFrame:
     compare(f"ALS {ALS_RANK10}", lambda: ALS(random_state=0, **ALS_RANK10), "Surprise SVD",
             lambda: SVD(random_state=0), repeats, "ratio <= 0.5, rmse_diff <= 0")
     compare(f"ALS {ALS_DEFAULT}", lambda: ALS(random_state=0, **ALS_DEFAULT), "Surprise SVD",
-            lambda: SVD(random_state=0), repeats, "(issue defaults, for reference)")
+            lambda: SVD(random_state=0), repeats, "(defaults, for reference)")
     compare(f"FunkSVD {FUNK_SAME}", lambda: FunkSVD(random_state=0, **FUNK_SAME),
             "Surprise SVD", lambda: SVD(random_state=0), repeats,
             "ratio <= 1 (same hyperparameters)")

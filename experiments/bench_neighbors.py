@@ -36,8 +36,13 @@ import time
 
 import numpy as np
 
-from bayesrec.data import (MOVIELENS_20M_SHAPE, Ratings, movielens_small, random_split,
-                           synthetic_ratings)
+from bayesrec.data import (
+    MOVIELENS_20M_SHAPE,
+    Ratings,
+    movielens_small,
+    random_split,
+    synthetic_ratings,
+)
 from bayesrec.metrics import rmse
 from bayesrec.neighbors import ItemKNN, UserKNN
 

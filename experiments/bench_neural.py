@@ -12,14 +12,14 @@ repository; set it up with (a CPU wheel; Python 3.11 is what the local torch whe
     python3.11 -m venv .venv-torch && .venv-torch/bin/pip install torch==2.13.0 numpy
 
 PyTorch runs single-threaded by default (``--torch-threads``), as our loop runs BLAS on one
-thread: the mini-batch ops are too small to gain from threads, and on a loaded 2-core machine
+thread: the mini-batch ops are too small to gain from threads, and on a busy 2-core machine
 PyTorch's default 2 threads spin-wait (one run here: 148 s per epoch against 0.6 s with one
 thread), so one thread is the faster, stricter reference.
 
 Both fit the embedded ml-latest-small data on the suite's random 80/20 split (seed 0).
 Measured, in the same run and alternating, ``--repeats`` times: the median training time
 per epoch (epoch 1 excluded: it holds Numba's JIT compile resp. PyTorch's warm-up; test
-evaluation excluded) and the test RMSE after the last epoch.  Targets (issue 8): time ratio
+evaluation excluded) and the test RMSE after the last epoch.  Targets: time ratio
 ours / PyTorch <= 2 and |RMSE difference| <= 0.01.
 """
 

@@ -29,8 +29,8 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from experiments.benchtools import timed
 from bayesrec.pagerank import pagerank
+from experiments.benchtools import timed
 
 
 def powerlaw_digraph(n: int, m: int, rng, exponent: float = 2.1, zipf: float = 0.8,
@@ -73,7 +73,7 @@ def bare_scipy(a: sp.csr_matrix, alpha: float, tol: float, max_iter: int = 10_00
     m = (sp.diags(inv) @ a).T.tocsr() * alpha
     t1 = time.perf_counter()
     x = np.full(n, 1.0 / n)
-    for it in range(max_iter):
+    for it in range(max_iter):  # noqa: B007 - the count is reported after the loop
         new = m @ x
         new += (alpha * x[dangling].sum() + 1.0 - alpha) / n
         err = np.abs(new - x).sum()
@@ -132,7 +132,8 @@ def main(argv=None) -> None:
     ours, bare_it, bare_all = (np.median(v, axis=0) for v in (ours, bare_it, bare_all))
     print(f"\n[full graph, tol={tol:g} absolute L1] bayesrec: {n_iter} iterations, "
           f"scipy: {it_b} iterations, max |diff| {np.abs(x - xb).max():.2e}")
-    print("  medians of", reps, "runs                wall s    cpu s   ratio bayesrec/other (wall, cpu)")
+    print("  medians of", reps,
+          "runs                wall s    cpu s   ratio bayesrec/other (wall, cpu)")
     print(f"  bayesrec whole call          {ours[0]:8.3f} {ours[1]:8.3f}")
     print(f"  bare scipy (iterations only) {bare_it[0]:8.3f} {bare_it[1]:8.3f}   "
           f"{ours[0] / bare_it[0]:.2f}  {ours[1] / bare_it[1]:.2f}")
@@ -156,7 +157,7 @@ def main(argv=None) -> None:
     print(f"  DiGraph built in {time.perf_counter() - t:.1f} s (not timed below)")
     import networkx as nx
 
-    _, s_conv, c_conv = timed(lambda: nx.to_scipy_sparse_array(g, weight=None, dtype=float))
+    _, s_conv, c_conv = timed(lambda: nx.to_scipy_sparse_array(g, weight=None, dtype=float))  # noqa: F821
     print(f"  of a networkx call, its DiGraph -> CSR conversion alone takes {s_conv:.2f} s wall, "
           f"{c_conv:.2f} s cpu")
     x_ref, s_ref, c_ref = run_networkx(g, 1e-14)

@@ -21,11 +21,9 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from experiments.benchtools import timed
 from bayesrec.data import movielens_small
 from bayesrec.rules import association_rules, basket_matrix
-
-
+from experiments.benchtools import timed
 
 
 def main(argv=None) -> None:

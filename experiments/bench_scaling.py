@@ -18,7 +18,7 @@ are skipped (and the table says so); a fit still running after ``--timeout`` wal
 killed.  CPU seconds (all threads of the process) are the measure of cost used for the cap and
 the slopes: on a busy machine wall time mostly measures the other processes.
 ``--lock FILE`` takes an exclusive ``flock`` on FILE around every run at 20M ratings, so
-that big benchmarks on a shared machine run one at a time.
+that big benchmarks started side by side run one at a time.
 
 Output: a markdown table (printed and written to ``<out>/bench_scaling.md``) with the fitted
 log-log slope per model (``time ~ n^slope``; 1 = linear), and ``<out>/bench_scaling.png``
@@ -91,6 +91,7 @@ def _item_knn(r):
 def _pagerank(r):
     """PageRank of the bipartite user <-> item graph weighted by the ratings."""
     import scipy.sparse as sp
+
     from bayesrec.pagerank import pagerank
     a = r.csr
     pagerank(sp.bmat([[None, a], [a.T, None]], format="csr"), tol=1e-8)
@@ -193,7 +194,7 @@ def child(label: str, data_path: str) -> None:
     fit = models()[label][0]
     with open(data_path, "rb") as fh:
         r = pickle.load(fh)
-    r.csr, r.csc  # the views are part of the data, built before the fit is timed
+    _ = r.csr, r.csc  # the views are part of the data, built before the fit is timed
     # compile / load the numba caches outside the timing
     from bayesrec.data import synthetic_ratings
     fit(synthetic_ratings(300, 200, 6000, rank=3, rng=1, rating_scale=(0.5, 5.0), step=0.5)[0])
@@ -287,7 +288,8 @@ def table(results: dict, sizes: list[int], settings: dict) -> str:
         ns = [n for n, _ in ok]
         s_cpu = slope(ns, [r["cpu_s"] for _, r in ok])
         s_wall = slope(ns, [r["fit_s"] for _, r in ok])
-        fmt = (lambda v: "" if np.isnan(v) else f"{v:.2f}")
+        def fmt(v):
+            return "" if np.isnan(v) else f"{v:.2f}"
         lines.append(f"| {label} | {settings.get(label, '')} | " + " | ".join(cells)
                      + f" | {fmt(s_cpu)} | {fmt(s_wall)} | {memory_limit(ok, 24.0)} |")
     return "\n".join(lines)

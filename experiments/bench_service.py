@@ -162,11 +162,10 @@ def _has_user(name: str) -> bool:
 def naive_app():
     """Starlette app of the naive peer: pickle in, update, pickle out, per request."""
     import anyio
+    import mabwiser.mab  # noqa: F401 - imported at start-up, not inside the first request
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
-
-    import mabwiser.mab  # noqa: F401 - imported at start-up, not inside the first request
 
     directory = Path(os.environ["BENCH_NAIVE_DIR"])
     model, lock = directory / "model.pkl", directory / "model.lock"

@@ -13,8 +13,8 @@
    ALS seconds per iteration (conjugate-gradient solver, its default) on the embedded data,
    measured in the same run, repeated, medians.  Target: ratio <= 2.
 3. MovieLens-20M shape (synthetic interactions from ``synthetic_ratings`` with
-   ``MOVIELENS_20M_SHAPE``), each side in a child process (run under
-   ``flock /tmp/bayesrec-bigbench.lock``): seconds per sweep / iteration and peak memory
+   ``MOVIELENS_20M_SHAPE``), each side in a child process (run it with no other
+   big job running): seconds per sweep / iteration and peak memory
    (whole process, data included).  Target: <= 6 GB.
 
 EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019) is written here:

@@ -100,7 +100,8 @@ def _next_movie(ctx: Context, sec: Section) -> None:
         "rows dominate; and for the held-out likelihood, where epsilon = 0 gives probability "
         f"zero to {df.iloc[0, 4]:.0%} of the held-out transitions.  Empirical Bayes (maximum "
         f"evidence on the grid) picks epsilon = {best_ev:g}; the best held-out log predictive "
-        f"is at epsilon = {best_lp:g}.  With {n_users} held-out movies a hit rate near 0.1 has a binomial "
+        f"is at epsilon = {best_lp:g}.  With {n_users} held-out movies a hit rate near 0.1 "
+        "has a binomial "
         f"standard error of {np.sqrt(0.1 * 0.9 / n_users):.3f}: the chain's gain over popularity "
         "is clear, the differences between epsilons in the mixture are within noise.")
     fig, ax = plt.subplots(1, 2, figsize=(12, 4))

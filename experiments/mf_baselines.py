@@ -8,7 +8,7 @@ import time
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from bayesrec.factorization import ALS, PMF, SVDpp, FunkSVD, TruncatedSVD
+from bayesrec.factorization import ALS, PMF, FunkSVD, SVDpp, TruncatedSVD
 from bayesrec.metrics import mae, rmse
 from experiments.framework import Context, Section
 

@@ -14,9 +14,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayesrec.ranking import (REDDIT_EPOCH, BetaPosteriorRanker, hacker_news_score,
-                              item_statistics, reddit_hot, smoothed_average,
-                              wilson_lower_bound)
+from bayesrec.ranking import (
+    REDDIT_EPOCH,
+    BetaPosteriorRanker,
+    hacker_news_score,
+    item_statistics,
+    reddit_hot,
+    smoothed_average,
+    wilson_lower_bound,
+)
 from experiments.framework import Context, Section
 
 TITLE = "Non-personalized ranking: mean, smoothed mean, Wilson bound, Beta posterior"

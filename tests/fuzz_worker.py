@@ -438,7 +438,8 @@ def case_metrics(case: dict, steps: list) -> None:
     check(not invalid or args["n_items"] != rel.shape[1], "coverage of invalid indices")
 
 
-CASES = {"metrics": case_metrics, "bandit": case_bandit, "split": case_split, "ratings": case_ratings, "model": case_model, "markov": case_markov,
+CASES = {"metrics": case_metrics, "bandit": case_bandit, "split": case_split,
+         "ratings": case_ratings, "model": case_model, "markov": case_markov,
          "pagerank": case_pagerank, "rules": case_rules, "ranking": case_ranking}
 
 

@@ -16,9 +16,14 @@ import pytest
 from bayesrec.data import Ratings
 from bayesrec.factorization.bpmf._sweep import SweepData
 from bayesrec.factorization.svdpp_bayes._design import build_bags
-from bayesrec.factorization.svdpp_bayes._sweep import (BagHyper, SVDppData, draw_bag,
-                                                       draw_own, packed_index, stats_for)
-from bayesrec.inference.normal_wishart import NormalWishart
+from bayesrec.factorization.svdpp_bayes._sweep import (
+    BagHyper,
+    SVDppData,
+    draw_bag,
+    draw_own,
+    packed_index,
+    stats_for,
+)
 
 K = 3
 D = K + 1

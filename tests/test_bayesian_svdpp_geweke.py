@@ -12,7 +12,8 @@ first, ESS-based MCSE from ArviZ for the chain).  Power: with these run lengths 
 standard errors are 0.02 for ``log alpha`` and ``log tau`` and 0.04 for ``log tr Lambda``
 (measured), so a shift of 0.09-0.18 is detected: a 9% error in alpha or a precision, 18% in a
 Wishart scale; the norms of the bag factors are checked more loosely (combined standard error
-about 0.1 on ``log ||Y||^2``, i.e. a 40% error in ``||Y||^2``).  A deliberately broken bag update written below (the
+about 0.1 on ``log ||Y||^2``, i.e. a 40% error in ``||Y||^2``).  A deliberately broken bag
+update written below (the
 classic stale-residual bug: the column's own current contribution left in the cached
 residual) must fail the same threshold.
 
@@ -31,8 +32,14 @@ from bayesrec.data import Ratings
 from bayesrec.factorization.bpmf._sweep import BPMFPrior, SweepData
 from bayesrec.factorization.svdpp_bayes import _sweep
 from bayesrec.factorization.svdpp_bayes._design import build_bags
-from bayesrec.factorization.svdpp_bayes._sweep import (BagHyper, SVDppData, SVDppPrior,
-                                                       SVDppState, direct_sse, sweep)
+from bayesrec.factorization.svdpp_bayes._sweep import (
+    BagHyper,
+    SVDppData,
+    SVDppPrior,
+    SVDppState,
+    direct_sse,
+    sweep,
+)
 from bayesrec.inference.normal_wishart import NormalWishart
 
 K = 2

@@ -19,8 +19,7 @@ from bayesrec.data import synthetic_ratings
 from bayesrec.data.splits import random_split
 from bayesrec.factorization import BPMF
 from bayesrec.inference import chains, checkpoint
-from bayesrec.inference.checkpoint import (CheckpointError, read_checkpoint,
-                                           write_checkpoint)
+from bayesrec.inference.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from bayesrec.parallel import check_n_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +106,7 @@ def test_foreign_files_are_refused(tmp_path):
     np.savez(path, x=np.arange(3))                      # an npz, but not ours
     with pytest.raises(CheckpointError, match="chain0.npz.*not a bayesrec"):
         read_checkpoint(path)
-    import pickle                                       # an old pickle checkpoint
+    import pickle  # an old pickle checkpoint
     path.write_bytes(pickle.dumps({"key": 1}))
     with pytest.raises(CheckpointError, match="chain0.npz"):
         read_checkpoint(path)

@@ -93,7 +93,8 @@ class Worker:
         if answer is None:
             code = self.proc.wait()
             self.proc = None
-            return [f"worker died with {'signal ' + str(-code) if code < 0 else 'exit ' + str(code)}"]
+            how = f"signal {-code}" if code < 0 else f"exit {code}"
+            return [f"worker died with {how}"]
         return json.loads(answer)["findings"]
 
     def close(self):

@@ -9,8 +9,7 @@ from bayesrec.data import Ratings, synthetic_ratings
 from bayesrec.data.splits import kfold
 from bayesrec.factorization import ALS
 from bayesrec.metrics import evaluate_topk
-from bayesrec.model_selection import (Folds, GridSearch, RandomizedSearch, cross_validate,
-                                      summarize)
+from bayesrec.model_selection import Folds, GridSearch, RandomizedSearch, cross_validate, summarize
 from bayesrec.neighbors import ItemKNN
 
 
@@ -56,7 +55,7 @@ def test_time_folds_never_train_on_the_future():
     folds = Folds("time", 3).split(r)
     assert len(folds) == 3
     sizes = []
-    for f, (tr, te) in enumerate(folds):
+    for tr, te in folds:
         assert tr.timestamps.max() <= te.timestamps.min()
         sizes.append((len(tr), len(te)))
     # rolling origin: blocks of 500 rows; fold f trains on f + 1 blocks

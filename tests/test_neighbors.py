@@ -36,7 +36,7 @@ class CourseKNN:
         allr = [r for row in rows.values() for r in row.values()]
         self.mu0 = sum(allr) / len(allr)
         cols = {}
-        for t, row in rows.items():
+        for row in rows.values():
             for c, r in row.items():
                 cols.setdefault(c, []).append(r)
         lam = prior_weight

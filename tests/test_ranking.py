@@ -11,11 +11,24 @@ import pytest
 from scipy import stats
 
 from bayesrec.data import Ratings, movielens_small
-from bayesrec.inference.beta import (beta_draws, beta_interval, beta_mean, beta_quantile,
-                                     beta_update, beta_var)
-from bayesrec.ranking import (REDDIT_EPOCH, BetaPosteriorRanker, hacker_news_score,
-                              item_statistics, reddit_hot, smoothed_average,
-                              wilson_lower_bound, wilson_upper_bound)
+from bayesrec.inference.beta import (
+    beta_draws,
+    beta_interval,
+    beta_mean,
+    beta_quantile,
+    beta_update,
+    beta_var,
+)
+from bayesrec.ranking import (
+    REDDIT_EPOCH,
+    BetaPosteriorRanker,
+    hacker_news_score,
+    item_statistics,
+    reddit_hot,
+    smoothed_average,
+    wilson_lower_bound,
+    wilson_upper_bound,
+)
 
 
 # ---------------------------------------------------------------------------- Hacker News
@@ -79,7 +92,7 @@ def test_reddit_datetime_inputs_agree_with_epoch_seconds():
                                           / 45000], rtol=1e-12)
     as_np = secs.astype("datetime64[s]")
     as_pd = pd.Series(pd.to_datetime(secs, unit="s"))
-    as_py = [dt.datetime.fromtimestamp(int(s), dt.timezone.utc).replace(tzinfo=None) for s in secs]
+    as_py = [dt.datetime.fromtimestamp(int(s), dt.UTC).replace(tzinfo=None) for s in secs]
     as_aware = [dt.datetime.fromtimestamp(int(s), dt.timezone(dt.timedelta(hours=-5)))
                 for s in secs]
     for created in (as_np, as_pd, pd.DatetimeIndex(as_pd), as_py, as_aware):

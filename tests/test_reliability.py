@@ -22,16 +22,14 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from bayesrec.data import Ratings, load_movielens, synthetic_ratings
+from bayesrec.exceptions import ConvergenceError, NotFittedError
 from bayesrec.factorization import FunkSVD, SVDpp, TruncatedSVD
 from bayesrec.inference.slice import slice_sample
 from bayesrec.markov import MarkovChain
 from bayesrec.neighbors import ItemKNN, UserKNN
-
-from bayesrec.exceptions import ConvergenceError, NotFittedError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -61,7 +61,7 @@ class BanditPolicy:
     def __init__(self, n_arms: int):
         self.n_arms = check_positive("n_arms", n_arms, integer=True)
 
-    def reset(self, n_replications: int = 1) -> "BanditPolicy":
+    def reset(self, n_replications: int = 1) -> BanditPolicy:
         """Start ``n_replications`` independent runs from scratch; returns ``self``."""
         r = check_positive("n_replications", n_replications, integer=True)
         self.pulls_ = np.zeros((r, self.n_arms), dtype=np.int64)

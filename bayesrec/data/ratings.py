@@ -436,7 +436,10 @@ class Ratings:
 
     @property
     def csr_order(self) -> np.ndarray:
-        """Row permutation that sorts the ratings by (user, item): ``csr.data == ratings[csr_order]``."""
+        """Row permutation that sorts the ratings by (user, item).
+
+        ``csr.data == ratings[csr_order]``.
+        """
         return self._csr_order
 
     # ------------------------------------------------------------------ ids

@@ -1,4 +1,6 @@
-"""Train/test splits of a :class:`~bayesrec.data.Ratings`, all seeded by a ``numpy.random.Generator``.
+"""Train/test splits of a :class:`~bayesrec.data.Ratings`.
+
+All are seeded by a ``numpy.random.Generator``.
 
 Every split keeps the id maps of its input, so train and test indices refer to the same users
 and items (a user may then have no training rows: models treat it like an unknown user).

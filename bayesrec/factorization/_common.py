@@ -180,8 +180,8 @@ def _single_threaded_blas():
     """Context limiting BLAS/LAPACK to one thread during the batched solve.
 
     ``numpy.linalg.solve`` on a stack calls LAPACK once per small ``K x K`` matrix; extra
-    BLAS threads only add synchronization there, and on a loaded machine they stall (measured
-    on 2 loaded cores at K=100: 0.72 s vs 0.12 s for 2000 systems).  Uses threadpoolctl,
+    BLAS threads only add synchronization there, and with busy cores they stall (measured
+    on 2 busy cores at K=100: 0.72 s vs 0.12 s for 2000 systems).  Uses threadpoolctl,
     which PyMC already requires; a no-op if it is missing.
     """
     global _BLAS_CONTROLLER

@@ -19,7 +19,8 @@ so ``A`` is never formed: ``pi A = (pi * s) C + (pi . l) 1^T`` and ``A v = s * (
 cost one sparse product each.  This is what makes a Markov chain over 10^5 states usable.
 
 Sampling.  A Dirichlet draw is a vector of independent Gamma draws divided by its sum:
-``g_ij ~ Gamma(c_ij + epsilon)``, ``theta_i = g_i / sum_j g_ij``.  :meth:`DirichletRows.sample_dense`
+``g_ij ~ Gamma(c_ij + epsilon)``, ``theta_i = g_i / sum_j g_ij``.
+:meth:`DirichletRows.sample_dense`
 does exactly this (dense ``V``-vectors, fine for small ``V``).  :meth:`DirichletRows.sample_sparse`
 keeps the draw sparse + rank-one by splitting each Gamma with the additivity
 ``Gamma(c + epsilon) = Gamma(c) + Gamma(epsilon)``:
@@ -74,7 +75,8 @@ def _as_count_matrix(counts) -> sp.csr_matrix:
 def _check_epsilon(epsilon) -> float:
     eps = float(epsilon)
     if not np.isfinite(eps) or eps < 0:
-        raise ValueError(f"epsilon (Dirichlet concentration) must be finite and >= 0, got {epsilon}")
+        raise ValueError("epsilon (Dirichlet concentration) must be finite and >= 0, "
+                         f"got {epsilon}")
     return eps
 
 

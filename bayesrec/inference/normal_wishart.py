@@ -59,7 +59,7 @@ class NormalWishart:
     W0: np.ndarray
 
     @classmethod
-    def default(cls, k: int, beta0: float = 2.0, nu0: float | None = None) -> "NormalWishart":
+    def default(cls, k: int, beta0: float = 2.0, nu0: float | None = None) -> NormalWishart:
         """The paper's hyperprior: ``mu0 = 0, beta0 = 2, nu0 = K, W0 = I``."""
         return cls(np.zeros(k), float(beta0), float(k if nu0 is None else nu0), np.eye(k))
 
@@ -80,7 +80,7 @@ class NormalWishart:
     def dim(self) -> int:
         return len(self.mu0)
 
-    def posterior(self, x: np.ndarray) -> "NormalWishart":
+    def posterior(self, x: np.ndarray) -> NormalWishart:
         """The conjugate posterior given rows ``x`` of shape (N, K) (closed form above)."""
         x = np.asarray(x, dtype=np.float64)
         n = x.shape[0]
@@ -97,7 +97,10 @@ class NormalWishart:
         return NormalWishart(mu_n, beta_n, self.nu0 + n, 0.5 * (w_n + w_n.T))
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One draw ``(mu, Lambda)``: ``Lambda ~ Wishart(W, nu)``, ``mu ~ N(mu0, (beta Lambda)^-1)``."""
+        """One draw ``(mu, Lambda)``.
+
+        ``Lambda ~ Wishart(W, nu)``, ``mu ~ N(mu0, (beta Lambda)^-1)``.
+        """
         lam = wishart_bartlett(self.W0, self.nu0, rng)
         chol = np.linalg.cholesky(self.beta0 * lam)
         # mu = mu0 + L^-T z has covariance (L L^T)^-1 = (beta Lambda)^-1

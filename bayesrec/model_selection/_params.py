@@ -1,8 +1,8 @@
 """``get_params`` / ``set_params`` / ``clone`` of any estimator (the scikit-learn contract).
 
 Models built on :mod:`bayesrec.base` provide ``get_params``, ``set_params`` and ``clone``; for
-any other object following the same convention (every ``__init__`` argument stored under its own name) they are read from the
-constructor's signature.
+any other object following the same convention (every ``__init__`` argument stored under its
+own name) they are read from the constructor's signature.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from ..metrics import evaluate_topk, mae, rmse
 
 RATING = {"rmse": rmse, "mae": mae}
 TOPN = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
-_TOPN_RE = re.compile(r"^(%s)@([1-9][0-9]*)$" % "|".join(TOPN))
+_TOPN_RE = re.compile(rf"^({'|'.join(TOPN)})@([1-9][0-9]*)$")
 
 
 def check_metrics(metrics) -> tuple[str, ...]:

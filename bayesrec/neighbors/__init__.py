@@ -21,7 +21,7 @@ arrays (16 bytes per entry) and ``48 * n`` bytes of accumulators per thread; the
   1.63 GB (per-item), of which 1.28 GB is the generated data and its split.
 * User-user: the similarity work is ``sum_i n_i^2 ~ 2.3e11`` co-rating pairs (35x that of
   item-item).  The benchmark times 2,000 sampled users and extrapolates (~28 min); a full
-  per-item fit (pool 500) took 32 min (1,900 s at low priority on a loaded machine), predicting the
+  per-item fit (pool 500) took 32 min (1,900 s at low priority beside other jobs), predicting the
   4M test pairs 13 s (test RMSE 0.854), peak RSS 2.3 GB during the fit (2.5 GB with the
   predictions), of which 1.28 GB is the data; the ``(138,493, 500)`` neighbour arrays are
   ~1.1 GB.

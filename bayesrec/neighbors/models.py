@@ -52,7 +52,7 @@ model             target t     other c
 With ``prior_weight=0`` every weight and prediction equals a direct nested-loop
 implementation of the course's formulas (checked to 1e-10 in ``tests/test_neighbors.py``).
 Note the norms: the course's *code* divides by the norm of all of a row's deviations
-(``sigma_i``), its lecture formula (implemented here, as the issue asks) by the norm over the
+(``sigma_i``), its lecture formula (implemented here) by the norm over the
 overlap only, which makes ``w`` a correlation in ``[-1, 1]`` on the co-rated set.
 
 Measured on ml-latest-small, random 80/20 split (``experiments/neighbors.py``): the course's

@@ -19,8 +19,14 @@ The Bayesian parts are the library's own: the Thompson choice is
 storage and HTTP only.  Importing this package needs no web framework; :func:`create_app` does.
 """
 
-from .errors import (BadRequest, EventConflict, ExperimentExists, ServiceError, UnknownArm,
-                     UnknownExperiment)
+from .errors import (
+    BadRequest,
+    EventConflict,
+    ExperimentExists,
+    ServiceError,
+    UnknownArm,
+    UnknownExperiment,
+)
 from .posterior import posterior_tree, summarize
 from .priors import priors_from_ranker
 from .storage import ArmsState, RewardResult, Store, open_store

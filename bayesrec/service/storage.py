@@ -42,8 +42,14 @@ import numpy as np
 
 from ..inference.beta import bernoulli_counts, check_beta_parameters
 from . import schema
-from .errors import (BadRequest, EventConflict, ExperimentExists, ServiceError, UnknownArm,
-                     UnknownExperiment)
+from .errors import (
+    BadRequest,
+    EventConflict,
+    ExperimentExists,
+    ServiceError,
+    UnknownArm,
+    UnknownExperiment,
+)
 
 MAX_NAME_LENGTH = 200
 MAX_ARMS = 10_000
@@ -82,7 +88,7 @@ class _Rejected(ServiceError):
 
 @dataclass(frozen=True)
 class _RewardJob:
-    exp: "_Experiment"
+    exp: _Experiment
     ids: list
     first: dict
     pos: np.ndarray
@@ -252,7 +258,7 @@ class Store:
     dialect = "?"
 
     @staticmethod
-    def open(url: str, pool_size: int = 8, migrate: bool = True) -> "Store":
+    def open(url: str, pool_size: int = 8, migrate: bool = True) -> Store:
         dialect, target = parse_url(url)
         cls = SQLiteStore if dialect == "sqlite" else PostgresStore
         return cls(target, pool_size=pool_size, migrate=migrate)
@@ -317,7 +323,7 @@ class Store:
         self._committer.close()
         self._pool.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -503,7 +509,7 @@ class Store:
         committed.add_done_callback(resolve)
         return answer
 
-    def _commit_group(self, jobs: list["_RewardJob"]) -> list:
+    def _commit_group(self, jobs: list[_RewardJob]) -> list:
         """One transaction for a group of reward batches (group commit).  Returns per job the
         set of event ids inserted, or the :class:`ServiceError` that rejected it.
 
@@ -516,7 +522,7 @@ class Store:
             def run(conn):
                 inserted = {}
                 inc: dict[int, np.ndarray] = {}
-                for j in active:
+                for j in active:  # noqa: B023 - run() is called in this iteration
                     try:
                         inserted[j], succ, fail = self._record_job(conn, jobs[j])
                     except ServiceError as err:
@@ -541,7 +547,7 @@ class Store:
                 continue
             return [rejected[j] if j in rejected else inserted[j] for j in range(len(jobs))]
 
-    def _record_job(self, conn, job: "_RewardJob"):
+    def _record_job(self, conn, job: _RewardJob):
         """Insert one batch's events; ``(inserted ids, successes, failures)`` of the new ones."""
         exp = job.exp
         values = ", ".join(["(?, ?, ?, ?)"] * len(job.ids))

@@ -41,7 +41,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
 
-    def start(self, timeout: float = 60.0) -> "Server":
+    def start(self, timeout: float = 60.0) -> Server:
         cmd = [sys.executable, "-m", "bayesrec.service.cli", "serve", "--db", self.db_url,
                "--workers", str(self.workers), "--port", str(self.port)]
         if self.seed is not None:
@@ -121,7 +121,7 @@ class Postgres:
             full = ["runuser", "-u", self.user, "--", *full]
         subprocess.run(full, check=True, capture_output=True, cwd=self.dir)
 
-    def start(self) -> "Postgres":
+    def start(self) -> Postgres:
         if self.user is not None:
             os.chmod(self.dir, 0o755)
             shutil.chown(self.dir, self.user)

@@ -6,10 +6,9 @@ import httpx
 import numpy as np
 import pytest
 from scipy import stats
+from test_service_library import p_best_quad
 
 from bayesrec.service import open_store, posterior_tree
-
-from test_service_library import p_best_quad
 
 
 @pytest.fixture(scope="module")

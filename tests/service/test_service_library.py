@@ -17,8 +17,9 @@ def p_best_quad(a, b):
     out = []
     for k in range(len(a)):
         others = [j for j in range(len(a)) if j != k]
-        f = lambda x, k=k, o=others: stats.beta.pdf(x, a[k], b[k]) * np.prod(
-            [stats.beta.cdf(x, a[j], b[j]) for j in o])
+        def f(x, k=k, o=others):
+            return stats.beta.pdf(x, a[k], b[k]) * np.prod(
+                [stats.beta.cdf(x, a[j], b[j]) for j in o])
         out.append(integrate.quad(f, 0, 1, epsabs=1e-10, limit=200)[0])
     return np.array(out)
 

@@ -15,11 +15,10 @@ import subprocess
 import httpx
 import numpy as np
 import pytest
+from conftest import chromium_binary
 from matplotlib import image
 
 from bayesrec.service import page
-
-from conftest import chromium_binary
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",

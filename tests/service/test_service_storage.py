@@ -10,10 +10,18 @@ import pytest
 
 from bayesrec import movielens_small
 from bayesrec.ranking import BetaPosteriorRanker
-from bayesrec.service import (BadRequest, EventConflict, ExperimentExists, UnknownArm,
-                              UnknownExperiment, open_store, posterior_tree,
-                              priors_from_ranker, summarize)
-from bayesrec.service import schema
+from bayesrec.service import (
+    BadRequest,
+    EventConflict,
+    ExperimentExists,
+    UnknownArm,
+    UnknownExperiment,
+    open_store,
+    posterior_tree,
+    priors_from_ranker,
+    schema,
+    summarize,
+)
 from bayesrec.service.storage import _RewardJob, parse_url
 
 

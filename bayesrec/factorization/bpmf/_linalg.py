@@ -59,7 +59,10 @@ def solve_lower_t(chol: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def safe_cholesky(prec: np.ndarray) -> tuple[np.ndarray, int]:
-    """Batched lower Cholesky factors; jitter only the matrices that fail. Returns ``(L, n_jittered)``."""
+    """Batched lower Cholesky factors; jitter only the matrices that fail.
+
+    Returns ``(L, n_jittered)``.
+    """
     try:
         chol = np.linalg.cholesky(prec)
         if np.isfinite(chol[:, -1, -1]).all():
@@ -178,7 +181,9 @@ def unpack_precision(gram: np.ndarray, prior_prec: np.ndarray, alpha: float) -> 
 def draw_rows(gram: np.ndarray, g: np.ndarray, t2: np.ndarray, prior_prec: np.ndarray,
               prior_h: np.ndarray, alpha: float, rng: np.random.Generator | None,
               mode: bool = False, backend: str = "numba") -> tuple[np.ndarray, np.ndarray, int]:
-    """Draw ``x_s ~ N(P_s^-1 h_s, P_s^-1)`` with ``P_s = prior + alpha G_s``, ``h_s = prior_h + alpha g_s``.
+    """Draw ``x_s ~ N(P_s^-1 h_s, P_s^-1)``.
+
+    Here ``P_s = prior + alpha G_s`` and ``h_s = prior_h + alpha g_s``.
 
     Also returns each row's ``t2_s - 2 x_s.g_s + x_s^T G_s x_s`` (its SSE contribution) and the
     number of jittered rows.  ``backend="numba"`` fuses unpacking, Cholesky, both
@@ -238,5 +243,5 @@ def packed_matvec(gram: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def gram(f: np.ndarray) -> np.ndarray:
     """``f^T f`` by einsum, not BLAS: OpenBLAS's threaded gemm on tall-skinny inputs was seen
-    taking 100x longer (300 ms vs 3 ms) on the shared, oversubscribed 2-core machine."""
+    taking 100x longer (300 ms vs 3 ms) when the cores were oversubscribed."""
     return np.einsum("nk,nl->kl", f, f)

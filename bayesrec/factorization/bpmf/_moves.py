@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.stats import geninvgauss
 
-from ._linalg import gram as _gram, packed_matvec
+from ._linalg import gram as _gram
+from ._linalg import packed_matvec
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._sweep import BPMFPrior, State
@@ -46,7 +47,7 @@ def weighted_shift(x, gram, g, counts, mu, lam, prior: BPMFPrior, alpha: float, 
     iu = np.triu_indices(d)
     w = 1.0 / (1.0 + counts)
     lat = x[:, :k]
-    # weighted column sums by einsum (OpenBLAS gemv threads stall on the shared machine)
+    # weighted column sums by einsum (threaded OpenBLAS gemv stalls when cores are busy)
     wgx = np.einsum("n,nd->d", w, packed_matvec(gram, x))     # sum_j w_j G_j x_j
     we = np.einsum("n,nk->k", w, g[:, :k]) - wgx[:k]           # sum_j w_j e_j
     ww = np.einsum("n,nt->t", w * w, gram)                     # sum_j w_j^2 G_j (packed)
@@ -164,7 +165,8 @@ def rescale(state: State, prior: BPMFPrior, rng: np.random.Generator) -> None:
     ``t = c^2`` is ``t^-1 exp(-(A / t + B t) / 2)``, a GIG(0, B, A) with
     ``A = tr(W0^-1 Lambda_U)``, ``B = tr(W0^-1 Lambda_V)``.  Without hyperprior (fixed
     ``lambda``) the same algebra gives ``t^(p-1) exp(-(A / t + B t) / 2)`` with
-    ``p = (n_users - n_items) K / 2``, ``A = lambda ||V||^2``, ``B = lambda ||U||^2``.  Plain Gibbs moves along this ridge only by a slow random walk (the norms
+    ``p = (n_users - n_items) K / 2``, ``A = lambda ||V||^2``, ``B = lambda ||U||^2``.
+    Plain Gibbs moves along this ridge only by a slow random walk (the norms
     of U and V drift for hundreds of sweeps on MovieLens); this step removes that drift.
     """
     k = prior.rank

@@ -49,7 +49,7 @@ import scipy.sparse as sp
 from ...data import Ratings
 from ...inference.normal_wishart import NormalWishart
 from ...inference.slice import slice_sample
-from ._linalg import draw_rows, gram as _gram, packed_matvec
+from ._linalg import draw_rows
 from ._moves import linear_move, rescale, translate, weighted_shift
 
 
@@ -123,7 +123,7 @@ class SweepData:
         self.values_v = np.asarray(csc.data, dtype=np.float64) - self.offset
         self.ratings = ratings
 
-    def with_values(self, values_in_row_order: np.ndarray) -> "SweepData":
+    def with_values(self, values_in_row_order: np.ndarray) -> SweepData:
         """Same pattern, new rating values (given in the Ratings' row order); for Geweke tests."""
         new = object.__new__(SweepData)
         new.__dict__.update(self.__dict__)

@@ -58,7 +58,7 @@ class Bag:
         return len(self.names)
 
     @classmethod
-    def build(cls, n_rows: int, blocks: list[tuple[str, sp.spmatrix, bool]]) -> "Bag":
+    def build(cls, n_rows: int, blocks: list[tuple[str, sp.spmatrix, bool]]) -> Bag:
         """Stack ``(name, matrix (n_rows x n_c), linear)`` blocks column-wise."""
         mats = [sp.csr_matrix(m, dtype=np.float64) for _, m, _ in blocks]
         if mats:

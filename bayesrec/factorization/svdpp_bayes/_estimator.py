@@ -43,8 +43,17 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..._validation import (Anything, Boolean, Integer, OptionalCheck, RandomState, Real,
-                            check_choice, check_positive, check_probability)
+from ..._validation import (
+    Anything,
+    Boolean,
+    Integer,
+    OptionalCheck,
+    RandomState,
+    Real,
+    check_choice,
+    check_positive,
+    check_probability,
+)
 from ...base import RatingModel
 from ...data import Ratings
 from ...inference.chains import RunSettings, run_chains

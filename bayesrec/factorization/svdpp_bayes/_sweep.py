@@ -19,7 +19,8 @@ linear-weight precision):
 * own rows, independent across users (batched, BPMF's ``draw_rows``), with the bag offset
   ``o_u = sum_c M_uc y_c``::
 
-      Prec = blockdiag(Lambda_U, tau_b) + alpha G_u,   h = (Lambda_U mu_U, 0) + alpha (g_u - G_u o_u)
+      Prec = blockdiag(Lambda_U, tau_b) + alpha G_u,
+      h = (Lambda_U mu_U, 0) + alpha (g_u - G_u o_u)
 
 * bag column ``c`` (implicit item ``j`` or feature ``f``), given all other columns, with the
   cached residual correlations ``s_u = g_u - G_u P_u = sum_i e_ui f_i``::
@@ -51,8 +52,8 @@ import numba
 import numpy as np
 
 from ...inference.normal_wishart import NormalWishart
-from ..bpmf._linalg import draw_rows, packed_matvec
 from ...inference.slice import slice_sample
+from ..bpmf._linalg import draw_rows, packed_matvec
 from ..bpmf._sweep import BPMFPrior, SweepData, collapsed_tau, side_stats
 from ._design import Bag
 
@@ -81,7 +82,7 @@ class BagHyper:
     tau: np.ndarray
 
     @classmethod
-    def initial(cls, n_groups: int, k: int) -> "BagHyper":
+    def initial(cls, n_groups: int, k: int) -> BagHyper:
         return cls(np.zeros((n_groups, k)), np.tile(np.eye(k), (n_groups, 1, 1)),
                    np.ones(n_groups))
 
@@ -178,7 +179,7 @@ def _bag_kernel(order, col_indptr, col_rows, col_vals, col_group, group_dim, pid
         for a in range(d):
             scale += abs(prec[a, a])
         scale /= d
-        for attempt in range(12):
+        for _attempt in range(12):
             good = True
             for c in range(d):
                 v = prec[c, c] + eps * scale

@@ -151,7 +151,8 @@ def iterate(state: CAVIState, data: InteractionData, prior: HPFPrior) -> float:
 
 
 def run(data: InteractionData, prior: HPFPrior, n_iter: int, tol: float,
-        rng: np.random.Generator, init_scale: float, bar=None) -> tuple[CAVIState, np.ndarray, bool]:
+        rng: np.random.Generator, init_scale: float,
+        bar=None) -> tuple[CAVIState, np.ndarray, bool]:
     """Iterate until the relative ELBO change is below ``tol`` or ``n_iter`` iterations.
 
     Returns ``(state, elbo_history, converged)``; ``elbo_history[t]`` is the ELBO after
