@@ -509,3 +509,12 @@ def test_unhashable_ids_infinite_folds_and_repeated_recommendations_are_refused(
     # an item listed twice counted as two hits: recall 2.0
     with pytest.raises(ValueError, match="more than once"):
         metrics.recall_at_k(np.array([[0, 0]]), sp.csr_matrix(np.array([[1]])), k=2)
+
+
+def test_implicit_bpmf_refuses_an_absurd_noise_precision():
+    """A fixed alpha of 1e308 used to end in a bare scipy domain error deep in the sweep."""
+    from bayesrec.factorization import ImplicitBPMF
+    r = synthetic_ratings(30, 20, 200, rank=2, rng=0)[0]
+    with pytest.raises(ValueError, match="alpha"):
+        ImplicitBPMF(rank=2, alpha=1e308, n_samples=3, burn_in=2, n_chains=1,
+                     verbose=False, random_state=0).fit(r)

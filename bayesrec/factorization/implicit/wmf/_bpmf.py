@@ -204,7 +204,9 @@ class ImplicitBPMF(Recommender):
                                  f"{p['alpha']!r}")
             alpha = None
         else:
-            alpha = Real()("alpha", p["alpha"])
+            # a noise precision beyond 1e8 on 0/1 preferences leaves no prior in the row
+            # precisions and overflows their Cholesky factors: refuse it up front
+            alpha = Real(0.0, 1e8, closed="right")("alpha", p["alpha"])
         try:
             a, b = (Real()("alpha_prior shape", p["alpha_prior"][0]),
                     Real()("alpha_prior rate", p["alpha_prior"][1]))
