@@ -55,18 +55,23 @@ def _digest(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
-class BPMFSampler:
-    """Picklable sampler: ``init``, ``step``, ``record``, ``new_accumulator``, ``accumulate``."""
+class HeldOutBookkeeping:
+    """What every rating sampler with an evaluation set shares (BPMF, Bayesian SVD++).
 
-    def __init__(self, data: SweepData, prior: BPMFPrior, eval_users=None, eval_items=None,
-                 eval_ratings=None, rating_scale=None, n_tracked: int = 100,
-                 bank_draws: np.ndarray | None = None, init_scale: float = 0.1,
-                 backend: str = "numba"):
+    A subclass sets ``bank_fields`` (the state attributes copied into the predictive bank) and
+    implements ``_eval_means(state)`` (the draw's mean rating at the evaluation cells); this
+    class keeps the evaluation cells, the tracked subset, the running sums of the posterior
+    predictive mean and variance over the evaluation set, and the bank of draws.
+    """
+
+    bank_fields: tuple = BANK_FIELDS
+
+    def _setup(self, data, prior, eval_users, eval_items, eval_ratings, rating_scale,
+               n_tracked: int, bank_draws, init_scale: float) -> None:
         self.data = data
         self.prior = prior
         self.rating_scale = rating_scale
         self.init_scale = init_scale
-        self.backend = backend
         self.bank_draws = np.asarray([] if bank_draws is None else bank_draws, dtype=int)
         self.has_eval = eval_users is not None
         if self.has_eval:
@@ -76,6 +81,63 @@ class BPMFSampler:
             self.eval_known = (self.eval_users >= 0) & (self.eval_items >= 0)
             n = len(self.eval_users)
             self.tracked = np.unique(np.linspace(0, n - 1, min(n_tracked, n)).astype(int))
+
+    def _eval_means(self, state) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _clip(self, p):
+        return p if self.rating_scale is None else np.clip(p, *self.rating_scale)
+
+    # the evaluation means computed by ``record`` are reused by ``accumulate`` (same state)
+    def _cache_eval(self, state, pred) -> None:
+        state._eval_cache = pred
+
+    def _cached_eval(self, state):
+        return getattr(state, "_eval_cache", None)
+
+    def _record_eval(self, state, rec: dict) -> dict:
+        """Add ``test_rmse`` and ``test_pred`` (tracked cells) to a draw's record."""
+        if self.has_eval:
+            pred = self._eval_means(state)
+            self._cache_eval(state, pred)
+            rec["test_rmse"] = float(np.sqrt(np.mean((self._clip(pred)
+                                                      - self.eval_ratings) ** 2)))
+            rec["test_pred"] = pred[self.tracked]
+        return rec
+
+    def new_accumulator(self, n_draws: int) -> dict:
+        acc = {"n": 0, "bank": []}
+        if self.has_eval:
+            n = len(self.eval_users)
+            acc.update(sum=np.zeros(n), sumsq=np.zeros(n), inv_alpha=0.0,
+                       running_rmse=np.full(n_draws, np.nan))
+        return acc
+
+    def accumulate(self, acc: dict, state, draw: int) -> None:
+        acc["n"] += 1
+        if self.has_eval:
+            pred = self._cached_eval(state)
+            if pred is None:
+                pred = self._eval_means(state)
+            acc["sum"] += pred
+            acc["sumsq"] += pred * pred
+            acc["inv_alpha"] += 1.0 / state.alpha
+            mean = self._clip(acc["sum"] / acc["n"])
+            acc["running_rmse"][draw] = np.sqrt(np.mean((mean - self.eval_ratings) ** 2))
+        if draw in self.bank_draws:
+            acc["bank"].append(tuple(np.copy(getattr(state, f)) for f in self.bank_fields))
+
+
+class BPMFSampler(HeldOutBookkeeping):
+    """Picklable sampler: ``init``, ``step``, ``record``, ``new_accumulator``, ``accumulate``."""
+
+    def __init__(self, data: SweepData, prior: BPMFPrior, eval_users=None, eval_items=None,
+                 eval_ratings=None, rating_scale=None, n_tracked: int = 100,
+                 bank_draws: np.ndarray | None = None, init_scale: float = 0.1,
+                 backend: str = "numba"):
+        self._setup(data, prior, eval_users, eval_items, eval_ratings, rating_scale,
+                    n_tracked, bank_draws, init_scale)
+        self.backend = backend
 
     # -- driver protocol ---------------------------------------------------------------
     def fingerprint(self) -> dict:
@@ -120,9 +182,6 @@ class BPMFSampler:
                                self.prior.rank, self.prior.biases, self.data.offset)
         return pred
 
-    def _clip(self, p):
-        return p if self.rating_scale is None else np.clip(p, *self.rating_scale)
-
     def record(self, state) -> dict:
         k = self.prior.rank
         rec = {
@@ -137,32 +196,4 @@ class BPMFSampler:
         if self.prior.biases:
             rec["tau_b"] = state.tau_b
             rec["tau_c"] = state.tau_c
-        if self.has_eval:
-            pred = self._eval_means(state)
-            state._eval_cache = pred  # reused by accumulate (same state object)
-            rec["test_rmse"] = float(np.sqrt(np.mean((self._clip(pred)
-                                                      - self.eval_ratings) ** 2)))
-            rec["test_pred"] = pred[self.tracked]
-        return rec
-
-    def new_accumulator(self, n_draws: int) -> dict:
-        acc = {"n": 0, "bank": []}
-        if self.has_eval:
-            n = len(self.eval_users)
-            acc.update(sum=np.zeros(n), sumsq=np.zeros(n), inv_alpha=0.0,
-                       running_rmse=np.full(n_draws, np.nan))
-        return acc
-
-    def accumulate(self, acc: dict, state, draw: int) -> None:
-        acc["n"] += 1
-        if self.has_eval:
-            pred = getattr(state, "_eval_cache", None)
-            if pred is None:
-                pred = self._eval_means(state)
-            acc["sum"] += pred
-            acc["sumsq"] += pred * pred
-            acc["inv_alpha"] += 1.0 / state.alpha
-            mean = self._clip(acc["sum"] / acc["n"])
-            acc["running_rmse"][draw] = np.sqrt(np.mean((mean - self.eval_ratings) ** 2))
-        if draw in self.bank_draws:
-            acc["bank"].append(tuple(np.copy(getattr(state, f)) for f in BANK_FIELDS))
+        return self._record_eval(state, rec)

@@ -19,31 +19,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bpmf._sampler import _digest, mean_ratings
+from ..bpmf._sampler import HeldOutBookkeeping, _digest, mean_ratings
 from ._sweep import SVDppData, SVDppPrior, init_state, sweep
 
 BANK_FIELDS = ("pu", "pv", "alpha", "mu_u", "lam_u", "mu_v", "lam_v", "tau_b", "tau_c")
 
 
-class SVDppSampler:
+class SVDppSampler(HeldOutBookkeeping):
     """Picklable sampler: ``init``, ``step``, ``record``, ``new_accumulator``, ``accumulate``."""
+
+    bank_fields = BANK_FIELDS
 
     def __init__(self, data: SVDppData, prior: SVDppPrior, eval_users=None, eval_items=None,
                  eval_ratings=None, rating_scale=None, n_tracked: int = 100,
                  bank_draws=None, init_scale: float = 0.1):
-        self.data = data
-        self.prior = prior
-        self.rating_scale = rating_scale
-        self.init_scale = init_scale
-        self.bank_draws = np.asarray([] if bank_draws is None else bank_draws, dtype=int)
-        self.has_eval = eval_users is not None
-        if self.has_eval:
-            self.eval_users = np.asarray(eval_users, dtype=np.int64)
-            self.eval_items = np.asarray(eval_items, dtype=np.int64)
-            self.eval_ratings = np.asarray(eval_ratings, dtype=np.float64)
-            self.eval_known = (self.eval_users >= 0) & (self.eval_items >= 0)
-            n = len(self.eval_users)
-            self.tracked = np.unique(np.linspace(0, n - 1, min(n_tracked, n)).astype(int))
+        self._setup(data, prior, eval_users, eval_items, eval_ratings, rating_scale,
+                    n_tracked, bank_draws, init_scale)
 
     # -- driver protocol ---------------------------------------------------------------
     def fingerprint(self) -> dict:
@@ -97,8 +88,12 @@ class SVDppSampler:
         pred[~ku & ~ki] += float(state.mu_u @ state.mu_v)
         return pred
 
-    def _clip(self, p):
-        return p if self.rating_scale is None else np.clip(p, *self.rating_scale)
+    # the state carries a dict ``extra`` for per-draw scratch values
+    def _cache_eval(self, state, pred) -> None:
+        state.extra["eval"] = pred
+
+    def _cached_eval(self, state):
+        return state.extra.pop("eval", None)
 
     def record(self, state) -> dict:
         k = self.prior.rank
@@ -115,32 +110,4 @@ class SVDppSampler:
             "train_rmse": float(np.sqrt(state.sse / self.data.n_ratings)),
             "jitter_total": state.n_jitter,
         }
-        if self.has_eval:
-            pred = self._eval_means(state)
-            state.extra["eval"] = pred  # reused by accumulate (same state object)
-            rec["test_rmse"] = float(np.sqrt(np.mean((self._clip(pred)
-                                                      - self.eval_ratings) ** 2)))
-            rec["test_pred"] = pred[self.tracked]
-        return rec
-
-    def new_accumulator(self, n_draws: int) -> dict:
-        acc = {"n": 0, "bank": []}
-        if self.has_eval:
-            n = len(self.eval_users)
-            acc.update(sum=np.zeros(n), sumsq=np.zeros(n), inv_alpha=0.0,
-                       running_rmse=np.full(n_draws, np.nan))
-        return acc
-
-    def accumulate(self, acc: dict, state, draw: int) -> None:
-        acc["n"] += 1
-        if self.has_eval:
-            pred = state.extra.pop("eval", None)
-            if pred is None:
-                pred = self._eval_means(state)
-            acc["sum"] += pred
-            acc["sumsq"] += pred * pred
-            acc["inv_alpha"] += 1.0 / state.alpha
-            mean = self._clip(acc["sum"] / acc["n"])
-            acc["running_rmse"][draw] = np.sqrt(np.mean((mean - self.eval_ratings) ** 2))
-        if draw in self.bank_draws:
-            acc["bank"].append(tuple(np.copy(getattr(state, f)) for f in BANK_FIELDS))
+        return self._record_eval(state, rec)
