@@ -24,28 +24,16 @@ hyperpriors (nu0 = K + 2).
 
 import arviz as az
 import numpy as np
-import pandas as pd
 import pytest
-from scipy import stats
+from _svdpp_prior import K, draw_prior, tiny_design
 
-from bayesrec.data import Ratings
-from bayesrec.factorization.bpmf._sweep import BPMFPrior, SweepData
 from bayesrec.factorization.svdpp_bayes import _sweep
-from bayesrec.factorization.svdpp_bayes._design import build_bags
 from bayesrec.factorization.svdpp_bayes._sweep import (
-    BagHyper,
     SVDppData,
-    SVDppPrior,
-    SVDppState,
     direct_sse,
     sweep,
 )
-from bayesrec.inference.normal_wishart import NormalWishart
 
-K = 2
-NU0, BETA0 = K + 2.0, 2.0
-GAM = (3.0, 2.0)
-ALPHA = (4.0, 4.0)
 N_FORWARD = 4000
 N_CHAIN = 5000
 N_BROKEN = 1500   # the broken update fails by z > 10 well within this
@@ -54,56 +42,7 @@ Z = 4.5
 
 @pytest.fixture(scope="module")
 def setup():
-    users = np.array([0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 4])
-    items = np.array([0, 1, 3, 1, 2, 0, 2, 1, 3, 0, 2, 3])
-    r = Ratings(users.astype(np.int32), items.astype(np.int32), np.zeros(len(users)),
-                np.arange(5), np.arange(4))
-    feats = pd.DataFrame({"a": [1.0, 0.0, 1.0, 1.0], "b": [0.0, 1.0, 1.0, 0.0]},
-                         index=np.arange(4))
-    bu, bv = build_bags(r, True, item_features=feats)
-    nw = NormalWishart(np.zeros(K), BETA0, NU0, np.eye(K))
-    own = BPMFPrior(K, nw, 1.0, True, GAM[0], GAM[1], None, ALPHA[0], ALPHA[1], rescale=False)
-    prior = SVDppPrior(own, nw, GAM[0], GAM[1])
-    return r, SVDppData(SweepData(r, offset=0.0), bu, bv), prior
-
-
-def _nw(rng):
-    lam = stats.wishart(df=NU0, scale=np.eye(K)).rvs(random_state=rng)
-    cov = np.linalg.inv(lam)
-    return rng.multivariate_normal(np.zeros(K), cov / BETA0), lam, cov
-
-
-def _rows(n, mu, cov, linear, rng, tau=None):
-    x = np.zeros((n, K + 1))
-    x[:, :K] = rng.multivariate_normal(mu, cov, size=n)
-    if linear:
-        x[:, K] = rng.normal(0, 1 / np.sqrt(tau), n)
-    return x
-
-
-def _draw_prior(data, rng):
-    mu_u, lam_u, cov_u = _nw(rng)
-    mu_v, lam_v, cov_v = _nw(rng)
-    tau_b, tau_c = rng.gamma(GAM[0], 1 / GAM[1], 2)
-    xu = _rows(data.bag_u.csr.shape[0], mu_u, cov_u, True, rng, tau_b)
-    xv = _rows(data.bag_v.csr.shape[0], mu_v, cov_v, True, rng, tau_c)
-    ys, hyps = [], []
-    for bag in (data.bag_u, data.bag_v):
-        y = np.zeros((bag.n_cols, K + 1))
-        hyp = BagHyper.initial(bag.n_groups, K)
-        for g in range(bag.n_groups):
-            mu, lam, cov = _nw(rng)
-            tau = rng.gamma(GAM[0], 1 / GAM[1]) if bag.linear[g] else 1.0
-            cols = bag.columns(g)
-            y[cols] = _rows(len(cols), mu, cov, bag.linear[g], rng, tau)
-            hyp.mu[g], hyp.lam[g], hyp.tau[g] = mu, lam, tau
-        ys.append(y)
-        hyps.append(hyp)
-    pu = xu + data.bag_u.csr @ ys[0]
-    pv = xv + data.bag_v.csr @ ys[1]
-    alpha = rng.gamma(ALPHA[0], 1 / ALPHA[1])
-    return SVDppState(xu, xv, ys[0], ys[1], pu, pv, alpha, mu_u, lam_u, mu_v, lam_v, tau_b,
-                      tau_c, hyps[0], hyps[1], 0.0)
+    return tiny_design()
 
 
 def _mean(st, r):
@@ -129,13 +68,13 @@ def _g(st, y, r, data):
 def _forward(r, data, rng):
     out = []
     for _ in range(N_FORWARD):
-        st = _draw_prior(data, rng)
+        st = draw_prior(data, rng)
         out.append(_g(st, _draw_y(st, r, rng), r, data))
     return np.array(out)
 
 
 def _successive(r, data, prior, rng, n=N_CHAIN):
-    st = _draw_prior(data, rng)
+    st = draw_prior(data, rng)
     y = _draw_y(st, r, rng)
     out = []
     for _ in range(n):
