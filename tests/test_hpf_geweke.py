@@ -21,34 +21,13 @@ GIG distribution directly in ``test_hpf.py``.
 import arviz as az
 import numpy as np
 import pytest
-from scipy.special import gammaln
+from _hpf_prior import PRIOR, all_cells, draw_prior
 
 from bayesrec.factorization.implicit.hpf import _gibbs
-from bayesrec.factorization.implicit.hpf._data import HPFPrior, InteractionData
 
-N_USERS, N_ITEMS, K = 4, 3, 2
-PRIOR = HPFPrior(K, 1.0, 2.0, 1.0, 0.6, 2.0, 2.0)
 N_FORWARD = 8000
 N_CHAIN = 8000
 Z = 4.5
-
-
-def _data(y):
-    """Every cell stored (zeros too): a fixed structure with the counts ``y`` (row-major)."""
-    indptr = np.arange(0, N_USERS * N_ITEMS + 1, N_ITEMS, dtype=np.int64)
-    indices = np.tile(np.arange(N_ITEMS, dtype=np.int32), N_USERS)
-    yy = y.ravel().astype(np.float64)
-    return InteractionData(indptr, indices, yy, N_USERS, N_ITEMS,
-                           np.array([0, N_USERS], np.int64), float(gammaln(yy + 1).sum()))
-
-
-def _draw_prior(rng):
-    p = PRIOR
-    xi = rng.gamma(p.a_prime, p.b_prime / p.a_prime, N_USERS)
-    eta = rng.gamma(p.c_prime, p.d_prime / p.c_prime, N_ITEMS)
-    theta = rng.gamma(p.a, 1.0 / xi[:, None], (N_USERS, K))
-    beta = rng.gamma(p.c, 1.0 / eta[:, None], (N_ITEMS, K))
-    return {"theta": theta, "beta": beta, "xi": xi, "eta": eta}
 
 
 def _draw_y(st, rng):
@@ -67,18 +46,18 @@ def _g(st, y):
 def _forward(rng):
     out = []
     for _ in range(N_FORWARD):
-        st = _draw_prior(rng)
+        st = draw_prior(rng)
         out.append(_g(st, _draw_y(st, rng)))
     return np.array(out)
 
 
 def _successive(sampler_cls, rng):
-    st = _draw_prior(rng)
+    st = draw_prior(rng)
     y = _draw_y(st, rng)
     tracked = np.zeros((1, 2), np.int64)
     out = []
     for _ in range(N_CHAIN):
-        s = sampler_cls(_data(y), PRIOR, tracked, np.zeros(0, np.int64), False)
+        s = sampler_cls(all_cells(y), PRIOR, tracked, np.zeros(0, np.int64), False)
         st = s._allocate(st, rng)          # z | y, theta, beta
         st = s.step(st, rng)               # theta, xi, beta, eta, scale move, z
         y = _draw_y(st, rng)

@@ -18,32 +18,12 @@ the 5% version of that bug is the job of ``test_hpf_geweke.py``.
 
 import numpy as np
 import pytest
+from _hpf_prior import PRIOR, all_cells, draw_prior
 from _sbc import failures
 
 from bayesrec.factorization.implicit.hpf import _gibbs
-from bayesrec.factorization.implicit.hpf._data import HPFPrior, InteractionData
 
-N_USERS, N_ITEMS, K = 4, 3, 2
-PRIOR = HPFPrior(K, 1.0, 2.0, 1.0, 0.6, 2.0, 2.0)
 N_SETS, L, THIN, BURN = 300, 10, 2, 4
-
-
-def _data(y):
-    indptr = np.arange(0, N_USERS * N_ITEMS + 1, N_ITEMS, dtype=np.int64)
-    indices = np.tile(np.arange(N_ITEMS, dtype=np.int32), N_USERS)
-    yy = y.ravel().astype(np.float64)
-    from scipy.special import gammaln
-    return InteractionData(indptr, indices, yy, N_USERS, N_ITEMS,
-                           np.array([0, N_USERS], np.int64), float(gammaln(yy + 1).sum()))
-
-
-def _draw_prior(rng):
-    p = PRIOR
-    xi = rng.gamma(p.a_prime, p.b_prime / p.a_prime, N_USERS)
-    eta = rng.gamma(p.c_prime, p.d_prime / p.c_prime, N_ITEMS)
-    theta = rng.gamma(p.a, 1.0 / xi[:, None], (N_USERS, K))
-    beta = rng.gamma(p.c, 1.0 / eta[:, None], (N_ITEMS, K))
-    return {"theta": theta, "beta": beta, "xi": xi, "eta": eta}
 
 
 def _f(st):
@@ -58,10 +38,10 @@ def _run(sampler_cls, seed):
     tracked = np.zeros((1, 2), np.int64)
     ranks = {}
     for _ in range(N_SETS):
-        st = _draw_prior(rng)
+        st = draw_prior(rng)
         y = rng.poisson(st["theta"] @ st["beta"].T)
         truth = _f(st)
-        s = sampler_cls(_data(y), PRIOR, tracked, np.zeros(0, np.int64), False)
+        s = sampler_cls(all_cells(y), PRIOR, tracked, np.zeros(0, np.int64), False)
         st = s._allocate(st, rng)
         draws = {k: [] for k in truth}
         for t in range(BURN + L * THIN):
