@@ -81,17 +81,19 @@ class ImplicitALS(Recommender):
     """
 
     _checks = {"rank": Integer(low=1), "reg": Real(low=0.0), "confidence":
-               Real(low=0.0, closed="left"), "n_iter": Integer(low=1),
+               Real(low=0.0, closed="left"),
+               "activity_exponent": Real(0.0, 2.0, closed="both"), "n_iter": Integer(low=1),
                "tol": Real(low=0.0, closed="left"), "init_scale": Real(low=0.0),
                "random_state": RandomState(), "verbose": Boolean()}
     _test_params = {"rank": 3, "n_iter": 5}
 
     def __init__(self, rank: int = 32, reg: float = 20.0, confidence: float = 1.0,
-                 n_iter: int = 15, tol: float = 1e-4, init_scale: float = 0.1,
+                 activity_exponent: float = 0.0, n_iter: int = 15, tol: float = 1e-4, init_scale: float = 0.1,
                  random_state=None, verbose: bool = False):
         self.rank = rank
         self.reg = reg
         self.confidence = confidence
+        self.activity_exponent = activity_exponent
         self.n_iter = n_iter
         self.tol = tol
         self.init_scale = init_scale
@@ -100,7 +102,7 @@ class ImplicitALS(Recommender):
 
     def _fit(self, ratings: Ratings, eval_set=None) -> dict:
         p = self._validated()
-        data = WMFData.from_ratings(ratings, p["confidence"])
+        data = WMFData.from_ratings(ratings, p["confidence"], p["activity_exponent"])
         if data.n_positive == 0:
             raise ValueError("no positive interaction to learn from (every count is 0)")
         prior = make_prior(p["rank"], None, p["reg"], 1.0, (1.0, 1.0))

@@ -156,8 +156,8 @@ class ImplicitBPMF(Recommender):
     """
 
     _checks = {"rank": Integer(low=1), "confidence": Real(low=0.0, closed="left"),
-               "alpha": Anything(), "alpha_prior": Anything(), "beta0": Real(low=0.0),
-               "nu0": OptionalCheck(Real(low=0.0)), "n_samples": Integer(low=1),
+               "activity_exponent": Real(0.0, 2.0, closed="both"), "alpha": Anything(), "alpha_prior": Anything(), "beta0": Real(low=0.0),
+               "nu0": OptionalCheck(Real(low=0.0)), "w0": Real(low=0.0), "n_samples": Integer(low=1),
                "burn_in": Integer(low=0), "thin": Integer(low=1), "n_chains": Integer(low=1),
                "n_predictive_draws": Integer(low=1), "n_tracked": Integer(low=1),
                "init_scale": Real(low=0.0), "n_jobs": Integer(low=1),
@@ -167,18 +167,21 @@ class ImplicitBPMF(Recommender):
     _test_params = {"rank": 3, "n_samples": 4, "burn_in": 2, "n_chains": 1,
                     "n_predictive_draws": 2, "verbose": False}
 
-    def __init__(self, rank: int = 16, confidence: float = 2.0, alpha="sample",
-                 alpha_prior=(1.0, 1.0), beta0: float = 2.0, nu0: float | None = None,
+    def __init__(self, rank: int = 16, confidence: float = 2.0,
+                 activity_exponent: float = 0.0, alpha="sample",
+                 alpha_prior=(1.0, 1.0), beta0: float = 2.0, nu0: float | None = None, w0: float = 1.0,
                  n_samples: int = 100, burn_in: int = 50, thin: int = 1, n_chains: int = 2,
                  n_predictive_draws: int = 20, n_tracked: int = 100, init_scale: float = 0.1,
                  n_jobs: int = 1, checkpoint_dir=None, checkpoint_every: int = 50,
                  verbose: bool = True, random_state=None, default_strategy: str = "mean"):
         self.rank = rank
         self.confidence = confidence
+        self.activity_exponent = activity_exponent
         self.alpha = alpha
         self.alpha_prior = alpha_prior
         self.beta0 = beta0
         self.nu0 = nu0
+        self.w0 = w0
         self.n_samples = n_samples
         self.burn_in = burn_in
         self.thin = thin
@@ -197,7 +200,7 @@ class ImplicitBPMF(Recommender):
     def _prior(self, p: dict):
         k = p["rank"]
         nu0 = float(k if p["nu0"] is None else p["nu0"])
-        nw = NormalWishart(np.zeros(k), p["beta0"], nu0, np.eye(k))
+        nw = NormalWishart(np.zeros(k), p["beta0"], nu0, p["w0"] * np.eye(k))
         if isinstance(p["alpha"], str):
             if p["alpha"] != "sample":
                 raise ValueError(f"alpha must be a positive number or 'sample', got "
@@ -220,7 +223,7 @@ class ImplicitBPMF(Recommender):
     def _fit(self, ratings: Ratings, eval_set=None) -> dict:
         p = self._validated()
         prior = self._prior(p)
-        data = WMFData.from_ratings(ratings, p["confidence"])
+        data = WMFData.from_ratings(ratings, p["confidence"], p["activity_exponent"])
         if data.n_positive == 0:
             raise ValueError("no positive interaction to learn from (every count is 0)")
         n_samples, n_chains = p["n_samples"], p["n_chains"]
