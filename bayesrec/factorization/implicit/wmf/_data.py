@@ -73,9 +73,7 @@ class WMFData:
             raise ValueError("user_scale must hold one positive weight per user")
         self.user_scale = scale.copy()
         self.user_scale[np.setdiff1d(np.arange(self.n_users), self.active_users)] = 0.0
-        root = np.sqrt(self.user_scale)
-        self._root_scale = root
-        self._item_t_scaled = self.item_t * root[self.item_indices]
+        self._root_scale = np.sqrt(self.user_scale)
 
     @classmethod
     def from_cells(cls, users, items, w, t, n_users: int, n_items: int) -> WMFData:
@@ -131,5 +129,6 @@ class WMFData:
         targets ``sqrt(a_u) t_ui`` and rows ``sqrt(a_u) u_u`` (see the module docstring)."""
         if self.user_scale is None:
             return self.item_side(), xu
-        return ((self.item_indptr, self.item_indices, self.item_w, self._item_t_scaled),
-                xu * self._root_scale[:, None])
+        root = self._root_scale
+        return ((self.item_indptr, self.item_indices, self.item_w,
+                 self.item_t * root[self.item_indices]), xu * root[:, None])
