@@ -209,13 +209,14 @@ def side_stats(indptr, indices, w, t, other: np.ndarray):
 
 
 def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: bool = False,
-              backend: str = "numba"):
+              backend: str = "fast"):
     """All rows of one side from their Gaussian conditionals (means with ``mode=True``).
 
     Per row ``P = Lambda + alpha (B + W_row)``, ``h = Lambda mu + alpha g_row``, drawn by
     :func:`~bayesrec.factorization.bpmf._linalg.draw_rows` with the shared part
     ``Lambda + alpha B`` as its prior precision.  Returns ``(x, sse, n_jitter)``: ``sse`` is
     ``sum_rows t - 2 x.g + x^T (B + W) x``, the weighted sum of squares over the side's cells.
+    ``backend`` is ``draw_rows``'s (``"fast"``, ``"numba"`` or the ``"numpy"`` reference).
     """
     gram, g, t2, base = side_stats(*side, other)
     pp, ph = _prior_blocks(prior, mu, lam, 1.0)
@@ -236,7 +237,7 @@ def weighted_sse(data: WMFData, xu: np.ndarray, xv: np.ndarray) -> float:
 
 
 def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generator,
-          mode: bool = False, backend: str = "numba") -> State:
+          mode: bool = False, backend: str = "fast") -> State:
     """One sweep ``(state, data, prior, rng) -> state``: alpha | S; (mu_U, Lambda_U) | U;
     U | V; (mu_V, Lambda_V) | V; V | U; then the scale and GL(K) moves.
 
