@@ -10,9 +10,10 @@
    (``experiments/topn.py``); hpfrec runs with bayesrec HPF's rank and its own defaults.
    ImplicitBPMF runs with several chain seeds (``--seeds``) and counts with their median.
    Target: the best of HPF / ImplicitBPMF reaches the best peer's NDCG@10.
-2. Speed, one thread each, same K: ImplicitBPMF seconds per Gibbs sweep against implicit's
-   ALS seconds per iteration (conjugate-gradient solver, its default) on the embedded data,
-   measured in the same run, repeated, medians.  Target: ratio <= 2.
+2. Speed, one thread each, same K (ImplicitBPMF's default rank, or ``--rank``): ImplicitBPMF
+   seconds per Gibbs sweep against implicit's ALS seconds per iteration (conjugate-gradient
+   solver, its default) on the embedded data, measured in the same run, repeated, medians.
+   Target: ratio <= 2.
 3. MovieLens-20M shape (synthetic interactions from ``synthetic_ratings`` with
    ``MOVIELENS_20M_SHAPE``), each side in a child process (run it with no other
    big job running): seconds per sweep / iteration and peak memory
@@ -300,7 +301,8 @@ def part_20m(rank: int, n: int):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", default="1,2,3")
-    ap.add_argument("--rank", type=int, default=32)
+    ap.add_argument("--rank", type=int, default=None,
+                    help="K of parts 2 and 3 (default: ImplicitBPMF's default rank)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--n-20m", type=int, default=3, help="sweeps / iterations at 20M shape")
     ap.add_argument("--seeds", default="0,1,2", help="ImplicitBPMF chain seeds (part 1)")
@@ -310,12 +312,13 @@ def main(argv=None):
         child_20m(a.child[0], int(a.child[1]), int(a.child[2]))
         return
     parts = {int(p) for p in a.parts.split(",")}
+    rank = ImplicitBPMF().rank if a.rank is None else a.rank
     if 1 in parts:
         part_accuracy(tuple(int(v) for v in a.seeds.split(",")))
     if 2 in parts:
-        part_speed(a.rank, a.repeats)
+        part_speed(rank, a.repeats)
     if 3 in parts:
-        part_20m(a.rank, a.n_20m)
+        part_20m(rank, a.n_20m)
 
 
 if __name__ == "__main__":

@@ -32,64 +32,78 @@ def _bank_schedule(n_draws: int, n_bank: int) -> np.ndarray:
 class HPF(Recommender):
     r"""Hierarchical Poisson factorization (Gopalan, Hofman & Blei, UAI 2015).
 
-    Model, for the count ``r_ui`` of user ``u`` and item ``i`` (written ``y_ui`` in the paper;
-    by default ``r_ui = 1`` for every rated pair and ``0`` elsewhere), with non-negative user
-    factor ``u_u = theta_u`` and item factor ``v_i = beta_i`` in ``R_+^K``::
+    Equation, figure and section numbers are the paper's (its appendix, "The variational
+    algorithm", continues the equation numbering).  Count ``r_ui`` of user ``u`` and item
+    ``i`` (``y_ui`` in the paper; by default ``r_ui = 1`` for every rated pair and ``0``
+    elsewhere), non-negative user factor ``u_u = theta_u`` and item factor ``v_i = beta_i`` in
+    ``R_+^K``.  Generative process (Sec. 2, Fig. 1; Gamma(shape, rate))::
 
-        xi_u   ~ Gamma(a', a'/b')              user activity
-        theta_uk | xi_u ~ Gamma(a, xi_u)       user preferences   (shape, rate)
-        eta_i  ~ Gamma(c', c'/d')              item popularity
-        beta_ik | eta_i ~ Gamma(c, eta_i)      item attributes
-        r_ui | theta, beta ~ Poisson(theta_u . beta_i)
+        1. each user u:  xi_u ~ Gamma(a', a'/b')               activity
+                         theta_uk | xi_u ~ Gamma(a, xi_u)       preferences, k = 1..K
+        2. each item i:  eta_i ~ Gamma(c', c'/d')              popularity
+                         beta_ik | eta_i ~ Gamma(c, eta_i)      attributes
+        3. each pair:    r_ui | theta, beta ~ Poisson(theta_u . beta_i)
 
-    Every cell of the user x item matrix is observed, the zeros included; the Poisson
-    likelihood lets the zeros enter only through the column sums ``sum_u theta_uk`` and
-    ``sum_i beta_ik``, so both methods cost O(nnz K) per iteration.  The augmentation
-    ``r_ui = sum_k z_uik``, ``z_uik ~ Poisson(theta_uk beta_ik)`` makes every conditional
-    conjugate (the complete conditionals of the paper's inference section):
-    ``z_ui | . ~ Mult(r_ui, theta_u * beta_i / theta_u . beta_i)``,
-    ``theta_uk | . ~ Gamma(a + sum_i z_uik, xi_u + sum_i beta_ik)``,
-    ``xi_u | . ~ Gamma(a' + K a, a'/b' + sum_k theta_uk)``, and symmetrically for
-    ``beta_ik`` (``c``, ``eta_i``) and ``eta_i`` (``c'``, ``d'``).
+    Every cell of the user x item matrix is observed, the zeros included; in the
+    log-likelihood (Sec. 2.1) the zeros enter only through ``(sum_u theta_u) . (sum_i
+    beta_i)``, so both methods cost O(nnz K) per iteration.  Items are ranked by Eq. 1,
+    ``score_ui = E[theta_u . beta_i | r]``, the posterior mean of the expected count.
 
-    ``method="cavi"``: the paper's batch coordinate-ascent variational inference, in its
-    notation: ``q(theta_uk) = Gamma(gamma^shp_uk, gamma^rte_uk)`` (``gs, gr`` below),
-    ``q(beta_ik) = Gamma(lambda^shp_ik, lambda^rte_ik)`` (``ls, lr``),
-    ``q(xi_u) = Gamma(kappa^shp_u, kappa^rte_u)`` (``ks, kr``),
-    ``q(eta_i) = Gamma(tau^shp_i, tau^rte_i)`` (``ts, tr``),
-    ``q(z_ui) = Mult(r_ui, phi_ui)``; one iteration updates, in the paper's order, the
-    multinomials, then each user's weights and activity, then each item's weights and
-    popularity::
+    Augmentation (Sec. 2.2): ``z_uik ~ Poisson(theta_uk beta_ik)``, ``r_ui = sum_k z_uik``
+    (``z_ui = 0`` where ``r_ui = 0``).  Then every complete conditional is conjugate::
 
-        phi_uik ∝ exp{psi(gs_uk) - log gr_uk + psi(ls_ik) - log lr_ik}      (r_ui > 0 only)
-        gs_uk = a + sum_i r_ui phi_uik,      gr_uk = ks_u/kr_u + sum_i ls_ik/lr_ik
-        kr_u  = a'/b' + sum_k gs_uk/gr_uk,   ks_u  = a' + K a (fixed)
-        ls_ik = c + sum_u r_ui phi_uik,      lr_ik = ts_i/tr_i + sum_u gs_uk/gr_uk
-        tr_i  = c'/d' + sum_k ls_ik/lr_ik,   ts_i  = c' + K c (fixed)
+        theta_uk | . ~ Gamma(a + sum_i z_uik, xi_u + sum_i beta_ik)          (Eq. 3)
+        beta_ik  | . ~ Gamma(c + sum_u z_uik, eta_i + sum_u theta_uk)        (Eq. 4)
+        xi_u     | . ~ Gamma(a' + K a, a'/b' + sum_k theta_uk)               (appendix)
+        eta_i    | . ~ Gamma(c' + K c, c'/d' + sum_k beta_ik)                (appendix)
+        z_ui     | . ~ Mult(r_ui, theta_u * beta_i / theta_u . beta_i)       (Eq. 5)
+
+    ``method="cavi"``: the paper's algorithm (Fig. 3), mean-field
+    ``q(theta_uk) = Gamma(gamma^shp_uk, gamma^rte_uk)``, ``q(beta_ik) = Gamma(lambda^shp_ik,
+    lambda^rte_ik)``, ``q(xi_u) = Gamma(kappa^shp_u, kappa^rte_u)``, ``q(eta_i) =
+    Gamma(tau^shp_i, tau^rte_i)``, ``q(z_ui) = Mult(r_ui, phi_ui)`` (Sec. 2.2), with
+    ``kappa^shp_u = a' + K a`` and ``tau^shp_i = c' + K c`` fixed.  One iteration::
+
+        1. phi_uik ∝ exp{psi(gamma^shp_uk) - log gamma^rte_uk
+                         + psi(lambda^shp_ik) - log lambda^rte_ik}      (r_ui > 0; Eq. 8)
+        2. gamma^shp_uk = a + sum_i r_ui phi_uik                                    (Eq. 6)
+           gamma^rte_uk = kappa^shp_u/kappa^rte_u + sum_i lambda^shp_ik/lambda^rte_ik
+           kappa^rte_u  = a'/b' + sum_k gamma^shp_uk/gamma^rte_uk
+        3. lambda^shp_ik = c + sum_u r_ui phi_uik                                   (Eq. 7)
+           lambda^rte_ik = tau^shp_i/tau^rte_i + sum_u gamma^shp_uk/gamma^rte_uk
+           tau^rte_i     = c'/d' + sum_k lambda^shp_ik/lambda^rte_ik
 
     Each update maximizes the evidence lower bound (ELBO) exactly in its block, so the ELBO
-    history ``elbo_`` never decreases; iterations stop when its relative change falls below
-    ``tol`` (or after ``n_iter``).  ``posterior`` holds draws from the variational posterior.
+    history ``elbo_`` never decreases; the score (Eq. 1) is ``E_q[theta_u] . E_q[beta_i]``
+    (exact under the mean-field ``q``).  ``posterior`` holds draws from ``q``.
 
-    ``method="gibbs"``: the Gibbs sampler of the same conditionals (Poisson-multinomial
-    augmentation), ``n_chains`` chains of ``burn_in + n_samples * thin`` sweeps.
+    ``method="gibbs"``: a Gibbs sampler of the conditionals above (the paper has none),
+    ``n_chains`` chains of ``burn_in + n_samples * thin`` sweeps; the score (Eq. 1) is the
+    average of ``theta_u . beta_i`` over ``n_predictive_draws`` kept draws.
 
-    Recommendation scores (``strategy``): ``"mean"`` is the posterior mean rate
-    ``E[theta_u . beta_i]`` (CAVI: ``E_q[theta_u] . E_q[beta_i]``; Gibbs: the average of
-    ``theta_u . beta_i`` over the kept draws); ``"thompson"`` ranks by one posterior draw
-    (Thompson sampling).  A user without training interactions gets item popularity.
+    Where the implementation differs from the paper:
+
+    * CAVI stops when the relative ELBO change is below ``tol`` (or after ``n_iter``); the
+      paper stops on the change of a validation log-likelihood.  It starts at the prior's
+      shapes and rates with a relative uniform jitter ``init_scale`` (the paper: "the prior
+      with a small random offset").
+    * The prior part of the rates of ``xi_u``, ``eta_i`` is ``a'/b'``, ``c'/d'`` (the
+      generative process and Fig. 3); the appendix prints ``b'``, ``d'`` in their
+      conditionals, ``b``, ``d`` in Eqs. 6-7 where Fig. 3 has ``E_q[xi_u]``, ``E_q[eta_i]``,
+      and ``a``, ``sum_i theta_uk`` in Eq. 4: typos for the conditionals above.
+    * Gibbs adds to each sweep an exact scale move ``(theta_.k, beta_.k) -> (s theta_.k,
+      beta_.k / s)`` per component, ``s`` drawn from its generalized inverse Gaussian
+      conditional (Liu & Sabatti 2000), which leaves the posterior invariant and removes the
+      slow random walk of the plain conditionals along that direction.
+    * Scores of a user without training interactions: item popularity (fallback).
+
+    Recommendation scores (``strategy``): ``"mean"`` is Eq. 1 as above; ``"thompson"``
+    ranks by one posterior draw (CAVI: from ``q``; Gibbs: one kept draw), Thompson sampling.
 
     Identifiability: permuting the K components leaves the model unchanged, so diagnostics
     (``posterior``, :meth:`diagnostics`) use permutation-invariant quantities: rates
     ``theta_u . beta_i`` at tracked pairs, the total rate, sums of the factors, the mean
     activity and popularity, the log-likelihood.
-
-    Defaults: the paper's priors; ``rank``, ``n_iter``, ``init_scale`` (CAVI) and
-    ``burn_in`` / ``n_samples`` (Gibbs) chosen by NDCG@10 on a validation split carved from the
-    training part of the embedded MovieLens data (``python -m experiments.bench_hpf --parts
-    4``).  There a small initial jitter (``init_scale`` 0.01 rather than 1) raises CAVI's
-    score by about 7%; ``a = c = 1`` then changes nothing for CAVI and lowers Gibbs's score
-    by about 13%.
 
     Parameters
     ----------

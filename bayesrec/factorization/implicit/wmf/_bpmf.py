@@ -317,13 +317,6 @@ class ImplicitBPMF(Recommender):
         check_probability("prob", prob)
         check_random_state(random_state)
 
-    def recommend_indices(self, users, k: int = 10, exclude_seen: bool = True,
-                          block: int = 256, **options):
-        # one Generator for all blocks: an int seed would restart the stream per block
-        if "random_state" in options:
-            options["random_state"] = check_random_state(options["random_state"])
-        return super().recommend_indices(users, k, exclude_seen, block, **options)
-
     def _score_users(self, users, strategy: str | None = None, prob: float = 0.9,
                      random_state=None) -> np.ndarray:
         self._check_options(strategy, prob, random_state)
