@@ -226,7 +226,7 @@ def test_cavi_and_gibbs_agree_on_the_ranking(blocks):
     mean scores order each user's unseen items alike (Spearman > 0.9 for every user, > 0.95
     on average; a ranking by popularity alone has Spearman < 0.7 with both)."""
     from scipy.stats import spearmanr
-    cavi = HPF(rank=2, n_iter=500, tol=1e-10, random_state=0).fit(blocks)
+    cavi = HPF(rank=2, method="cavi", n_iter=500, tol=1e-10, random_state=0).fit(blocks)
     gibbs = HPF(rank=2, method="gibbs", n_samples=300, burn_in=300, n_chains=2,
                 n_predictive_draws=100, random_state=0).fit(blocks)
     users = np.arange(blocks.n_users)
@@ -247,7 +247,8 @@ def test_cavi_and_gibbs_agree_on_the_ranking(blocks):
 
 
 def test_fit_recommend_posterior_cavi(blocks):
-    m = HPF(rank=2, n_iter=50, n_samples=20, n_chains=2, n_tracked=5, random_state=1).fit(blocks)
+    m = HPF(rank=2, method="cavi", n_iter=50, n_samples=20, n_chains=2, n_tracked=5,
+            random_state=1).fit(blocks)
     assert m.elbo_.ndim == 1 and len(m.elbo_) == m.n_iter_ + 1
     rec = m.recommend(blocks.user_ids[0], k=5)
     assert len(rec) == 5 and not set(rec["item"]) & set(
@@ -316,8 +317,8 @@ def test_only_the_product_of_b_prime_and_d_prime_matters(blocks, method):
 
 def test_counts_are_used_when_asked():
     r = _counts_ratings(seed=3)
-    ones = HPF(rank=2, n_iter=5, random_state=0).fit(r)
-    cnt = HPF(rank=2, n_iter=5, counts=True, random_state=0).fit(r)
+    ones = HPF(rank=2, method="cavi", n_iter=5, random_state=0).fit(r)
+    cnt = HPF(rank=2, method="cavi", n_iter=5, counts=True, random_state=0).fit(r)
     # the shapes of q(theta) sum to a K n_users + sum of the counts used
     assert cnt.theta_shape_.sum() == pytest.approx(0.3 * 2 * r.n_users + r.ratings.sum())
     assert ones.theta_shape_.sum() == pytest.approx(0.3 * 2 * r.n_users + len(r))
@@ -347,7 +348,7 @@ def test_bad_input_raises():
                 {"tol": -1.0}, {"counts": "yes"}):
         with pytest.raises(ValueError):
             HPF(**bad).fit(r)
-    m = HPF(rank=2, n_iter=3).fit(r)
+    m = HPF(rank=2, method="cavi", n_iter=3).fit(r)
     with pytest.raises(ValueError, match="strategy"):
         m.recommend(0, strategy="ucb")
 
