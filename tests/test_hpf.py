@@ -297,6 +297,24 @@ def test_same_seed_same_numbers(blocks):
         np.testing.assert_array_equal(a, b)
 
 
+def test_gibbs_thompson_draws_one_kept_draw_per_user(blocks):
+    """Gibbs Thompson scores: every row is the scores of one kept draw (checked against each
+    draw's ``theta_u . beta_i`` computed here, to rounding), picked per user: the same user repeated
+    60 times in one call gets several different draws (all 60 on one draw, the behaviour of
+    one pick per call, has probability 8^-59 with 8 kept draws)."""
+    m = HPF(rank=2, method="gibbs", n_samples=40, burn_in=20, n_chains=2,
+            n_predictive_draws=8, random_state=5).fit(blocks)
+    users = np.full(60, 3)
+    got = m._score_users(users, strategy="thompson", random_state=9)
+    per_draw = np.stack([m.theta_draws_[s, 3] @ m.beta_draws_[s].T
+                         for s in range(len(m.theta_draws_))])
+    err = np.abs(got[:, None, :] - per_draw[None]).max(-1) / np.abs(per_draw).max()
+    which = err.argmin(1)
+    assert np.all(err.min(1) < 1e-12)           # each row is one kept draw (to rounding)
+    assert np.all(np.sort(err, 1)[:, 1] > 1e-6)  # and not another
+    assert len(set(which.tolist())) > 1
+
+
 @pytest.mark.parametrize("method", ["cavi", "gibbs"])
 def test_only_the_product_of_b_prime_and_d_prime_matters(blocks, method):
     """``theta_uk = T / (b' X)`` and ``beta_ik = T' / (d' X')`` with parameter-free ``T, X``:

@@ -98,7 +98,9 @@ class HPF(Recommender):
     * Scores of a user without training interactions: item popularity (fallback).
 
     Recommendation scores (``strategy``): ``"mean"`` is Eq. 1 as above; ``"thompson"``
-    ranks by one posterior draw (CAVI: from ``q``; Gibbs: one kept draw), Thompson sampling.
+    ranks each user's items by one posterior draw, Thompson sampling (CAVI: ``theta_u`` drawn
+    from ``q`` per user, ``beta`` once per call or block of users; Gibbs: one of the kept
+    draws picked at random per user).
 
     Identifiability: permuting the K components leaves the model unchanged, so diagnostics
     (``posterior``, :meth:`diagnostics`) use permutation-invariant quantities: rates
@@ -399,8 +401,14 @@ class HPF(Recommender):
             return (self.theta_shape_[users] / self.theta_rate_[users]) @ (
                 self.beta_shape_ / self.beta_rate_).T
         if strategy == "thompson":
-            s = int(check_random_state(random_state).integers(len(self.theta_draws_)))
-            return self.theta_draws_[s, users] @ self.beta_draws_[s].T
+            # one kept draw per user, so different users' lists come from independent picks
+            pick = check_random_state(random_state).integers(len(self.theta_draws_),
+                                                             size=len(users))
+            out = np.empty((len(users), self.beta_draws_.shape[1]))
+            for s in np.unique(pick):  # loop over the kept draws only
+                rows = np.flatnonzero(pick == s)
+                out[rows] = self.theta_draws_[s, users[rows]] @ self.beta_draws_[s].T
+            return out
         # average of theta_u . beta_i over the kept draws, as one product of width S*K
         n_draws = len(self.theta_draws_)
         tu = np.moveaxis(self.theta_draws_[:, users], 0, 1).reshape(len(users), -1)
