@@ -227,7 +227,7 @@ def side_stats(indptr, indices, w, t, other: np.ndarray):
 
 
 def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: bool = False,
-              backend: str = "fast"):
+              backend: str = "fast", row_scale=None):
     """All rows of one side from their Gaussian conditionals (means with ``mode=True``).
 
     Per row ``P = Lambda + alpha (B + W_row)``, ``h = Lambda mu + alpha g_row``, drawn by
@@ -235,8 +235,14 @@ def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: b
     ``Lambda + alpha B`` as its prior precision.  Returns ``(x, sse, n_jitter)``: ``sse`` is
     ``sum_rows t - 2 x.g + x^T (B + W) x``, the weighted sum of squares over the side's cells.
     ``backend`` is ``draw_rows``'s (``"fast"``, ``"numba"`` or the ``"numpy"`` reference).
+    ``row_scale`` (n_rows,): fixed factors ``a_s`` on every cell's precision of row ``s``.
     """
     gram, g, t2, base = side_stats(*side, other)
+    if row_scale is not None:
+        # row s's cells weighted by a_s: a_s (B + W_s) = B + [a_s W_s + (a_s - 1) B]
+        gram = row_scale[:, None] * gram + (row_scale - 1.0)[:, None] * packed(base)
+        g = row_scale[:, None] * g
+        t2 = row_scale * t2
     pp, ph = _prior_blocks(prior, mu, lam, 1.0)
     x, sse_rows, n_jit = draw_rows(gram, g, t2, pp + alpha * base, ph, alpha, rng, mode,
                                    backend)
@@ -246,7 +252,8 @@ def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: b
 
 def weighted_sse(data: WMFData, xu: np.ndarray, xv: np.ndarray) -> float:
     """``sum_{u active, i} c_ui (p_ui - u_u . v_i)^2`` from the item-side blocks."""
-    gram, g, t2, base = side_stats(*data.item_side(), xu)
+    side, other = data.item_side_scaled(xu)
+    gram, g, t2, base = side_stats(*side, other)
     d = xv.shape[1]
     iu = np.triu_indices(d)
     wts = np.where(iu[0] == iu[1], 1.0, 2.0)
@@ -272,12 +279,12 @@ def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generato
         mu_u, lam_u = _sample_hyper(prior, state.xu[act], rng)
     xu = np.zeros_like(state.xu)
     xu[act], _, j1 = draw_side(data.user_side(), state.xv, mu_u, lam_u, prior, alpha, rng,
-                               mode, backend)
+                               mode, backend, data.active_scale())
     if mode:
         mu_v, lam_v = state.mu_v, state.lam_v
     else:
         mu_v, lam_v = _sample_hyper(prior, state.xv, rng)
-    xv, sse, j2 = draw_side(data.item_side(), xu, mu_v, lam_v, prior, alpha, rng, mode,
+    xv, sse, j2 = draw_side(*data.item_side_scaled(xu), mu_v, lam_v, prior, alpha, rng, mode,
                             backend)
     new = State(xu, xv, alpha, mu_u, lam_u, mu_v, lam_v, 1.0, 1.0, max(sse, 0.0),
                 state.n_jitter + j1 + j2)
