@@ -113,7 +113,8 @@ class HPF(Recommender):
         Number of components K.
     method : {"gibbs", "cavi"}
         Gibbs sampling (default: the more accurate on validation data, see Notes) or the
-        paper's coordinate-ascent variational inference (about 10 times faster).
+        paper's coordinate-ascent variational inference (about 8 times faster on the embedded
+        data).
     a, a_prime, b_prime, c, c_prime, d_prime : float
         Prior hyperparameters (the paper's defaults 0.3, 0.3, 1, 0.3, 0.3, 1).
     counts : bool
