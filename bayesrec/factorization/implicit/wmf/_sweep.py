@@ -226,6 +226,20 @@ def side_stats(indptr, indices, w, t, other: np.ndarray):
     return gram, g, t2, base
 
 
+@numba.njit(cache=True)
+def _scale_rows(gram, g, t2, scale, base):  # pragma: no cover - compiled
+    # in place (no temporaries of the size of gram): gram_s <- a_s gram_s + (a_s - 1) base,
+    # g_s <- a_s g_s, t2_s <- a_s t2_s
+    n, m = gram.shape
+    for s in range(n):
+        a = scale[s]
+        for q in range(m):
+            gram[s, q] = a * gram[s, q] + (a - 1.0) * base[q]
+        for k in range(g.shape[1]):
+            g[s, k] = a * g[s, k]
+        t2[s] = a * t2[s]
+
+
 def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: bool = False,
               backend: str = "fast", row_scale=None):
     """All rows of one side from their Gaussian conditionals (means with ``mode=True``).
@@ -240,9 +254,9 @@ def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: b
     gram, g, t2, base = side_stats(*side, other)
     if row_scale is not None:
         # row s's cells weighted by a_s: a_s (B + W_s) = B + [a_s W_s + (a_s - 1) B]
-        gram = row_scale[:, None] * gram + (row_scale - 1.0)[:, None] * packed(base)
-        g = row_scale[:, None] * g
-        t2 = row_scale * t2
+        gram, g, t2 = (np.ascontiguousarray(a, dtype=np.float64) for a in (gram, g, t2))
+        _scale_rows(gram, g, t2, np.ascontiguousarray(row_scale, dtype=np.float64),
+                    packed(base))
     pp, ph = _prior_blocks(prior, mu, lam, 1.0)
     x, sse_rows, n_jit = draw_rows(gram, g, t2, pp + alpha * base, ph, alpha, rng, mode,
                                    backend)
