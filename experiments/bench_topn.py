@@ -207,8 +207,10 @@ def time_bpmf_sweeps(train, rank: int, n_sweeps: int) -> float:
     from bayesrec.factorization.implicit.wmf._data import WMFData
     from bayesrec.factorization.implicit.wmf._sweep import init_state, sweep
     model = ImplicitBPMF(rank=rank)
-    prior = model._prior(model._validated())
-    data = WMFData.from_ratings(train, 2.0)
+    p = model._validated()
+    prior = model._prior(p)
+    # the data exactly as the estimator builds them (confidence, activity weights)
+    data = WMFData.from_ratings(train, p["confidence"], p["activity_exponent"])
     rng = np.random.default_rng(0)
     state = sweep(init_state(data, prior, rng), data, prior, rng)
     times = []

@@ -3,9 +3,10 @@
 Each row ``s`` needs ``W_s = sum_p w_p f_j f_j^T`` (packed upper triangle), ``g_s = sum_p
 (1 + w_p) t_p f_j``, ``sum_p (1 + w_p) t_p^2`` and the shared ``B = F^T F``.  Two compiled
 paths compute them: a table of the other side's outer products (small sides) and a direct path
-that gathers each row's factors into blocks and forms rank-4 updates (large sides), run
-serially or in parallel chunks.  Rows of every length around the block sizes (0..9, and around
-the 256-cell gather block) are checked, with uneven weights, zero weights and real targets.
+that gathers each row's factors into blocks and forms rank-8, rank-4 and rank-1 updates (large
+sides), run serially or in parallel chunks.  Rows of every length around the block sizes (0..16
+and around the 256-cell gather block) are checked, with uneven weights, zero weights and real
+targets.
 """
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from bayesrec.factorization.implicit.wmf import _sweep
 
-LENGTHS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255, 256, 257, 259, 600, 0, 3]
+LENGTHS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 255, 256, 257, 259, 268, 600, 0, 3]
 
 
 def _csr(n_other, rng):

@@ -18,7 +18,7 @@ where ``N(u)`` are the user's positive cells: the zeros of the dense matrix ente
 ``V^T V``, computed once per sweep (Hu et al.'s speed-up).  Items are symmetric.  A sweep costs
 O(nnz K^2) for the sums (one compiled pass over the CSR, parallel over rows: from a table of
 the other side's outer products when it fits in cache, else by gathering each row's factors
-into a contiguous block and forming rank-4 updates, a loop that vectorizes) plus
+into a contiguous block and forming rank-8 updates, a loop that vectorizes) plus
 O((n_users + n_items) K^3) for the batched Cholesky draws of
 :func:`bayesrec.factorization.bpmf._linalg.draw_rows` (BPMF's machinery, reused).
 
@@ -67,8 +67,8 @@ def _stats_rows(indptr, indices, w, t, f, outer, gram, g, t2):  # pragma: no cov
                 gram[s, q] += wp * outer[j, q]
 
 
-#: cells gathered at a time by the direct kernel (a multiple of 4: the grouping of the
-#: rank-4 updates, hence every sum, does not depend on it)
+#: cells gathered at a time by the direct kernel (a multiple of 8: the grouping of the
+#: rank-8 updates, hence every sum, does not depend on it)
 GATHER_BLOCK = 256
 
 
@@ -78,7 +78,7 @@ def _stats_rows_gather(indptr, indices, w, t, f, gram, g, t2, lo, hi, buf,
     # rows lo..hi-1 with each w_p f_j f_j^T formed on the fly: for a side whose table of outer
     # products would not stay in cache.  Per block of GATHER_BLOCK cells the rows f_j are first
     # copied into the contiguous buf (independent loads, many in flight), then the full
-    # (K, K) sum is built by rank-4 updates whose inner loop (over K, contiguous) vectorizes;
+    # (K, K) sum is built by rank-8 updates whose inner loop (over K, contiguous) vectorizes;
     # its upper triangle is packed at the end.  One row's sums always run in the same order.
     d = f.shape[1]
     nb = buf.shape[0]
@@ -100,6 +100,24 @@ def _stats_rows_gather(indptr, indices, w, t, f, gram, g, t2, lo, hi, buf,
                 for a in range(d):
                     g[s, a] += ct * buf[k, a]
             k = 0
+            while k + 8 <= m:               # rank-8 updates (each pass over `full` does 8)
+                w0, w1, w2, w3 = w[b0 + k], w[b0 + k + 1], w[b0 + k + 2], w[b0 + k + 3]
+                w4, w5, w6, w7 = w[b0 + k + 4], w[b0 + k + 5], w[b0 + k + 6], w[b0 + k + 7]
+                for a in range(d):
+                    c0 = w0 * buf[k, a]
+                    c1 = w1 * buf[k + 1, a]
+                    c2 = w2 * buf[k + 2, a]
+                    c3 = w3 * buf[k + 3, a]
+                    c4 = w4 * buf[k + 4, a]
+                    c5 = w5 * buf[k + 5, a]
+                    c6 = w6 * buf[k + 6, a]
+                    c7 = w7 * buf[k + 7, a]
+                    for b in range(d):
+                        full[a, b] += (c0 * buf[k, b] + c1 * buf[k + 1, b]
+                                       + c2 * buf[k + 2, b] + c3 * buf[k + 3, b]
+                                       + c4 * buf[k + 4, b] + c5 * buf[k + 5, b]
+                                       + c6 * buf[k + 6, b] + c7 * buf[k + 7, b])
+                k += 8
             while k + 4 <= m:
                 w0, w1, w2, w3 = w[b0 + k], w[b0 + k + 1], w[b0 + k + 2], w[b0 + k + 3]
                 for a in range(d):
@@ -208,6 +226,20 @@ def side_stats(indptr, indices, w, t, other: np.ndarray):
     return gram, g, t2, base
 
 
+@numba.njit(cache=True)
+def _scale_rows(gram, g, t2, scale, base):  # pragma: no cover - compiled
+    # in place (no temporaries of the size of gram): gram_s <- a_s gram_s + (a_s - 1) base,
+    # g_s <- a_s g_s, t2_s <- a_s t2_s
+    n, m = gram.shape
+    for s in range(n):
+        a = scale[s]
+        for q in range(m):
+            gram[s, q] = a * gram[s, q] + (a - 1.0) * base[q]
+        for k in range(g.shape[1]):
+            g[s, k] = a * g[s, k]
+        t2[s] = a * t2[s]
+
+
 def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: bool = False,
               backend: str = "fast", row_scale=None):
     """All rows of one side from their Gaussian conditionals (means with ``mode=True``).
@@ -222,9 +254,9 @@ def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: b
     gram, g, t2, base = side_stats(*side, other)
     if row_scale is not None:
         # row s's cells weighted by a_s: a_s (B + W_s) = B + [a_s W_s + (a_s - 1) B]
-        gram = row_scale[:, None] * gram + (row_scale - 1.0)[:, None] * packed(base)
-        g = row_scale[:, None] * g
-        t2 = row_scale * t2
+        gram, g, t2 = (np.ascontiguousarray(a, dtype=np.float64) for a in (gram, g, t2))
+        _scale_rows(gram, g, t2, np.ascontiguousarray(row_scale, dtype=np.float64),
+                    packed(base))
     pp, ph = _prior_blocks(prior, mu, lam, 1.0)
     x, sse_rows, n_jit = draw_rows(gram, g, t2, pp + alpha * base, ph, alpha, rng, mode,
                                    backend)
