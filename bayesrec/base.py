@@ -52,6 +52,7 @@ from ._validation import (  # noqa: F401  (re-exported for existing imports)
 )
 from .data import Ratings
 from .exceptions import NotFittedError
+from .rng import check_random_state
 
 __all__ = ["Recommender", "RatingModel", "EvalSet", "NotFittedError", "top_k"]
 
@@ -265,7 +266,9 @@ class Recommender:
 
         ``users`` must be integer indices in ``[0, n_users)`` (``ValueError`` otherwise); a
         user without training ratings gets the fallback ranking.  ``options`` go to the
-        model's scorer (e.g. ``strategy=``).  Returns ``(items, scores)`` of shape
+        model's scorer (e.g. ``strategy=``); a ``random_state`` option (an int seed) becomes
+        one ``numpy.random.Generator`` drawn from block after block, so users in different
+        blocks get independent draws (Thompson sampling).  Returns ``(items, scores)`` of shape
         ``(len(users), min(k, n_items))``; slots beyond the items left to recommend hold
         item ``-1`` and score ``-inf``.
         """
@@ -273,6 +276,10 @@ class Recommender:
         users = check_indices("users", users, train.n_users)
         k = min(check_positive("k", k, integer=True), train.n_items)
         block = check_positive("block", block, integer=True)
+        if "random_state" in options:
+            # one Generator for every block: an int seed handed to each block would restart
+            # the stream, and every block would reuse the same posterior draws
+            options["random_state"] = check_random_state(options["random_state"])
         out_items = np.empty((len(users), k), np.int64)
         out_scores = np.empty((len(users), k))
         csr = train.csr

@@ -201,13 +201,6 @@ class BetaPopularity(_Popularity):
             check_probability("prob", prob)
         check_random_state(random_state)
 
-    def recommend_indices(self, users, k: int = 10, exclude_seen: bool = True,
-                          block: int = 256, **options):
-        # one Generator for all blocks: an int seed would restart the stream per block
-        if "random_state" in options:
-            options["random_state"] = check_random_state(options["random_state"])
-        return super().recommend_indices(users, k, exclude_seen, block, **options)
-
     def _scores_for(self, n, rng, options):
         strategy = options.get("strategy", "mean")
         if strategy == "mean":

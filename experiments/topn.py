@@ -38,9 +38,10 @@ THRESHOLD = 4.0
 
 #: grids searched on the validation split (``--full``); the defaults are their winners
 GRIDS = {
-    "ImplicitALS": {"rank": [16, 32, 64], "reg": [5.0, 20.0, 50.0],
-                    "confidence": [0.5, 1.0, 2.0]},
-    "ImplicitBPMF": {"rank": [16, 32], "confidence": [1.0, 2.0, 5.0]},
+    "ImplicitALS": {"rank": [32], "reg": [20.0, 35.0], "confidence": [1.0, 2.0],
+                    "activity_exponent": [0.0, 0.5, 0.75]},
+    "ImplicitBPMF": {"rank": [16, 24, 32], "activity_exponent": [0.5, 0.6, 0.75],
+                     "alpha": [10.0, 15.0]},
     "BetaPopularity": {"threshold": [None, 4.0]},
 }
 
@@ -53,8 +54,8 @@ TUNED = {"BetaPopularity": {"threshold": 4.0}}
 
 def _quick_bayes(full: bool) -> dict:
     """Chain lengths: the quick suite keeps fewer draws (the ranking needs only the bank)."""
-    return ({"n_samples": 100, "burn_in": 50} if full else
-            {"n_samples": 30, "burn_in": 30, "n_chains": 1, "n_predictive_draws": 10})
+    return ({} if full else
+            {"n_samples": 100, "burn_in": 40, "n_chains": 1, "n_predictive_draws": 25})
 
 
 def _factories(full: bool) -> dict:

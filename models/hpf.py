@@ -1,16 +1,21 @@
 """PyMC twin of hierarchical Poisson factorization (:class:`bayesrec.factorization.HPF`).
 
-Gopalan, Hofman & Blei (UAI 2015), for the count ``r_ui`` of user ``u`` and item ``i`` over
-*every* cell of the user x item matrix (the zeros are observations)::
+Gopalan, Hofman & Blei (UAI 2015), the generative process of their Sec. 2 (Fig. 1), for the
+count ``r_ui`` (``y_ui`` in the paper) of user ``u`` and item ``i`` over *every* cell of the
+user x item matrix (the zeros are observations), user factor ``u_u = theta_u`` and item
+factor ``v_i = beta_i``::
 
     xi_u   ~ Gamma(a', a'/b')              theta_uk | xi_u  ~ Gamma(a, xi_u)
     eta_i  ~ Gamma(c', c'/d')              beta_ik  | eta_i ~ Gamma(c, eta_i)
     r_ui   ~ Poisson(theta_u . beta_i)
 
-(shape, rate).  NUTS samples the positive variables on the log scale (PyMC's automatic log
-transform).  ``rate`` holds ``theta_u . beta_i`` at the evaluation pairs (dims ``pair``) so
-held-out expected counts can be compared with the hand-written samplers'.  The dense
-likelihood is meant for tiny data only: the library never forms it.
+(shape, rate).  No auxiliary variables: the ``z_uik`` of the paper's Sec. 2.2 stay summed
+out (the Poisson likelihood of ``r_ui`` itself), so NUTS, sampling the positive variables on
+the log scale (PyMC's automatic log transform), checks the library's augmented samplers from
+outside.  ``rate`` holds ``theta_u . beta_i`` at the evaluation pairs (dims ``pair``); its
+posterior mean is the paper's score, Eq. 1, ``E[theta_u . beta_i | r]``, to be compared with
+the hand-written samplers'.  The dense likelihood is meant for tiny data only: the library
+never forms it.
 """
 
 from __future__ import annotations

@@ -226,7 +226,7 @@ def test_cavi_and_gibbs_agree_on_the_ranking(blocks):
     mean scores order each user's unseen items alike (Spearman > 0.9 for every user, > 0.95
     on average; a ranking by popularity alone has Spearman < 0.7 with both)."""
     from scipy.stats import spearmanr
-    cavi = HPF(rank=2, n_iter=500, tol=1e-10, random_state=0).fit(blocks)
+    cavi = HPF(rank=2, method="cavi", n_iter=500, tol=1e-10, random_state=0).fit(blocks)
     gibbs = HPF(rank=2, method="gibbs", n_samples=300, burn_in=300, n_chains=2,
                 n_predictive_draws=100, random_state=0).fit(blocks)
     users = np.arange(blocks.n_users)
@@ -247,7 +247,8 @@ def test_cavi_and_gibbs_agree_on_the_ranking(blocks):
 
 
 def test_fit_recommend_posterior_cavi(blocks):
-    m = HPF(rank=2, n_iter=50, n_samples=20, n_chains=2, n_tracked=5, random_state=1).fit(blocks)
+    m = HPF(rank=2, method="cavi", n_iter=50, n_samples=20, n_chains=2, n_tracked=5,
+            random_state=1).fit(blocks)
     assert m.elbo_.ndim == 1 and len(m.elbo_) == m.n_iter_ + 1
     rec = m.recommend(blocks.user_ids[0], k=5)
     assert len(rec) == 5 and not set(rec["item"]) & set(
@@ -296,10 +297,46 @@ def test_same_seed_same_numbers(blocks):
         np.testing.assert_array_equal(a, b)
 
 
+def test_gibbs_thompson_draws_one_kept_draw_per_user(blocks):
+    """Gibbs Thompson scores: every row is the scores of one kept draw (checked against each
+    draw's ``theta_u . beta_i`` computed here, to rounding), picked per user: the same user repeated
+    60 times in one call gets several different draws (all 60 on one draw, the behaviour of
+    one pick per call, has probability 8^-59 with 8 kept draws)."""
+    m = HPF(rank=2, method="gibbs", n_samples=40, burn_in=20, n_chains=2,
+            n_predictive_draws=8, random_state=5).fit(blocks)
+    users = np.full(60, 3)
+    got = m._score_users(users, strategy="thompson", random_state=9)
+    per_draw = np.stack([m.theta_draws_[s, 3] @ m.beta_draws_[s].T
+                         for s in range(len(m.theta_draws_))])
+    err = np.abs(got[:, None, :] - per_draw[None]).max(-1) / np.abs(per_draw).max()
+    which = err.argmin(1)
+    assert np.all(err.min(1) < 1e-12)           # each row is one kept draw (to rounding)
+    assert np.all(np.sort(err, 1)[:, 1] > 1e-6)  # and not another
+    assert len(set(which.tolist())) > 1
+
+
+@pytest.mark.parametrize("method", ["cavi", "gibbs"])
+def test_only_the_product_of_b_prime_and_d_prime_matters(blocks, method):
+    """``theta_uk = T / (b' X)`` and ``beta_ik = T' / (d' X')`` with parameter-free ``T, X``:
+    ``(b', d') -> (4 b', d' / 4)`` leaves the law of every rate unchanged, and both methods
+    are equivariant under it (same seed: the same scores up to rounding), while changing the
+    product ``b' d'`` changes them.  The activity rate as the paper's appendix prints it,
+    ``b' + sum_k theta_uk`` instead of ``a'/b' + ...``, breaks the equivariance (checked by
+    hand: this test fails on it)."""
+    kw = dict(rank=2, method=method, n_iter=30, tol=0.0, n_samples=20, burn_in=10,
+              n_chains=1, n_predictive_draws=5, random_state=4)
+    users = np.arange(blocks.n_users)
+    base = HPF(**kw).fit(blocks)._score_users(users)
+    moved = HPF(b_prime=4.0, d_prime=0.25, **kw).fit(blocks)._score_users(users)
+    np.testing.assert_allclose(moved, base, rtol=1e-7)
+    other = HPF(b_prime=4.0, **kw).fit(blocks)._score_users(users)
+    assert np.max(np.abs(other / base - 1)) > 1e-3
+
+
 def test_counts_are_used_when_asked():
     r = _counts_ratings(seed=3)
-    ones = HPF(rank=2, n_iter=5, random_state=0).fit(r)
-    cnt = HPF(rank=2, n_iter=5, counts=True, random_state=0).fit(r)
+    ones = HPF(rank=2, method="cavi", n_iter=5, random_state=0).fit(r)
+    cnt = HPF(rank=2, method="cavi", n_iter=5, counts=True, random_state=0).fit(r)
     # the shapes of q(theta) sum to a K n_users + sum of the counts used
     assert cnt.theta_shape_.sum() == pytest.approx(0.3 * 2 * r.n_users + r.ratings.sum())
     assert ones.theta_shape_.sum() == pytest.approx(0.3 * 2 * r.n_users + len(r))
@@ -329,7 +366,7 @@ def test_bad_input_raises():
                 {"tol": -1.0}, {"counts": "yes"}):
         with pytest.raises(ValueError):
             HPF(**bad).fit(r)
-    m = HPF(rank=2, n_iter=3).fit(r)
+    m = HPF(rank=2, method="cavi", n_iter=3).fit(r)
     with pytest.raises(ValueError, match="strategy"):
         m.recommend(0, strategy="ucb")
 

@@ -138,8 +138,8 @@ def _dense_als(pref, c, V, reg, n_iter, active):
 
 def test_implicit_als_equals_dense_reference_solves(counts):
     reg, conf = 0.7, 3.0
-    model = ImplicitALS(rank=K, reg=reg, confidence=conf, n_iter=6, tol=0.0,
-                        random_state=5).fit(counts)
+    model = ImplicitALS(rank=K, reg=reg, confidence=conf, activity_exponent=0.0, n_iter=6,
+                        tol=0.0, random_state=5).fit(counts)
     # the documented initialisation: active users' rows, then the items', N(0, init_scale^2)
     data = WMFData.from_ratings(counts, conf)
     rng = np.random.default_rng(5)
@@ -155,8 +155,8 @@ def test_implicit_als_equals_dense_reference_solves(counts):
         data.active_users] @ V_ref.T) ** 2) + reg * (np.sum(U_ref ** 2) + np.sum(V_ref ** 2))
     assert loss[-1] == pytest.approx(ref_loss, rel=1e-9)
     # tol stops early; the scores are u . v
-    early = ImplicitALS(rank=K, reg=reg, confidence=conf, n_iter=200, tol=1e-3,
-                        random_state=5).fit(counts)
+    early = ImplicitALS(rank=K, reg=reg, confidence=conf, activity_exponent=0.0, n_iter=200,
+                        tol=1e-3, random_state=5).fit(counts)
     assert early.n_iter_ < 200
     np.testing.assert_allclose(early._score_users(np.array([0, 1])),
                                early.user_factors_[[0, 1]] @ early.item_factors_.T)
@@ -174,8 +174,9 @@ def test_implicit_models_beat_popularity_on_movielens(ml_split):
     train, test = ml_split
     pop = evaluate_topk(MostPopular().fit(train), train, test)["ndcg@10"]
     als = ImplicitALS(rank=8, n_iter=8, random_state=0).fit(train)
-    bay = ImplicitBPMF(rank=8, n_samples=10, burn_in=15, n_chains=1, n_predictive_draws=5,
-                       verbose=False, random_state=0).fit(train, eval_set=test)
+    bay = ImplicitBPMF(rank=8, alpha="sample", n_samples=10, burn_in=15, n_chains=1,
+                       n_predictive_draws=5, verbose=False, random_state=0).fit(train,
+                                                                                eval_set=test)
     res_als = evaluate_topk(als, train, test)
     res_bay = evaluate_topk(bay, train, test)
     res_ts = evaluate_topk(bay, train, test, strategy="thompson", random_state=0)
@@ -245,3 +246,84 @@ def test_bad_hyperparameters_raise():
     zero = Ratings.from_arrays([1, 2], [1, 2], [0.0, 0.0], implicit=True)
     with pytest.raises(ValueError, match="no positive"):
         ImplicitALS().fit(zero)
+
+
+def _activity(pref, gamma):
+    """Reference activity weights a_u = (n_u / mean n)^-gamma over the users with a positive
+    cell (0 for the others)."""
+    n = (pref > 0).sum(1).astype(float)
+    a = np.zeros(len(n))
+    on = n > 0
+    a[on] = (n[on] / n[on].mean()) ** -gamma
+    return a
+
+
+@pytest.mark.parametrize("kernel", ["outer table", "direct"])
+def test_activity_weighted_conditionals_equal_dense_computation(counts, kernel, monkeypatch):
+    """With activity weights every cell of user u has precision alpha a_u c_ui: both sides'
+    conditional means, the draws (same normals, dense Cholesky) and the weighted loss equal a
+    brute-force computation over all cells."""
+    from bayesrec.factorization.implicit.wmf import _sweep
+    if kernel == "direct":
+        monkeypatch.setattr(_sweep, "OUTER_TABLE_MAX_BYTES", 0)
+    conf, alpha, gamma = 2.5, 1.7, 0.7
+    data = WMFData.from_ratings(counts, conf, activity_exponent=gamma)
+    pref, c = _dense(counts, conf)
+    a = _activity(pref, gamma)
+    assert len(np.unique(a[a > 0])) > 2                   # the weights really differ
+    ca = a[:, None] * c                                   # precision factors of every cell
+    active = data.active_users
+    rng = np.random.default_rng(0)
+    U = np.zeros((counts.n_users, K))
+    U[active] = rng.normal(size=(len(active), K))
+    V = rng.normal(size=(counts.n_items, K))
+    lam = np.array([[2.0, 0.3, 0.0], [0.3, 1.5, 0.2], [0.0, 0.2, 1.0]])
+    mu = np.array([0.1, -0.2, 0.3])
+    prior = make_prior(K, NormalWishart(np.zeros(K), 2.0, K, np.eye(K)), 1.0, alpha, (1, 1))
+    # the two steps exactly as the sweep calls them
+    calls = {"user": ((data.user_side(), V), data.active_scale(), V, ca[active],
+                      pref[active]),
+             "item": (data.item_side_scaled(U), None, U[active], ca[active].T,
+                      pref[active].T)}
+    for args, scale, other, C, P in calls.values():
+        mean_code = draw_side(*args, mu, lam, prior, alpha, None, mode=True,
+                              row_scale=scale)[0]
+        draw_code = draw_side(*args, mu, lam, prior, alpha, np.random.default_rng(4),
+                              row_scale=scale)[0]
+        z = np.random.default_rng(4).standard_normal(draw_code.shape)
+        for r in range(len(C)):
+            prec_ref = lam + alpha * (other.T * C[r]) @ other
+            h_ref = lam @ mu + alpha * (other.T * C[r]) @ P[r]
+            mean_ref = np.linalg.solve(prec_ref, h_ref)
+            np.testing.assert_allclose(mean_code[r], mean_ref, rtol=1e-10, atol=1e-10)
+            chol = np.linalg.cholesky(prec_ref)               # x = mean + L^-T z
+            np.testing.assert_allclose(draw_code[r], mean_ref + np.linalg.solve(chol.T, z[r]),
+                                       rtol=1e-9, atol=1e-10)
+    sse_ref = np.sum(ca[active] * (pref[active] - U[active] @ V.T) ** 2)
+    assert weighted_sse(data, U, V) == pytest.approx(sse_ref, rel=1e-10)
+    # gamma = 0 is Hu et al.'s model: no weights at all
+    assert WMFData.from_ratings(counts, conf, activity_exponent=0.0).active_scale() is None
+
+
+def test_activity_weighted_als_equals_dense_reference_solves(counts):
+    """ImplicitALS with activity weights = the dense reference ALS with weights a_u c_ui."""
+    reg, conf, gamma = 0.7, 3.0, 0.5
+    model = ImplicitALS(rank=K, reg=reg, confidence=conf, activity_exponent=gamma, n_iter=6,
+                        tol=0.0, random_state=5).fit(counts)
+    data = WMFData.from_ratings(counts, conf)
+    rng = np.random.default_rng(5)
+    rng.standard_normal((data.n_active, K))
+    V0 = 0.1 * rng.standard_normal((counts.n_items, K))
+    pref, c = _dense(counts, conf)
+    ca = _activity(pref, gamma)[:, None] * c
+    U_ref, V_ref = _dense_als(pref, ca, V0.copy(), reg, 6, data.active_users)
+    np.testing.assert_allclose(model.user_factors_, U_ref, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(model.item_factors_, V_ref, rtol=1e-9, atol=1e-11)
+    act = data.active_users
+    ref_loss = np.sum(ca[act] * (pref[act] - U_ref[act] @ V_ref.T) ** 2) + reg * (
+        np.sum(U_ref ** 2) + np.sum(V_ref ** 2))
+    assert model.history_["loss"].to_numpy()[-1] == pytest.approx(ref_loss, rel=1e-9)
+    with pytest.raises(ValueError, match="activity_exponent"):
+        ImplicitALS(activity_exponent=-0.5).fit(counts)
+    with pytest.raises(ValueError, match="activity_exponent"):
+        ImplicitBPMF(activity_exponent=3.0, verbose=False).fit(counts)

@@ -1,22 +1,56 @@
 """Coordinate-ascent variational inference for HPF (Gopalan, Hofman & Blei, UAI 2015).
 
-Mean-field family (shape, rate)::
+Equation and figure numbers are the paper's (UAI 2015 proceedings version; its appendix,
+"The variational algorithm", continues the equation numbering).  The counts are ``y_ui``
+(``r_ui`` in the estimator's docstring), the factors ``theta_u = u_u`` and ``beta_i = v_i``.
+
+Auxiliary variables (Sec. 2.2): ``z_uik ~ Poisson(theta_uk beta_ik)`` with
+``y_ui = sum_k z_uik``; ``z_ui = 0`` wherever ``y_ui = 0``, so only the nonzero cells carry a
+multinomial.  Mean-field family (Sec. 2.2, shape/rate)::
 
     q(theta_uk) = Gamma(gs_uk, gr_uk)     q(xi_u)  = Gamma(ks_u, kr_u)
     q(beta_ik)  = Gamma(ls_ik, lr_ik)     q(eta_i) = Gamma(ts_i, tr_i)
     q(z_ui)     = Mult(y_ui, phi_ui)
 
-One iteration visits the blocks in the paper's order; each update is the exact maximizer of
-the ELBO in its block given the others, so the ELBO never decreases::
+with the paper's ``gamma^shp, gamma^rte, kappa^shp, kappa^rte, lambda^shp, lambda^rte,
+tau^shp, tau^rte`` written ``gs, gr, ks, kr, ls, lr, ts, tr``.  One iteration is the
+algorithm box of Fig. 3 ("Variational inference for Poisson factorization"), in its order;
+each line sets a block to the expected parameter of its complete conditional (Eqs. 3-5 and
+the unnumbered ``xi``/``eta`` conditionals), hence maximizes the ELBO in that block, so the
+ELBO never decreases::
 
-    phi_uik ∝ exp(E[log theta_uk] + E[log beta_ik]),  E[log x] = digamma(shape) - log(rate)
-    gs_uk = a + sum_i y_ui phi_uik,    gr_uk = ks_u/kr_u + sum_i E[beta_ik]
-    kr_u  = a'/b' + sum_k E[theta_uk]                       (ks_u = a' + K a, fixed)
-    ls_ik = c + sum_u y_ui phi_uik,    lr_ik = ts_i/tr_i + sum_u E[theta_uk]
-    tr_i  = c'/d' + sum_k E[beta_ik]                        (ts_i = c' + K c, fixed)
+    ks_u  = a' + K a,   ts_i = c' + K c                          (Fig. 3, set once)
+    1. phi_uik ∝ exp{psi(gs_uk) - log gr_uk + psi(ls_ik) - log lr_ik}   (Fig. 3 step 1; Eq. 8)
+    2. gs_uk = a + sum_i y_ui phi_uik                            (Fig. 3 step 2; Eq. 6)
+       gr_uk = ks_u/kr_u + sum_i ls_ik/lr_ik                     (Fig. 3 step 2; Eq. 6)
+       kr_u  = a'/b' + sum_k gs_uk/gr_uk                         (Fig. 3 step 2)
+    3. ls_ik = c + sum_u y_ui phi_uik                            (Fig. 3 step 3; Eq. 7)
+       lr_ik = ts_i/tr_i + sum_u gs_uk/gr_uk                     (Fig. 3 step 3; Eq. 7)
+       tr_i  = c'/d' + sum_k ls_ik/lr_ik                         (Fig. 3 step 3)
 
-``sum_i E[beta_ik]`` runs over *all* items (zeros included) and is one column sum: only the
-interactions ``y_ui > 0`` are visited, O(nnz K) per iteration (:func:`._kernels.phi_pass`).
+``E[log x] = psi(shape) - log(rate)`` and ``E[x] = shape/rate`` under a Gamma ``q``.
+``sum_i ls_ik/lr_ik`` runs over *all* items (zeros included) and is one column sum: only the
+interactions ``y_ui > 0`` are visited, O(nnz K) per iteration (:func:`._kernels.phi_pass`),
+as the paper's log-likelihood (Sec. 2.1, "Fast inference with sparse matrices") shows::
+
+    log p(y | theta, beta) = sum_{y_ui>0} [y_ui log(theta_u . beta_i) - log y_ui!]
+                             - (sum_u theta_u) . (sum_i beta_i)
+
+Where this differs from the paper's text:
+
+* The rate of ``q(xi_u)`` is ``a'/b' + ...`` (and ``c'/d' + ...`` for ``eta_i``) as in
+  Fig. 3 and the generative process ``xi_u ~ Gamma(a', a'/b')``; the appendix's
+  conditionals print ``b' + sum_k theta_uk`` and ``d' + sum_k beta_ik``, and Eqs. 6-7 print
+  ``b``/``d`` for the prior part of the rates of ``gamma``/``lambda`` where Fig. 3 has
+  ``E_q[xi_u] = ks_u/kr_u`` and ``E_q[eta_i] = ts_i/tr_i``: we follow Fig. 3 (the updates that
+  maximize the ELBO of the stated model).  Eq. 4 prints shape ``a`` and ``sum_i theta_uk``
+  for ``beta_ik``; the conditional is ``Gamma(c + sum_u z_uik, eta_i + sum_u theta_uk)``.
+* Stopping: the paper stops when the validation log-likelihood changes by less than
+  0.0001%; here iterations stop when the relative ELBO change is below ``tol`` (or after
+  ``n_iter``), so no held-out data is needed.
+* Start: the paper initializes "to the prior with a small random offset"; here the shapes
+  and rates start at the prior's with a relative uniform jitter ``init_scale``
+  (:func:`init_state`).
 
 ELBO (evaluated right after the ``phi`` step, where ``phi`` is optimal, so its multinomial
 terms collapse to a log-sum-exp)::

@@ -21,7 +21,13 @@ class HPFPrior:
         xi_u   ~ Gamma(a', a'/b')        theta_uk | xi_u  ~ Gamma(a, xi_u)
         eta_i  ~ Gamma(c', c'/d')        beta_ik  | eta_i ~ Gamma(c, eta_i)
 
-    (shape, rate) parametrization throughout.
+    (shape, rate) parametrization throughout (Gopalan, Hofman & Blei, UAI 2015, Sec. 2).
+
+    Only the product ``b' d'`` enters the law of the rates ``theta_u . beta_i``: with
+    ``X ~ Gamma(a', a')`` and ``T ~ Gamma(a, 1)``, ``theta_uk = T / (b' X)``, and likewise
+    ``beta_ik = T' / (d' X')``, so ``(b', d') -> (s b', d' / s)`` rescales ``theta`` and
+    ``beta`` in opposite directions and leaves the posterior of every rate (hence every
+    score) unchanged; CAVI and the Gibbs sampler are equivariant under it.
     """
 
     rank: int

@@ -1,31 +1,41 @@
 """Gibbs sampler of HPF by Poisson-multinomial augmentation, for the chain driver.
 
-With ``y_ui = sum_k z_uik``, ``z_uik ~ Poisson(theta_uk beta_ik)`` every complete conditional
-is conjugate (Gopalan, Hofman & Blei, UAI 2015, the conditionals behind their CAVI updates)::
+The paper (Gopalan, Hofman & Blei, UAI 2015) fits HPF by variational inference only; this
+sampler draws from the complete conditionals it derives (equation numbers are the paper's,
+its appendix "The variational algorithm" continuing the numbering).  With the auxiliary
+variables of Sec. 2.2, ``z_uik ~ Poisson(theta_uk beta_ik)`` and ``y_ui = sum_k z_uik``,
+every complete conditional is conjugate (shape, rate)::
 
-    z_ui      | .  ~ Mult(y_ui, theta_u * beta_i / theta_u . beta_i)
-    theta_uk  | .  ~ Gamma(a + sum_i z_uik,  xi_u + sum_i beta_ik)
-    xi_u      | .  ~ Gamma(a' + K a,         a'/b' + sum_k theta_uk)
-    beta_ik   | .  ~ Gamma(c + sum_u z_uik,  eta_i + sum_u theta_uk)
-    eta_i     | .  ~ Gamma(c' + K c,         c'/d' + sum_k beta_ik)
+    z_ui     | .  ~ Mult(y_ui, theta_u * beta_i / theta_u . beta_i)      (Eq. 5)
+    theta_uk | .  ~ Gamma(a + sum_i z_uik,  xi_u + sum_i beta_ik)        (Eq. 3)
+    xi_u     | .  ~ Gamma(a' + K a,         a'/b' + sum_k theta_uk)      (appendix, unnumbered)
+    beta_ik  | .  ~ Gamma(c + sum_u z_uik,  eta_i + sum_u theta_uk)      (Eq. 4)
+    eta_i    | .  ~ Gamma(c' + K c,         c'/d' + sum_k beta_ik)       (appendix, unnumbered)
 
-(shape, rate).  The likelihood depends on ``theta_uk beta_ik`` only, so the posterior has a
-slow direction along ``(theta_.k, beta_.k) -> (s theta_.k, beta_.k / s)`` that these
-conditionals explore by a random walk.  Each sweep therefore adds an exact move along it
-(a generalized Gibbs step over the multiplicative group, Liu & Sabatti 2000, JASA): for
+The prior rates ``a'/b'`` and ``c'/d'`` are those of the generative process (Sec. 2:
+``xi_u ~ Gamma(a', a'/b')``, ``eta_i ~ Gamma(c', c'/d')``) and of Fig. 3; the appendix prints
+``b'`` and ``d'`` there, and shape ``a`` with ``sum_i theta_uk`` in Eq. 4 (typos: the
+conditionals of the stated model are the ones above).
+
+Beyond the paper: the likelihood depends on ``theta_uk beta_ik`` only, so the posterior has
+a slow direction along ``(theta_.k, beta_.k) -> (s theta_.k, beta_.k / s)`` that the
+conditionals above explore by a random walk.  Each sweep therefore adds an exact move along
+it (a generalized Gibbs step over the multiplicative group, Liu & Sabatti 2000, JASA): for
 each ``k``, ``s`` is drawn from ``p(s) ∝ pi(s theta_.k, beta_.k / s) |J(s)| / s``, i.e.::
 
     s ~ GIG(p = n_users a - n_items c,  A = sum_u xi_u theta_uk,  B = sum_i eta_i beta_ik),
     density ∝ s^(p-1) exp(-A s - B / s)      (drawn exactly by :func:`scale_draws`)
 
-which leaves the posterior (and the conditional law of ``z``) invariant.
+which leaves the posterior (and the conditional law of ``z``) invariant;
+``HPFGibbs(..., scale_move=False)`` is the plain Gibbs sampler of the conditionals above.
 
 The sums ``sum_i beta_ik`` run over all items (zeros included) and are column
 sums; ``z`` is needed only through its user and item totals, drawn by one compiled pass over
 the ``y_ui > 0`` cells (:func:`._kernels.allocate_pass`) with uniforms from the chain's
 ``numpy.random.Generator``.  One sweep draws ``theta, xi, beta, eta`` given the totals of
-``z``, then ``z`` given the new factors, so the recorded log-likelihood belongs to the
-recorded factors.
+``z``, then the scale move, then ``z`` given the new factors, so the recorded log-likelihood
+belongs to the recorded factors.  The score of Eq. 1, ``E[theta_u . beta_i | y]``, is the
+average of ``theta_u . beta_i`` over the kept draws.
 
 Identifiability: permuting the K components leaves the posterior unchanged (label switching),
 so raw factor entries are not diagnosed.  Per draw the sampler records permutation-invariant

@@ -6,6 +6,14 @@ pair; implicit data keep their counts, :meth:`Ratings.interactions`) only the po
 confidence 1).  Each side holds a CSR of its positive cells with the extra confidence
 ``w_ui = c_ui - 1 = confidence * y_ui`` and its target ``t_ui = p_ui = 1``.
 
+Activity weights (optional): every cell of user ``u`` (zeros included) may carry a fixed factor
+``a_u = (n_u / mean n)^-gamma`` on its precision, ``n_u`` the user's number of positive cells
+(``gamma = activity_exponent``; 0: Hu et al.'s model, every ``a_u = 1``).  The sweep takes
+them as a per-row scale on the user side, and on the item side as the other side's rows
+scaled by ``sqrt(a_u)`` with stored targets ``sqrt(a_u) t_ui`` (:meth:`WMFData.item_side_scaled`):
+then ``sum_u a_u u_u u_u^T``, ``sum a_u w u u^T`` and ``sum a_u c t u`` come out of the
+unchanged kernels.
+
 The cells of the model are ``active users x all items``: a user without any interaction (in
 the id map only, e.g. a test-only user after a split) is not part of the likelihood; its factor
 row stays 0 and it is ranked by the popularity fallback.
@@ -33,20 +41,44 @@ class WMFData:
         ``active_users`` order) of their stored items
     item_indptr, item_indices, item_w, item_t : CSR over all items of their stored users
     active_users : int64 ndarray, the users with at least one stored cell
+    user_scale : None (every ``a_u = 1``) or float ndarray (n_users,), the users' activity
+        weights ``a_u`` (0 for users outside the likelihood)
     n_users, n_items, n_active, n_positive : sizes; ``n_cells = n_active * n_items``
     """
 
     @classmethod
-    def from_ratings(cls, ratings: Ratings, confidence: float) -> WMFData:
-        """Positive cells ``y_ui > 0`` of :meth:`Ratings.interactions`, ``w = confidence y``."""
+    def from_ratings(cls, ratings: Ratings, confidence: float,
+                     activity_exponent: float = 0.0) -> WMFData:
+        """Positive cells ``y_ui > 0`` of :meth:`Ratings.interactions`, ``w = confidence y``;
+        activity weights ``a_u = (n_u / mean n)^-activity_exponent`` (none when 0)."""
         y = np.asarray(ratings.interactions(), dtype=np.float64)
         keep = y > 0
-        return cls.from_cells(ratings.users[keep], ratings.items[keep], confidence * y[keep],
+        self = cls.from_cells(ratings.users[keep], ratings.items[keep], confidence * y[keep],
                               np.ones(int(keep.sum())), ratings.n_users, ratings.n_items)
+        if activity_exponent != 0.0:
+            self.set_activity_weights(activity_exponent)
+        return self
+
+    def set_activity_weights(self, exponent: float) -> None:
+        """``a_u = (n_u / mean n)^-exponent`` over the active users (``n_u``: stored cells)."""
+        n = np.diff(self.user_indptr).astype(np.float64)
+        scale = np.zeros(self.n_users)
+        scale[self.active_users] = (n / n.mean()) ** (-float(exponent)) if len(n) else 1.0
+        self.set_user_scale(scale)
+
+    def set_user_scale(self, scale) -> None:
+        """Arbitrary fixed weights ``a_u > 0`` (n_users,) of every cell of user ``u``."""
+        scale = np.asarray(scale, dtype=np.float64)
+        if scale.shape != (self.n_users,) or not np.all(scale[self.active_users] > 0):
+            raise ValueError("user_scale must hold one positive weight per user")
+        self.user_scale = scale.copy()
+        self.user_scale[np.setdiff1d(np.arange(self.n_users), self.active_users)] = 0.0
+        self._root_scale = np.sqrt(self.user_scale)
 
     @classmethod
     def from_cells(cls, users, items, w, t, n_users: int, n_items: int) -> WMFData:
         self = cls()
+        self.user_scale = None
         users = np.asarray(users, np.int64)
         items = np.asarray(items, np.int64)
         self.n_users, self.n_items = int(n_users), int(n_items)
@@ -87,3 +119,16 @@ class WMFData:
 
     def item_side(self):
         return self.item_indptr, self.item_indices, self.item_w, self.item_t
+
+    def active_scale(self):
+        """``a_u`` of the active users in row order (None without activity weights)."""
+        return None if self.user_scale is None else self.user_scale[self.active_users]
+
+    def item_side_scaled(self, xu: np.ndarray):
+        """The item side and the user rows as the item step sees them: with activity weights,
+        targets ``sqrt(a_u) t_ui`` and rows ``sqrt(a_u) u_u`` (see the module docstring)."""
+        if self.user_scale is None:
+            return self.item_side(), xu
+        root = self._root_scale
+        return ((self.item_indptr, self.item_indices, self.item_w,
+                 self.item_t * root[self.item_indices]), xu * root[:, None])

@@ -16,7 +16,9 @@ User ``u``'s conditional is Gaussian, ``u_u ~ N(P_u^-1 h_u, P_u^-1)`` with::
 
 where ``N(u)`` are the user's positive cells: the zeros of the dense matrix enter only through
 ``V^T V``, computed once per sweep (Hu et al.'s speed-up).  Items are symmetric.  A sweep costs
-O(nnz K^2) for the sums (one compiled pass over the CSR, parallel over rows) plus
+O(nnz K^2) for the sums (one compiled pass over the CSR, parallel over rows: from a table of
+the other side's outer products when it fits in cache, else by gathering each row's factors
+into a contiguous block and forming rank-8 updates, a loop that vectorizes) plus
 O((n_users + n_items) K^3) for the batched Cholesky draws of
 :func:`bayesrec.factorization.bpmf._linalg.draw_rows` (BPMF's machinery, reused).
 
@@ -41,7 +43,6 @@ import numba
 import numpy as np
 
 from ...bpmf._linalg import draw_rows
-from ...bpmf._linalg import gram as _gram
 from ...bpmf._moves import linear_move, rescale
 from ...bpmf._sweep import BPMFPrior, State, _prior_blocks, _sample_hyper
 from ._data import WMFData
@@ -66,28 +67,124 @@ def _stats_rows(indptr, indices, w, t, f, outer, gram, g, t2):  # pragma: no cov
                 gram[s, q] += wp * outer[j, q]
 
 
-def _stats_rows_direct(indptr, indices, w, t, f, gram, g, t2):  # pragma: no cover
-    # the same sums with each w_p f_j f_j^T formed on the fly (compute-bound): for a side
-    # whose table of outer products would not stay in cache
-    n, d = g.shape
-    for s in numba.prange(n):
-        for p in range(indptr[s], indptr[s + 1]):
-            j = indices[p]
-            wp = w[p]
-            ct = (1.0 + wp) * t[p]
-            t2[s] += ct * t[p]
-            q = 0
-            for a in range(d):
-                fa = f[j, a]
-                g[s, a] += ct * fa
-                wfa = wp * fa
-                for b in range(a, d):
-                    gram[s, q] += wfa * f[j, b]
-                    q += 1
+#: cells gathered at a time by the direct kernel (a multiple of 8: the grouping of the
+#: rank-8 updates, hence every sum, does not depend on it)
+GATHER_BLOCK = 256
 
 
-_direct_parallel = numba.njit(parallel=True, cache=True)(_stats_rows_direct)
-_direct_serial = numba.njit(cache=True)(_stats_rows_direct)
+@numba.njit(cache=True)
+def _stats_rows_gather(indptr, indices, w, t, f, gram, g, t2, lo, hi, buf,
+                       full):  # pragma: no cover - compiled
+    # rows lo..hi-1 with each w_p f_j f_j^T formed on the fly: for a side whose table of outer
+    # products would not stay in cache.  Per block of GATHER_BLOCK cells the rows f_j are first
+    # copied into the contiguous buf (independent loads, many in flight), then the full
+    # (K, K) sum is built by rank-8 updates whose inner loop (over K, contiguous) vectorizes;
+    # its upper triangle is packed at the end.  One row's sums always run in the same order.
+    d = f.shape[1]
+    nb = buf.shape[0]
+    for s in range(lo, hi):
+        full[:, :] = 0.0
+        acc2 = 0.0
+        for a in range(d):
+            g[s, a] = 0.0
+        for b0 in range(indptr[s], indptr[s + 1], nb):
+            m = min(nb, indptr[s + 1] - b0)
+            for k in range(m):
+                j = indices[b0 + k]
+                for a in range(d):
+                    buf[k, a] = f[j, a]
+            for k in range(m):
+                p = b0 + k
+                ct = (1.0 + w[p]) * t[p]
+                acc2 += ct * t[p]
+                for a in range(d):
+                    g[s, a] += ct * buf[k, a]
+            k = 0
+            while k + 8 <= m:               # rank-8 updates (each pass over `full` does 8)
+                w0, w1, w2, w3 = w[b0 + k], w[b0 + k + 1], w[b0 + k + 2], w[b0 + k + 3]
+                w4, w5, w6, w7 = w[b0 + k + 4], w[b0 + k + 5], w[b0 + k + 6], w[b0 + k + 7]
+                for a in range(d):
+                    c0 = w0 * buf[k, a]
+                    c1 = w1 * buf[k + 1, a]
+                    c2 = w2 * buf[k + 2, a]
+                    c3 = w3 * buf[k + 3, a]
+                    c4 = w4 * buf[k + 4, a]
+                    c5 = w5 * buf[k + 5, a]
+                    c6 = w6 * buf[k + 6, a]
+                    c7 = w7 * buf[k + 7, a]
+                    for b in range(d):
+                        full[a, b] += (c0 * buf[k, b] + c1 * buf[k + 1, b]
+                                       + c2 * buf[k + 2, b] + c3 * buf[k + 3, b]
+                                       + c4 * buf[k + 4, b] + c5 * buf[k + 5, b]
+                                       + c6 * buf[k + 6, b] + c7 * buf[k + 7, b])
+                k += 8
+            while k + 4 <= m:
+                w0, w1, w2, w3 = w[b0 + k], w[b0 + k + 1], w[b0 + k + 2], w[b0 + k + 3]
+                for a in range(d):
+                    c0 = w0 * buf[k, a]
+                    c1 = w1 * buf[k + 1, a]
+                    c2 = w2 * buf[k + 2, a]
+                    c3 = w3 * buf[k + 3, a]
+                    for b in range(d):
+                        full[a, b] += (c0 * buf[k, b] + c1 * buf[k + 1, b]
+                                       + c2 * buf[k + 2, b] + c3 * buf[k + 3, b])
+                k += 4
+            while k < m:
+                c = w[b0 + k]
+                for a in range(d):
+                    c0 = c * buf[k, a]
+                    for b in range(d):
+                        full[a, b] += c0 * buf[k, b]
+                k += 1
+        t2[s] = acc2
+        q = 0
+        for a in range(d):
+            for b in range(a, d):
+                gram[s, q] = full[a, b]
+                q += 1
+
+
+def _direct_chunks(indptr, indices, w, t, f, gram, g, t2, n_chunks):  # pragma: no cover
+    # contiguous chunks of rows, each with its own buffers (rows never split: the result does
+    # not depend on the number of chunks or threads)
+    n = len(indptr) - 1
+    d = f.shape[1]
+    for c in numba.prange(n_chunks):
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        buf = np.empty((GATHER_BLOCK, d))
+        full = np.empty((d, d))
+        _stats_rows_gather(indptr, indices, w, t, f, gram, g, t2, lo, hi, buf, full)
+
+
+@numba.njit(cache=True)
+def _cross(f):  # pragma: no cover - compiled
+    # f^T f by rank-4 updates over f's rows (vectorized inner loop, one fixed order)
+    n, d = f.shape
+    out = np.zeros((d, d))
+    k = 0
+    while k + 4 <= n:
+        for a in range(d):
+            c0, c1, c2, c3 = f[k, a], f[k + 1, a], f[k + 2, a], f[k + 3, a]
+            for b in range(d):
+                out[a, b] += (c0 * f[k, b] + c1 * f[k + 1, b]
+                              + c2 * f[k + 2, b] + c3 * f[k + 3, b])
+        k += 4
+    while k < n:
+        for a in range(d):
+            c0 = f[k, a]
+            for b in range(d):
+                out[a, b] += c0 * f[k, b]
+        k += 1
+    # exactly symmetric (the two triangles' sums ran in the same order up to commutation)
+    for a in range(d):
+        for b in range(a + 1, d):
+            out[b, a] = out[a, b]
+    return out
+
+
+_direct_parallel = numba.njit(parallel=True, cache=True)(_direct_chunks)
+_direct_serial = numba.njit(cache=True)(_direct_chunks)
 #: above this size (bytes) the table of the other side's outer products is not formed
 OUTER_TABLE_MAX_BYTES = 8 << 20
 _stats_parallel = numba.njit(parallel=True, cache=True)(_stats_rows)
@@ -112,14 +209,15 @@ def side_stats(indptr, indices, w, t, other: np.ndarray):
     """
     n, d = len(indptr) - 1, other.shape[1]
     f = np.ascontiguousarray(other, dtype=np.float64)
-    base = _gram(f)
+    base = _cross(f)
     gram = np.zeros((n, d * (d + 1) // 2))
     g = np.zeros((n, d))
     t2 = np.zeros(n)
     parallel = len(indices) >= PARALLEL_MIN_CELLS
     if len(f) * gram.shape[1] * 8 > OUTER_TABLE_MAX_BYTES:
+        n_chunks = 8 * numba.get_num_threads() if parallel else 1
         (_direct_parallel if parallel else _direct_serial)(indptr, indices, w, t, f, gram, g,
-                                                           t2)
+                                                           t2, min(n_chunks, max(n, 1)))
     else:
         iu = np.triu_indices(d)
         outer = np.ascontiguousarray(f[:, iu[0]] * f[:, iu[1]])    # (n_other, D(D+1)/2)
@@ -128,16 +226,37 @@ def side_stats(indptr, indices, w, t, other: np.ndarray):
     return gram, g, t2, base
 
 
+@numba.njit(cache=True)
+def _scale_rows(gram, g, t2, scale, base):  # pragma: no cover - compiled
+    # in place (no temporaries of the size of gram): gram_s <- a_s gram_s + (a_s - 1) base,
+    # g_s <- a_s g_s, t2_s <- a_s t2_s
+    n, m = gram.shape
+    for s in range(n):
+        a = scale[s]
+        for q in range(m):
+            gram[s, q] = a * gram[s, q] + (a - 1.0) * base[q]
+        for k in range(g.shape[1]):
+            g[s, k] = a * g[s, k]
+        t2[s] = a * t2[s]
+
+
 def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: bool = False,
-              backend: str = "numba"):
+              backend: str = "fast", row_scale=None):
     """All rows of one side from their Gaussian conditionals (means with ``mode=True``).
 
     Per row ``P = Lambda + alpha (B + W_row)``, ``h = Lambda mu + alpha g_row``, drawn by
     :func:`~bayesrec.factorization.bpmf._linalg.draw_rows` with the shared part
     ``Lambda + alpha B`` as its prior precision.  Returns ``(x, sse, n_jitter)``: ``sse`` is
     ``sum_rows t - 2 x.g + x^T (B + W) x``, the weighted sum of squares over the side's cells.
+    ``backend`` is ``draw_rows``'s (``"fast"``, ``"numba"`` or the ``"numpy"`` reference).
+    ``row_scale`` (n_rows,): fixed factors ``a_s`` on every cell's precision of row ``s``.
     """
     gram, g, t2, base = side_stats(*side, other)
+    if row_scale is not None:
+        # row s's cells weighted by a_s: a_s (B + W_s) = B + [a_s W_s + (a_s - 1) B]
+        gram, g, t2 = (np.ascontiguousarray(a, dtype=np.float64) for a in (gram, g, t2))
+        _scale_rows(gram, g, t2, np.ascontiguousarray(row_scale, dtype=np.float64),
+                    packed(base))
     pp, ph = _prior_blocks(prior, mu, lam, 1.0)
     x, sse_rows, n_jit = draw_rows(gram, g, t2, pp + alpha * base, ph, alpha, rng, mode,
                                    backend)
@@ -147,7 +266,8 @@ def draw_side(side, other, mu, lam, prior: BPMFPrior, alpha: float, rng, mode: b
 
 def weighted_sse(data: WMFData, xu: np.ndarray, xv: np.ndarray) -> float:
     """``sum_{u active, i} c_ui (p_ui - u_u . v_i)^2`` from the item-side blocks."""
-    gram, g, t2, base = side_stats(*data.item_side(), xu)
+    side, other = data.item_side_scaled(xu)
+    gram, g, t2, base = side_stats(*side, other)
     d = xv.shape[1]
     iu = np.triu_indices(d)
     wts = np.where(iu[0] == iu[1], 1.0, 2.0)
@@ -156,7 +276,7 @@ def weighted_sse(data: WMFData, xu: np.ndarray, xv: np.ndarray) -> float:
 
 
 def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generator,
-          mode: bool = False, backend: str = "numba") -> State:
+          mode: bool = False, backend: str = "fast") -> State:
     """One sweep ``(state, data, prior, rng) -> state``: alpha | S; (mu_U, Lambda_U) | U;
     U | V; (mu_V, Lambda_V) | V; V | U; then the scale and GL(K) moves.
 
@@ -173,12 +293,12 @@ def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generato
         mu_u, lam_u = _sample_hyper(prior, state.xu[act], rng)
     xu = np.zeros_like(state.xu)
     xu[act], _, j1 = draw_side(data.user_side(), state.xv, mu_u, lam_u, prior, alpha, rng,
-                               mode, backend)
+                               mode, backend, data.active_scale())
     if mode:
         mu_v, lam_v = state.mu_v, state.lam_v
     else:
         mu_v, lam_v = _sample_hyper(prior, state.xv, rng)
-    xv, sse, j2 = draw_side(data.item_side(), xu, mu_v, lam_v, prior, alpha, rng, mode,
+    xv, sse, j2 = draw_side(*data.item_side_scaled(xu), mu_v, lam_v, prior, alpha, rng, mode,
                             backend)
     new = State(xu, xv, alpha, mu_u, lam_u, mu_v, lam_v, 1.0, 1.0, max(sse, 0.0),
                 state.n_jitter + j1 + j2)
