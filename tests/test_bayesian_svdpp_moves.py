@@ -151,7 +151,7 @@ def _linear(st, a):
 
 def test_scale_target_matches_dense_log_joint(problem):
     r, data, _, st, y_obs, _ = problem
-    lib = _moves.scale_target(*_groups(data, st))
+    lib = _moves.scale_target(*map(_moves.group_scatters, _groups(data, st)))
     n_net = _n_net(data)
 
     def ref(t):
@@ -163,7 +163,7 @@ def test_scale_target_matches_dense_log_joint(problem):
 
 def test_linear_target_matches_dense_log_joint(problem):
     r, data, _, st, y_obs, _ = problem
-    lib = _moves.linear_target(*_groups(data, st))
+    lib = _moves.linear_target(*map(_moves.group_scatters, _groups(data, st)))
     n_net = _n_net(data)
     rng = np.random.default_rng(8)
     eye = np.eye(K)

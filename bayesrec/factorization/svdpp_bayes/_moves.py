@@ -30,6 +30,7 @@ valid partially collapsed Gibbs sampler (van Dyk & Park 2008).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ...inference.normal_wishart import NormalWishart
@@ -48,8 +49,63 @@ def nw_log_marginal(nw: NormalWishart, xx: np.ndarray, s: np.ndarray, n: int) ->
     return -0.5 * (nw.nu0 + n) * _logdet(w0inv + xx - np.outer(s, s) / (nw.beta0 + n))
 
 
+@numba.njit(cache=True)
+def _cross_kernel(x, o):  # pragma: no cover - compiled
+    n, k = x.shape
+    xo = np.zeros((k, k))
+    for r in range(n):
+        for a in range(k):
+            xa = x[r, a]
+            for b in range(k):
+                xo[a, b] += xa * o[r, b]
+    return xo
+
+
+@numba.njit(cache=True)
+def _moments_kernel(x):  # pragma: no cover - compiled
+    n, k = x.shape
+    xx = np.zeros((k, k))
+    s = np.zeros(k)
+    for r in range(n):
+        for a in range(k):
+            xa = x[r, a]
+            s[a] += xa
+            for b in range(a, k):
+                xx[a, b] += xa * x[r, b]
+    for a in range(k):
+        for b in range(a):
+            xx[a, b] = xx[b, a]
+    return xx, s
+
+
 def _moments(x: np.ndarray):
-    return np.einsum("nk,nl->kl", x, x), x.sum(axis=0)
+    """``(X^T X, sum of rows)`` in one compiled pass (numpy's einsum and BLAS are slower on
+    these tall-skinny blocks, BLAS erratically so when the cores are busy)."""
+    return _moments_kernel(np.asarray(x, dtype=np.float64))
+
+
+def _cross(x: np.ndarray, o: np.ndarray) -> np.ndarray:
+    return _cross_kernel(np.asarray(x, dtype=np.float64), np.asarray(o, dtype=np.float64))
+
+
+@numba.njit(cache=True)
+def _transform_kernel(arr, mat):  # pragma: no cover - compiled
+    n = arr.shape[0]
+    k = mat.shape[0]
+    row = np.empty(k)
+    for r in range(n):
+        for b in range(k):
+            acc = 0.0
+            for a in range(k):
+                acc += arr[r, a] * mat[a, b]
+            row[b] = acc
+        for b in range(k):
+            arr[r, b] = row[b]
+
+
+def transform_latent(arr: np.ndarray, mat: np.ndarray) -> None:
+    """``arr[:, :K] = arr[:, :K] @ mat`` in place (``mat`` K x K; a compiled row loop)."""
+    _transform_kernel(arr, np.ascontiguousarray(mat, dtype=np.float64))
 
 
 def _group_offset(bag: Bag, y: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
@@ -91,7 +147,7 @@ def split_target(u: np.ndarray, o: np.ndarray, yg: np.ndarray, nw_own: NormalWis
     and its columns' latent parts ``yg`` (K x K moments, computed once)."""
     k = u.shape[1]
     uu, su = _moments(u)
-    uo = np.einsum("nk,nl->kl", u, o)
+    uo = _cross(u, o)
     uo = uo + uo.T
     oo, so = _moments(o)
     yy, sy = _moments(yg)
@@ -105,43 +161,58 @@ def split_target(u: np.ndarray, o: np.ndarray, yg: np.ndarray, nw_own: NormalWis
     return logf
 
 
-def _group_stats(nw: NormalWishart, rows: np.ndarray):
-    """Generalized eigenvalues of ``T = X^T X - s s^T / (beta0 + n)`` against ``W0^-1`` and
-    the group's ``nu0 + n``: ``log det(W0^-1 + c^2 T) = const + sum log(1 + c^2 lambda)``."""
-    n = rows.shape[0]
-    xx, s = _moments(rows)
-    t = xx - np.outer(s, s) / (nw.beta0 + n)
-    chol = np.linalg.cholesky(np.linalg.inv(nw.W0))
-    a = np.linalg.solve(chol, np.linalg.solve(chol, t).T)
-    lam = np.clip(np.linalg.eigvalsh(0.5 * (a + a.T)), 0.0, None)
-    return lam, nw.nu0 + n
+def group_scatters(groups: list) -> list:
+    """``(T_g, nu0 + n_g, W0^-1, n_g)`` for ``(NormalWishart, latent rows)`` groups, with
+    ``T = X^T X - s s^T / (beta0 + n)``: the only statistic of the rows that the collapsed
+    targets below need (``X -> c X`` gives ``c^2 T``, ``X -> X A`` gives ``A^T T A``)."""
+    out = []
+    for nw, rows in groups:
+        n = rows.shape[0]
+        xx, s = _moments(rows)
+        out.append((xx - np.outer(s, s) / (nw.beta0 + n), nw.nu0 + n, np.linalg.inv(nw.W0),
+                    n))
+    return out
 
 
-def scale_move(user_groups: list, item_groups: list, rng) -> float:
+def scaled_scatters(stats: list, c2: float) -> list:
+    """:func:`group_scatters` of the rows times ``c`` (``c2 = c^2``)."""
+    return [(c2 * t, nu, w0i, n) for t, nu, w0i, n in stats]
+
+
+def scale_move(user_stats: list, item_stats: list, rng) -> float:
     """Draw ``c`` for ``(user side, item side) -> (c user side, item side / c)``.
 
-    ``user_groups`` / ``item_groups``: ``(NormalWishart, latent rows)`` of every group of a
-    side (own rows and every bag group).  Target of ``t = log c``::
+    ``user_stats`` / ``item_stats``: :func:`group_scatters` of every group of a side (own
+    rows and every bag group).  Target of ``t = log c``::
 
         - sum_{user g} nu_g / 2 sum log(1 + e^{2t} lambda_g)
         - sum_{item g} nu_g / 2 sum log(1 + e^{-2t} lambda_g)  + K (N_user - N_item) t
 
-    (``N``: rows of all the side's groups; log-concave).  Returns ``c``; the caller scales.
+    (``lambda_g``: eigenvalues of ``T_g`` against ``W0^-1``; ``N``: rows of all the side's
+    groups; log-concave).  Returns ``c``; the caller scales.
     """
-    return float(np.exp(slice_sample(scale_target(user_groups, item_groups), 0.0, rng,
+    return float(np.exp(slice_sample(scale_target(user_stats, item_stats), 0.0, rng,
                                      width=0.05)))
 
 
-def scale_target(user_groups: list, item_groups: list):
+def _eigs(t: np.ndarray, w0i: np.ndarray) -> np.ndarray:
+    """Eigenvalues of ``T`` against ``W0^-1``: ``log det(W0^-1 + c^2 T) = const +
+    sum log(1 + c^2 lambda)``."""
+    chol = np.linalg.cholesky(w0i)
+    a = np.linalg.solve(chol, np.linalg.solve(chol, t).T)
+    return np.clip(np.linalg.eigvalsh(0.5 * (a + a.T)), 0.0, None)
+
+
+def scale_target(user_stats: list, item_stats: list):
     """``log f(t)`` of :func:`scale_move` (generalized eigenvalues computed once)."""
-    ustats = [_group_stats(nw, rows) for nw, rows in user_groups]
-    istats = [_group_stats(nw, rows) for nw, rows in item_groups]
-    k = user_groups[0][1].shape[1]
-    n_net = sum(r.shape[0] for _, r in user_groups) - sum(r.shape[0] for _, r in item_groups)
+    ust = [(_eigs(t, w0i), nu) for t, nu, w0i, _ in user_stats]
+    ist = [(_eigs(t, w0i), nu) for t, nu, w0i, _ in item_stats]
+    k = user_stats[0][0].shape[0]
+    n_net = sum(st[3] for st in user_stats) - sum(st[3] for st in item_stats)
 
     def logf(t):
-        up = sum(-0.5 * nu * np.sum(np.log1p(np.exp(2 * t) * lam)) for lam, nu in ustats)
-        dn = sum(-0.5 * nu * np.sum(np.log1p(np.exp(-2 * t) * lam)) for lam, nu in istats)
+        up = sum(-0.5 * nu * np.sum(np.log1p(np.exp(2 * t) * lam)) for lam, nu in ust)
+        dn = sum(-0.5 * nu * np.sum(np.log1p(np.exp(-2 * t) * lam)) for lam, nu in ist)
         return up + dn + k * n_net * t
     return logf
 
@@ -181,18 +252,12 @@ def translate(state, nw: NormalWishart, rng) -> None:
 def translate_conditional(f, b, mu, lam, tau, nw: NormalWishart):
     """Precision and ``h`` of the shift ``d`` in :func:`translate`: ``f`` the fixed side's
     latent totals, ``b`` its own biases, ``(mu, lam)`` the moving side's hyperparameters."""
-    prec = nw.beta0 * lam + tau * np.einsum("nk,nl->kl", f, f)
+    prec = nw.beta0 * lam + tau * _moments(f)[0]
     h = -nw.beta0 * lam @ (mu - nw.mu0) + tau * np.einsum("n,nk->k", b, f)
     return prec, h
 
 
-def _scatter(nw: NormalWishart, rows: np.ndarray) -> tuple[np.ndarray, float]:
-    n = rows.shape[0]
-    xx, s = _moments(rows)
-    return xx - np.outer(s, s) / (nw.beta0 + n), nw.nu0 + n
-
-
-def linear_move(user_groups: list, item_groups: list, rng, n_steps: int = 30,
+def linear_move(user_stats: list, item_stats: list, rng, n_steps: int = 30,
                 step: float = 0.05) -> np.ndarray:
     """Metropolis walk on ``(user side, item side) -> (user side A, item side A^-T)``,
     ``A`` in GL(K); returns ``A`` (the caller transforms the rows).
@@ -211,8 +276,8 @@ def linear_move(user_groups: list, item_groups: list, rng, n_steps: int = 30,
     Covers the "stretch" directions (one latent direction larger on the user side, smaller on
     the item side) that the scalar :func:`scale_move` does not.
     """
-    logf = linear_target(user_groups, item_groups)
-    k = user_groups[0][1].shape[1]
+    logf = linear_target(user_stats, item_stats)
+    k = user_stats[0][0].shape[0]
     eye = np.eye(k)
     a, a_inv = eye.copy(), eye.copy()
     cur = logf(a, a_inv)
@@ -228,17 +293,15 @@ def linear_move(user_groups: list, item_groups: list, rng, n_steps: int = 30,
     return a
 
 
-def linear_target(user_groups: list, item_groups: list):
-    """``log f(A, A^-1)`` of :func:`linear_move` (scatter matrices computed once)."""
-    ust = [(*_scatter(nw, rows), np.linalg.inv(nw.W0)) for nw, rows in user_groups]
-    ist = [(*_scatter(nw, rows), np.linalg.inv(nw.W0)) for nw, rows in item_groups]
-    n_net = sum(r.shape[0] for _, r in user_groups) - sum(r.shape[0] for _, r in item_groups)
+def linear_target(user_stats: list, item_stats: list):
+    """``log f(A, A^-1)`` of :func:`linear_move` (:func:`group_scatters` of both sides)."""
+    n_net = sum(st[3] for st in user_stats) - sum(st[3] for st in item_stats)
 
     def logf(a, a_inv):
         out = n_net * np.linalg.slogdet(a)[1]
-        for t, nu, w0i in ust:
+        for t, nu, w0i, _ in user_stats:
             out -= 0.5 * nu * _logdet(w0i + a.T @ t @ a)
-        for t, nu, w0i in ist:
+        for t, nu, w0i, _ in item_stats:
             out -= 0.5 * nu * _logdet(w0i + a_inv @ t @ a_inv.T)
         return out
     return logf

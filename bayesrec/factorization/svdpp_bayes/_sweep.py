@@ -70,7 +70,15 @@ from ...inference.normal_wishart import NormalWishart
 from ..bpmf._linalg import draw_rows, packed_matvec
 from ..bpmf._sweep import BPMFPrior, SweepData, collapsed_tau, side_stats
 from ._design import Bag
-from ._moves import linear_move, scale_move, split_move, translate
+from ._moves import (
+    group_scatters,
+    linear_move,
+    scale_move,
+    scaled_scatters,
+    split_move,
+    transform_latent,
+    translate,
+)
 
 
 @dataclass(frozen=True)
@@ -153,33 +161,38 @@ def packed_index(d: int) -> np.ndarray:
     return idx
 
 
+#: reassociation and contraction let the short dot products vectorize; never 'nnan'/'ninf'
+#: (the failed-Cholesky test ``not v > 0`` must see NaN)
+_FAST_MATH = {"reassoc", "nsz", "contract", "arcp"}
+
+
 @numba.njit(cache=True)
 def _bag_kernel(order, col_indptr, col_rows, col_vals, col_group, group_dim, pidx, gram, s,
                 total, y, prior_prec, prior_h, alpha, z):  # pragma: no cover - compiled
     n_d = y.shape[1]
+    n_p = gram.shape[1]
     prec = np.empty((n_d, n_d))
     chol = np.empty((n_d, n_d))
     h = np.empty(n_d)
     w = np.empty(n_d)
     new = np.empty(n_d)
-    delta = np.empty(n_d)
-    acc = np.empty(pidx.max() + 1)
+    delta = np.zeros(n_d)
+    acc = np.empty(n_p)
     n_jit = 0
     for jj in range(order.shape[0]):
         j = order[jj]
         grp = col_group[j]
         d = group_dim[grp]
         acc[:] = 0.0
-        for a in range(n_d):
-            h[a] = 0.0
+        h[:] = 0.0
         # data precision sum_u M_uj^2 G_u (packed) and sum_u M_uj s_u
         for p in range(col_indptr[j], col_indptr[j + 1]):
             u = col_rows[p]
             m = col_vals[p]
             m2 = m * m
-            for t in range(acc.shape[0]):
+            for t in range(n_p):
                 acc[t] += m2 * gram[u, t]
-            for a in range(d):
+            for a in range(n_d):
                 h[a] += m * s[u, a]
         for a in range(d):
             lin = 0.0
@@ -244,23 +257,25 @@ def _bag_kernel(order, col_indptr, col_rows, col_vals, col_group, group_dim, pid
     return n_jit
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=_FAST_MATH)
 def _collapse_kernel(gram, g, prior_prec, prior_h, alpha, offset, s_mat, s_vec):
     # pragma: no cover - compiled
     # per row u:
     #   A = Pi + alpha G_u = L L^T,  W = L^-1 Pi,  S_u = Pi - W^T W  (= Pi A^-1 alpha G_u),
     #   s_u = Pi (A^-1 (alpha g_u + Pi a_u) - a_u),  a_u = m0 + o_u,  Pi m0 = prior_h
+    # (W is stored transposed, wt[c] = column c, so every inner product runs over contiguous
+    # memory; divisions are products with the reciprocal diagonal)
     n, d = g.shape
     chol = np.empty((d, d))
-    wmat = np.empty((d, d))
+    wt = np.empty((d, d))
+    inv = np.empty(d)
     v = np.empty(d)
+    pv = np.empty(d)
     for u in range(n):
         t = 0
         for i in range(d):
             for j in range(i, d):
-                val = prior_prec[i, j] + alpha * gram[u, t]
-                chol[i, j] = val
-                chol[j, i] = val
+                chol[j, i] = prior_prec[i, j] + alpha * gram[u, t]
                 t += 1
         for j in range(d):
             acc = chol[j, j]
@@ -268,49 +283,50 @@ def _collapse_kernel(gram, g, prior_prec, prior_h, alpha, offset, s_mat, s_vec):
                 acc -= chol[j, k] * chol[j, k]
             if not acc > 0.0:
                 acc = 1e-300   # cannot happen for Pi > 0, G >= 0 (guards round-off only)
-            chol[j, j] = np.sqrt(acc)
+            r = np.sqrt(acc)
+            chol[j, j] = r
+            ir = 1.0 / r
+            inv[j] = ir
             for i in range(j + 1, d):
                 acc2 = chol[i, j]
                 for k in range(j):
                     acc2 -= chol[i, k] * chol[j, k]
-                chol[i, j] = acc2 / chol[j, j]
-        # W = L^-1 Pi (column by column)
+                chol[i, j] = acc2 * ir
+        # W = L^-1 Pi, column by column (row c of wt)
         for c in range(d):
             for i in range(d):
                 acc = prior_prec[i, c]
                 for k in range(i):
-                    acc -= chol[i, k] * wmat[k, c]
-                wmat[i, c] = acc / chol[i, i]
+                    acc -= chol[i, k] * wt[c, k]
+                wt[c, i] = acc * inv[i]
         t = 0
         for i in range(d):
             for j in range(i, d):
-                acc = prior_prec[i, j]
+                acc = 0.0
                 for k in range(d):
-                    acc -= wmat[k, i] * wmat[k, j]
-                s_mat[u, t] = acc
+                    acc += wt[i, k] * wt[j, k]
+                s_mat[u, t] = prior_prec[i, j] - acc
                 t += 1
-        # a = m0 + o_u with Pi m0 = prior_h;  v = alpha g + Pi a = alpha g + prior_h + Pi o
+        # pv = Pi o_u;  v = A^-1 (alpha g + prior_h + Pi o_u);  s = Pi v - prior_h - Pi o_u
         for i in range(d):
-            acc = alpha * g[u, i] + prior_h[i]
+            acc = 0.0
             for j in range(d):
                 acc += prior_prec[i, j] * offset[u, j]
-            v[i] = acc
-        # v <- A^-1 v
+            pv[i] = acc
         for i in range(d):
-            acc = v[i]
+            acc = alpha * g[u, i] + prior_h[i] + pv[i]
             for k in range(i):
                 acc -= chol[i, k] * v[k]
-            v[i] = acc / chol[i, i]
+            v[i] = acc * inv[i]
         for i in range(d - 1, -1, -1):
             acc = v[i]
             for k in range(i + 1, d):
                 acc -= chol[k, i] * v[k]
-            v[i] = acc / chol[i, i]
-        # s = Pi (v - a) = Pi v - prior_h - Pi o
+            v[i] = acc * inv[i]
         for i in range(d):
-            acc = -prior_h[i]
+            acc = -prior_h[i] - pv[i]
             for j in range(d):
-                acc += prior_prec[i, j] * (v[j] - offset[u, j])
+                acc += prior_prec[i, j] * v[j]
             s_vec[u, i] = acc
 
 
@@ -399,7 +415,7 @@ def draw_own(gram, g, t2, x_offset, mu, lam, tau, alpha, rng):
     g_own = g - go
     t2_own = t2 - 2.0 * np.einsum("nd,nd->n", x_offset, g) + np.einsum("nd,nd->n", x_offset, go)
     prec, h = own_prior(lam, mu, tau)
-    x, sse_rows, n_jit = draw_rows(gram, g_own, t2_own, prec, h, alpha, rng)
+    x, sse_rows, n_jit = draw_rows(gram, g_own, t2_own, prec, h, alpha, rng, backend="fast")
     return x, float(np.sum(sse_rows)), n_jit
 
 
@@ -441,19 +457,17 @@ def global_scale(state: SVDppState, data: SVDppData, prior: SVDppPrior, rng) -> 
     for x, y, bag in ((state.xu, state.yu, data.bag_u), (state.xv, state.yv, data.bag_v)):
         groups = [(prior.own.nw, x[:, :k])]
         groups += [(prior.bag_nw, y[bag.columns(g), :k]) for g in range(bag.n_groups)]
-        sides.append(groups)
+        sides.append(group_scatters(groups))
     c = scale_move(sides[0], sides[1], rng)
+    a = linear_move(scaled_scatters(sides[0], c * c), scaled_scatters(sides[1], 1 / (c * c)),
+                    rng)
+    # one transform per block: user side c A, item side A^-T / c
+    tu = c * a
+    tv = np.linalg.inv(a).T / c
     for arr in (state.xu, state.yu, state.pu):
-        arr[:, :k] *= c
+        transform_latent(arr, tu)
     for arr in (state.xv, state.yv, state.pv):
-        arr[:, :k] /= c
-    a = linear_move(sides[0], sides[1], rng)
-    a_inv_t = np.linalg.inv(a).T
-    # einsum, not BLAS: threaded gemm on tall-skinny blocks stalls when the cores are busy
-    for arr in (state.xu, state.yu, state.pu):
-        arr[:, :k] = np.einsum("nk,kl->nl", arr[:, :k], a)
-    for arr in (state.xv, state.yv, state.pv):
-        arr[:, :k] = np.einsum("nk,kl->nl", arr[:, :k], a_inv_t)
+        transform_latent(arr, tv)
     return c
 
 
