@@ -19,8 +19,10 @@ from bayesrec.factorization.svdpp_bayes._design import build_bags
 from bayesrec.factorization.svdpp_bayes._sweep import (
     BagHyper,
     SVDppData,
+    collapse_stats,
     draw_bag,
     draw_own,
+    own_prior,
     packed_index,
     stats_for,
 )
@@ -145,7 +147,7 @@ def library_own(data, st, side, row):
     def run(z_row):
         z = np.zeros((n, D))
         z[row] = z_row
-        x, _ = draw_own(gram, g, t2, offset, st[kmu], st[klam], st[ktau], st["alpha"],
+        x, _, _ = draw_own(gram, g, t2, offset, st[kmu], st[klam], st[ktau], st["alpha"],
                         FixedNormals(z))
         return x[row]
     return _read_off(run, D)
@@ -200,3 +202,63 @@ def test_bag_conditionals(flipped, features):
             p_ref, m_ref = brute_conditional(r, data, st, "y" + side, col, d)
             np.testing.assert_allclose(p_lib, p_ref, rtol=1e-10, atol=1e-10 * np.abs(p_ref).max())
             np.testing.assert_allclose(m_lib, m_ref, rtol=1e-10, atol=1e-10)
+
+
+def brute_collapsed(r, data, st, side, col, d):
+    """Precision and mean of ``y_col[:d]`` given the other bag columns with the side's own
+    rows ``x`` (all D coordinates of every row) integrated out: polarization of the log joint
+    over ``(x, y_col)`` jointly (a Gaussian), then its Schur complement."""
+    kx, ky = "x" + side, "y" + side
+    n = st[kx].shape[0]
+    m = n * D + d
+
+    def f(vec):
+        s = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items()}
+        s[kx] = vec[:n * D].reshape(n, D)
+        s[ky][col, :d] = vec[n * D:]
+        return log_joint(r, data, s)
+    e = np.eye(m)
+    c = f(np.zeros(m))
+    fp = np.array([f(e[a]) for a in range(m)])
+    fm = np.array([f(-e[a]) for a in range(m)])
+    h = (fp - fm) / 2
+    prec = np.empty((m, m))
+    for a in range(m):
+        prec[a, a] = -(fp[a] + fm[a] - 2 * c)
+        for b in range(a + 1, m):
+            prec[a, b] = prec[b, a] = -(f(e[a] + e[b]) - fp[a] - fp[b] + c)
+    nx = n * D
+    jxx, jxy, jyy = prec[:nx, :nx], prec[:nx, nx:], prec[nx:, nx:]
+    p = jyy - jxy.T @ np.linalg.solve(jxx, jxy)
+    hy = h[nx:] - jxy.T @ np.linalg.solve(jxx, h[:nx])
+    return p, np.linalg.solve(p, hy)
+
+
+def library_collapsed(data, st, side, col):
+    pat, val, bag, kx, ky, _, _, _, kmu, klam, ktau, kh = _side(data, st, side)
+    pu, pv = _totals(data, st)
+    gram, g, _ = stats_for(pat, val, pv if side == "u" else pu)
+    prec, h = own_prior(st[klam], st[kmu], st[ktau])
+    d = D if bag.linear[bag.group[col]] else K
+
+    def run(z_row):
+        z = np.zeros((bag.n_cols, D))
+        z[col] = z_row
+        y = st[ky].copy()
+        offset = np.asarray(bag.csr @ y)
+        s_mat, s_vec = collapse_stats(gram, g, prec, h, st["alpha"], offset)
+        draw_bag(bag, s_mat, s_vec, offset, y, st[kh], 1.0, FixedNormals(z),
+                 order=np.array([col]))
+        return y[col, :d]
+    return _read_off(run, d), d
+
+
+@pytest.mark.parametrize("flipped,features", [(True, True), (False, False)])
+def test_collapsed_bag_conditionals(flipped, features):
+    r, data, st = _problem(3, flipped, features)
+    for side, bag in (("u", data.bag_u), ("v", data.bag_v)):
+        for col in range(bag.n_cols):
+            (p_lib, m_lib), d = library_collapsed(data, st, side, col)
+            p_ref, m_ref = brute_collapsed(r, data, st, side, col, d)
+            np.testing.assert_allclose(p_lib, p_ref, rtol=1e-8, atol=1e-8 * np.abs(p_ref).max())
+            np.testing.assert_allclose(m_lib, m_ref, rtol=1e-8, atol=1e-8)

@@ -31,7 +31,10 @@ meaningful; a per-coordinate prior singles out axes that the likelihood does not
 cannot; (3) it is BPMF's conjugate block, reused unchanged (``K x K`` algebra per group and
 sweep, negligible).  The Gibbs sweep is in :mod:`._sweep` (tested against a brute-force
 dense computation of every conditional, a Geweke test and the PyMC twin
-``models/bayesian_svdpp.py``).
+``models/bayesian_svdpp.py``): the bag factors are drawn with the own rows integrated out,
+and exact moves with the Normal-Wishart blocks integrated out (:mod:`._moves`: the split
+between own factor and bag offset, a global scale and GL(K) move, translations) cross the
+likelihood's flat directions that single-block Gibbs steps cross only slowly.
 
 Identifiability: as in BPMF, raw factor entries are not identified; ``posterior`` and
 :meth:`BayesianSVDpp.diagnostics` use predictions, norms, ``alpha`` and precisions.
