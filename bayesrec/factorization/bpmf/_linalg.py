@@ -181,28 +181,28 @@ _FAST_MATH = {"reassoc", "nsz", "contract", "arcp"}
 def _fused_rows_fast(gram, g, t2, prior_prec, prior_h, alpha, z, x, sse,
                      ok):  # pragma: no cover - compiled
     # the same draws as _fused_rows, arranged for speed rather than for its exact rounding:
-    # only the lower triangle is built, the Cholesky's off-diagonal dot products run four rows
-    # at a time (independent chains), divisions become products with 1 / L_jj, the backward
-    # substitution is a column sweep (contiguous axpys) and x^T G x goes through a full copy
-    # of G (a vectorized G x); compiled with reassociation, so the short dot products
-    # vectorize.  Same law, agreement with _fused_rows to round-off; the rounding depends
-    # only on the compiled code (not on the data's layout or the number of threads).
+    # only the lower triangle is built, row by row (contiguous stores, strided loads from the
+    # packed rows), the Cholesky's off-diagonal dot products run four rows at a time
+    # (independent chains), divisions become products with 1 / L_jj, the backward
+    # substitution is a column sweep (contiguous axpys) and
+    #     x^T G x = (|L^T x|^2 - x^T prior x) / alpha        (P = prior + alpha G = L L^T);
+    # compiled with reassociation, so the short dot products vectorize.  Same law, agreement
+    # with _fused_rows to round-off; the rounding depends only on the compiled code (not on
+    # the data's layout or the number of threads).
     n, d = g.shape
     chol = np.empty((d, d))
-    full = np.empty((d, d))
     inv = np.empty(d)
     y = np.empty(d)
     xs = np.empty(d)
-    gx = np.empty(d)
+    ltx = np.empty(d)
+    ppx = np.empty(d)
+    off = np.empty(d, dtype=np.int64)       # G[i, j] (j >= i) is gram[s, off[i] + j]
+    for i in range(d):
+        off[i] = i * d - (i * (i - 1)) // 2 - i
     for s in range(n):
-        t = 0
-        for i in range(d):
-            for j in range(i, d):
-                v = gram[s, t]
-                full[i, j] = v
-                full[j, i] = v
-                chol[j, i] = alpha * v + prior_prec[i, j]
-                t += 1
+        for j in range(d):
+            for i in range(j + 1):
+                chol[j, i] = alpha * gram[s, off[i] + j] + prior_prec[i, j]
         good = True
         for j in range(d):
             acc = chol[j, j]
@@ -251,17 +251,21 @@ def _fused_rows_fast(gram, g, t2, prior_prec, prior_h, alpha, z, x, sse,
             for i in range(j):
                 y[i] -= chol[j, i] * xj
         for i in range(d):
-            gx[i] = 0.0
+            ltx[i] = 0.0
+            ppx[i] = 0.0
         for j in range(d):
             xj = xs[j]
+            for i in range(j + 1):
+                ltx[i] += chol[j, i] * xj
             for i in range(d):
-                gx[i] += full[j, i] * xj
+                ppx[i] += prior_prec[j, i] * xj
         quad = 0.0
         lin = 0.0
         for i in range(d):
             x[s, i] = xs[i]
-            quad += xs[i] * gx[i]
+            quad += ltx[i] * ltx[i] - xs[i] * ppx[i]
             lin += xs[i] * g[s, i]
+        quad = quad / alpha
         sse[s] = (t2[s] - 2.0 * lin) + quad
 
 

@@ -51,20 +51,34 @@ from ._data import WMFData
 def _stats_rows(indptr, indices, w, t, f, outer, gram, g, t2):  # pragma: no cover
     # per row s (parallel over rows; each row's sums in a fixed order, so the result does not
     # depend on the thread count): W_s = sum_p w_p outer_j (outer_j = packed upper triangle
-    # of f_j f_j^T: one contiguous axpy per stored cell), g_s = sum_p (1 + w_p) t_p f_j,
-    # t2_s = sum_p (1 + w_p) t_p^2
+    # of f_j f_j^T: contiguous axpys, four stored cells per pass over the row's W_s),
+    # g_s = sum_p (1 + w_p) t_p f_j, t2_s = sum_p (1 + w_p) t_p^2
     n, d = g.shape
     m = outer.shape[1]
     for s in numba.prange(n):
-        for p in range(indptr[s], indptr[s + 1]):
+        p0, p1 = indptr[s], indptr[s + 1]
+        acc2 = 0.0
+        for p in range(p0, p1):
             j = indices[p]
-            wp = w[p]
-            ct = (1.0 + wp) * t[p]
-            t2[s] += ct * t[p]
+            ct = (1.0 + w[p]) * t[p]
+            acc2 += ct * t[p]
             for a in range(d):
                 g[s, a] += ct * f[j, a]
+        t2[s] += acc2
+        p = p0
+        while p + 4 <= p1:
+            j0, j1, j2, j3 = indices[p], indices[p + 1], indices[p + 2], indices[p + 3]
+            w0, w1, w2, w3 = w[p], w[p + 1], w[p + 2], w[p + 3]
+            for q in range(m):
+                gram[s, q] += (w0 * outer[j0, q] + w1 * outer[j1, q]
+                               + w2 * outer[j2, q] + w3 * outer[j3, q])
+            p += 4
+        while p < p1:
+            j = indices[p]
+            wp = w[p]
             for q in range(m):
                 gram[s, q] += wp * outer[j, q]
+            p += 1
 
 
 #: cells gathered at a time by the direct kernel (a multiple of 8: the grouping of the
