@@ -25,7 +25,8 @@ def split():
 def fitted(split):
     train, test = split
     feats = pd.DataFrame({"f": np.arange(train.n_items) % 3 == 0}, index=train.item_ids)
-    return BayesianSVDpp(item_features=feats.astype(float), **FAST).fit(train, eval_set=test)
+    return BayesianSVDpp(item_features=feats.astype(float), **{**FAST, "alpha": "sample"}).fit(
+        train, eval_set=test)
 
 
 def test_predictions_intervals_and_posterior(fitted, split):

@@ -30,7 +30,7 @@ Z = 4.0
 pytestmark = pytest.mark.slow
 # proper, lighter-tailed hyperpriors (nu0 = K + 2, Gamma(3, 2) precisions): with nu0 = K the
 # Wishart tails and the many hierarchical groups make NUTS diverge (44 of 1200 transitions)
-PRIORS = dict(nu0=4.0, bias_prior=(3.0, 2.0), linear_prior=(3.0, 2.0))
+PRIORS = dict(nu0=4.0, bias_prior=(3.0, 2.0), linear_prior=(3.0, 2.0), alpha="sample")
 
 
 @pytest.fixture(scope="module")

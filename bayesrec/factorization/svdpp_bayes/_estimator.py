@@ -21,7 +21,7 @@ Priors::
     y_j ~ N(mu_Y, Lambda_Y^-1),  z_w ~ N(mu_Z, Lambda_Z^-1),  g_f, h_f likewise per group
     every (mu, Lambda) ~ NormalWishart(mu0 = 0, beta0, nu0 = K, W0 = I)
     b_u ~ N(0, 1/tau_b), c_i ~ N(0, 1/tau_c), gamma_f ~ N(0, 1/tau_gamma), beta_f likewise,
-    every tau ~ Gamma(a, b);   alpha ~ Gamma(a_alpha, b_alpha) (default) or fixed
+    every tau ~ Gamma(a, b);   alpha fixed (default 1.5) or ~ Gamma(a_alpha, b_alpha)
 
 Why Normal-Wishart per group rather than libFM's Normal-Gamma per dimension: (1) it is
 rotation invariant (with ``mu0 = 0, W0 = I``), so the posterior of every prediction is
@@ -92,8 +92,17 @@ class BayesianSVDpp(RatingModel):
         be an explicit choice.
     n_chains, burn_in, n_samples, thin : int
         Chains, discarded sweeps per chain, retained draws per chain, thinning.
-    alpha : "sample" or float
-        Observation precision: sampled under ``Gamma(*alpha_prior)`` (default) or fixed.
+    alpha : float or "sample"
+        Observation precision: fixed (default 1.5) or ``"sample"``: drawn under
+        ``Gamma(*alpha_prior)``.  The default is the winner of a validation search on the
+        embedded MovieLens data (20% of the training rows of ``random_split(..., 0.2,
+        rng=0)``, split with seed 1; rank 10, 1 chain x (50 + 200) sweeps, seeds 0 and 1,
+        validation RMSE): alpha 0.75 / 1.0 / 1.25 / **1.5** / 2.0 / 2.5 / 3.0 / sampled gave
+        0.8287 / 0.8197 / 0.8161 / **0.8155** / 0.8214 / 0.8312 / 0.8445 / 0.8265.  Sampled,
+        alpha climbs to about 2.3 (the training residuals) and every draw fits the training
+        ratings more closely than held-out ones warrant; a fixed noise precision below that
+        keeps the factors shrunk, as BPMF's fixed ``alpha = 2`` does (Salakhutdinov & Mnih
+        2008).
     beta0, nu0 : Normal-Wishart hyperparameters of every factor group (``nu0=None``: K).
     bias_prior, linear_prior, alpha_prior : (shape, rate)
         Gamma priors of the bias precisions, the linear feature-weight precisions, alpha.
@@ -141,7 +150,7 @@ class BayesianSVDpp(RatingModel):
 
     def __init__(self, rank: int = 10, flipped: bool = True, item_features=None,
                  user_features=None, implicit=None, n_chains: int = 2, burn_in: int = 50,
-                 n_samples: int = 150, thin: int = 1, alpha="sample", beta0: float = 2.0,
+                 n_samples: int = 150, thin: int = 1, alpha=1.5, beta0: float = 2.0,
                  nu0: float | None = None, bias_prior=(1.0, 1.0), linear_prior=(1.0, 1.0),
                  alpha_prior=(1.0, 1.0), n_predictive_draws: int = 50, n_tracked: int = 100,
                  init_scale: float = 0.1, n_jobs: int = 1, checkpoint_dir=None,
