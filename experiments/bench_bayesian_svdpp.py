@@ -8,7 +8,8 @@
    normalized bag of its raters (myFM: two relation blocks ``[I | N(u)/sqrt|N(u)|]`` and
    ``[I | N(i)/sqrt|N(i)|]`` with one hyperprior group each; no held-out pair enters any
    bag).  Same number of sweeps (``--sweeps``, of which the first 50 are burn-in), one chain
-   each (bayesrec with its defaults, alpha fixed at 1.5, and with alpha sampled); seconds per sweep (fit time / sweeps, everything included) and test RMSE
+   each (bayesrec with its defaults, alpha fixed at 1.5, and with alpha sampled); seconds
+   per sweep (fit time / sweeps, everything included) and test RMSE
    (predictions clipped to 0.5-5), each repeated ``--repeats`` times with different seeds in
    this run; medians and the time ratio.  Also r_hat of bayesrec's rotation-invariant
    quantities from a 2-chain fit.
