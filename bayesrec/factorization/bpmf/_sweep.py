@@ -134,9 +134,24 @@ class SweepData:
         return new
 
 
-def _packed_outer(f: np.ndarray, iu) -> np.ndarray:
-    """Rows ``triu(f_j f_j^T)`` packed, shape (n, D(D+1)/2), C-contiguous."""
-    return np.ascontiguousarray(f[:, iu[0]] * f[:, iu[1]])
+@numba.njit(cache=True)
+def _packed_outer_kernel(f, out):  # pragma: no cover - compiled
+    n, d = f.shape
+    for j in range(n):
+        k = 0
+        for a in range(d):
+            fa = f[j, a]
+            for b in range(a, d):
+                out[j, k] = fa * f[j, b]
+                k += 1
+
+
+def _packed_outer(f: np.ndarray) -> np.ndarray:
+    """Rows ``triu(f_j f_j^T)`` packed row by row, shape (n, D(D+1)/2), C-contiguous."""
+    n, d = f.shape
+    out = np.empty((n, d * (d + 1) // 2))
+    _packed_outer_kernel(np.ascontiguousarray(f, dtype=np.float64), out)
+    return out
 
 
 def _features(x: np.ndarray, biases: bool) -> np.ndarray:
@@ -204,11 +219,10 @@ def side_stats_scipy(pattern: sp.csr_matrix, values: np.ndarray, f_other: np.nda
                      other_bias: np.ndarray | None):
     """:func:`side_stats` by two scipy sparse products (single-threaded): ONE product of the
     rating pattern with the other side's packed outer products, one residual-CSR product."""
-    n, d = pattern.shape[0], f_other.shape[1]
-    iu = np.triu_indices(d)
+    n = pattern.shape[0]
     t = values if other_bias is None else values - other_bias[pattern.indices]
     resid = sp.csr_matrix((t, pattern.indices, pattern.indptr), shape=pattern.shape)
-    gram = pattern @ _packed_outer(f_other, iu)               # (n, D(D+1)/2)
+    gram = pattern @ _packed_outer(f_other)                   # (n, D(D+1)/2)
     g = resid @ f_other                                       # (n, D)
     # per-row sums by bincount (np.add.reduceat fails when the last rows are empty)
     rows = np.repeat(np.arange(n), np.diff(pattern.indptr))
