@@ -217,4 +217,16 @@ MUTANTS = [
     _m("hpf_beta_stale_theta", HPF, "state[\"eta\"][:, None] + theta.sum(0)[None, :]",
        "state[\"eta\"][:, None] + state[\"theta\"].sum(0)[None, :]", HPF_TESTS,
        "HPF: beta conditional on the previous sweep's theta"),
+    # ------------------------------------------------ fast row draws, weighted MF, Bayesian SVD++
+    _m("draw_rows_fast_alpha_in_mean", LINALG, "acc = prior_h[i] + alpha * g[s, i]",
+       "acc = prior_h[i] + g[s, i]", ["tests/test_draw_rows_fast.py"],
+       "fast row draws: alpha missing from the mean's right-hand side"),
+    _m("wmf_activity_shared_part", "bayesrec/factorization/implicit/wmf/_sweep.py",
+       "gram[s, q] = a * gram[s, q] + (a - 1.0) * base[q]", "gram[s, q] = a * gram[s, q]",
+       ["tests/test_implicit_wmf.py"],
+       "weighted MF: activity weight a_u left off the all-cells part V^T V of the precision"),
+    _m("svdpp_collapse_5pct", "bayesrec/factorization/svdpp_bayes/_sweep.py",
+       "s_mat[u, t] = prior_prec[i, j] - acc", "s_mat[u, t] = prior_prec[i, j] - 0.95 * acc",
+       ["tests/test_bayesian_svdpp_conditionals.py"],
+       "Bayesian SVD++: collapsed bag precision 5% off (own rows integrated out wrongly)"),
 ]
