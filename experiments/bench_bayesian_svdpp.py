@@ -38,6 +38,7 @@ import scipy.sparse as sp
 
 from bayesrec.data import MOVIELENS_20M_SHAPE, movielens_small, random_split, synthetic_ratings
 from bayesrec.metrics import rmse
+from experiments.benchtools import peak_memory_gb, reset_peak_memory
 
 K = 10
 BURN = 50
@@ -142,18 +143,6 @@ def part_small(a):
 
 
 # ------------------------------------------------------------------ 20M child process
-def _reset_peak():
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-
-
-def _peak_gb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024 ** 2
-    return float("nan")
-
 
 def child_20m(n_sweeps: int):
     from bayesrec.factorization.bpmf._sweep import BPMFPrior, SweepData
@@ -171,14 +160,14 @@ def child_20m(n_sweeps: int):
     prior = SVDppPrior(BPMFPrior(K, nw, 1.0, True, 1.0, 1.0, None, 1.0, 1.0, rescale=False),
                        nw, 1.0, 1.0)
     rng = np.random.default_rng(0)
-    _reset_peak()
+    reset_peak_memory()
     st = init_state(data, prior, rng)
     st = sweep(st, data, prior, rng)      # warm-up
     t = time.perf_counter()
     for _ in range(n_sweeps):
         st = sweep(st, data, prior, rng)
     sec = (time.perf_counter() - t) / n_sweeps
-    print(json.dumps({"sec_per_sweep": sec, "peak_gb": _peak_gb(), "build_sec": build,
+    print(json.dumps({"sec_per_sweep": sec, "peak_gb": peak_memory_gb(), "build_sec": build,
                       "train_rmse": float(np.sqrt(st.sse / data.n_ratings))}))
 
 

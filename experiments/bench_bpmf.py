@@ -33,6 +33,7 @@ from bayesrec.data.splits import random_split
 from bayesrec.factorization.bpmf._sweep import BPMFPrior, SweepData, init_state, sweep
 from bayesrec.inference.normal_wishart import NormalWishart
 from bayesrec.metrics import rmse
+from experiments.benchtools import peak_memory_gb, reset_peak_memory
 
 K = 10
 ALPHA = 2.0
@@ -140,18 +141,6 @@ def median(xs):
 
 
 # ------------------------------------------------------------------ 20M child processes
-def _reset_peak():
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-
-
-def _peak_gb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024 ** 2
-    return float("nan")
-
 
 def child_20m(which: str, n_sweeps: int, threads: int = 1):
     ratings, _ = synthetic_ratings(**MOVIELENS_20M_SHAPE, rank=K, noise=0.8, rng=0,
@@ -160,13 +149,13 @@ def child_20m(which: str, n_sweeps: int, threads: int = 1):
         data = SweepData(ratings)
         del ratings
         prior = _paper_prior()
-        _reset_peak()
+        reset_peak_memory()
         sec = time_ours(data, prior, n_sweeps)
     else:
         smurff = _smurff()
-        _reset_peak()
+        reset_peak_memory()
         sec = time_smurff(smurff, ratings, n_sweeps, threads)
-    print(json.dumps({"sec_per_sweep": sec, "peak_gb": _peak_gb()}))
+    print(json.dumps({"sec_per_sweep": sec, "peak_gb": peak_memory_gb()}))
 
 
 def run_child(args):

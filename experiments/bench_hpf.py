@@ -74,6 +74,7 @@ from bayesrec.data import MOVIELENS_20M_SHAPE, movielens_small, synthetic_rating
 from bayesrec.data.splits import random_split
 from bayesrec.factorization import HPF
 from bayesrec.metrics import evaluate_topk
+from experiments.benchtools import peak_memory_gb, reset_peak_memory
 
 
 def _hpfrec():
@@ -195,14 +196,6 @@ def _ndcg(model, train, test):
 
 
 # ------------------------------------------------------------------ part 3
-def _reset_peak():
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-
-
-def _peak_gb():
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 2**20
 
 
 def _child_20m(k, iters):
@@ -214,12 +207,12 @@ def _child_20m(k, iters):
     r, _ = synthetic_ratings(**MOVIELENS_20M_SHAPE, rng=0, with_timestamps=False)
     HPF(rank=2, method="cavi", n_iter=1).fit(r.take(np.arange(2000)))  # compile first
     HPF(rank=2, method="gibbs", n_samples=1, burn_in=0, n_chains=1).fit(r.take(np.arange(2000)))
-    _reset_peak()
+    reset_peak_memory()
     t = time.perf_counter()
     m = HPF(rank=k, method="cavi", n_iter=iters, tol=0.0, random_state=0).fit(r)
     seconds = time.perf_counter() - t
     out = {"K": k, "cavi iterations": m.n_iter_, "cavi fit s": seconds,
-           "cavi peak GB": _peak_gb()}
+           "cavi peak GB": peak_memory_gb()}
     del m
     # one iteration alone (phi pass, ELBO, user and item updates), after the data are built
     data = build_data(r, np.ones(len(r)))
@@ -230,13 +223,13 @@ def _child_20m(k, iters):
     for _ in range(3):
         _cavi.iterate(state, data, prior)
     out["cavi s/iter"] = (time.perf_counter() - t) / 3
-    _reset_peak()
+    reset_peak_memory()
     sampler = HPFGibbs(data, prior, np.zeros((1, 2), np.int64), np.zeros(0, np.int64), False)
     state = sampler.init(rng)
     t = time.perf_counter()
     for _ in range(3):
         state = sampler.step(state, rng)
-    out.update({"gibbs s/sweep": (time.perf_counter() - t) / 3, "gibbs peak GB": _peak_gb()})
+    out.update({"gibbs s/sweep": (time.perf_counter() - t) / 3, "gibbs peak GB": peak_memory_gb()})
     print(json.dumps(out))
 
 

@@ -43,6 +43,7 @@ from bayesrec.data import MOVIELENS_20M_SHAPE, movielens_small, random_split, sy
 from bayesrec.factorization import HPF, ImplicitALS, ImplicitBPMF
 from bayesrec.metrics import evaluate_topk
 from bayesrec.popularity import MostPopular
+from experiments.benchtools import peak_memory_gb
 
 K_EVAL = 10
 THRESHOLD = 4.0
@@ -250,14 +251,6 @@ def part_speed(rank: int, repeats: int):
     return o, p
 
 
-def _peak_gb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024 ** 2
-    return float("nan")
-
-
 def child_20m(which: str, rank: int, n: int):
     with _one_thread() if which != "ours-2threads" else _nothing():
         ratings, _ = synthetic_ratings(**MOVIELENS_20M_SHAPE, rank=5, rng=0,
@@ -268,7 +261,7 @@ def child_20m(which: str, rank: int, n: int):
             sec = time_bpmf_sweeps(imp, rank, n)
         else:
             sec = time_implicit_als(imp, rank, n)
-    print(json.dumps({"seconds": sec, "peak_gb": _peak_gb()}))
+    print(json.dumps({"seconds": sec, "peak_gb": peak_memory_gb()}))
 
 
 class _nothing:
