@@ -6,6 +6,7 @@ likewise ``eta_i``, ``beta_ik``)."""
 import numpy as np
 from scipy.special import gammaln
 
+from bayesrec.factorization.implicit.hpf import _gibbs
 from bayesrec.factorization.implicit.hpf._data import HPFPrior, InteractionData
 
 N_USERS, N_ITEMS, K = 4, 3, 2
@@ -29,3 +30,26 @@ def draw_prior(rng):
     theta = rng.gamma(p.a, 1.0 / xi[:, None], (N_USERS, K))
     beta = rng.gamma(p.c, 1.0 / eta[:, None], (N_ITEMS, K))
     return {"theta": theta, "beta": beta, "xi": xi, "eta": eta}
+
+
+def wrong_theta_rate(factor: float) -> type:
+    """A Gibbs sampler with one planted bug for the Geweke and SBC tests to catch: theta's
+    conditional rate multiplied by ``factor``, ``factor (xi_u + sum_i beta_ik)``; every other
+    update as in :class:`~bayesrec.factorization.implicit.hpf._gibbs.HPFGibbs`."""
+
+    class WrongThetaRate(_gibbs.HPFGibbs):
+        def step(self, state, rng):
+            p = self.prior
+            theta = _gibbs._gamma(rng, p.a + state["user_z"],
+                                  factor * (state["xi"][:, None] + state["beta"].sum(0)[None, :]))
+            xi = _gibbs._gamma(rng, p.a_prime + p.rank * p.a,
+                               p.a_prime / p.b_prime + theta.sum(1))
+            beta = _gibbs._gamma(rng, p.c + state["item_z"],
+                                 state["eta"][:, None] + theta.sum(0)[None, :])
+            eta = _gibbs._gamma(rng, p.c_prime + p.rank * p.c,
+                                p.c_prime / p.d_prime + beta.sum(1))
+            s = _gibbs.scale_draws(theta, xi, beta, eta, p, rng)
+            return self._allocate({"theta": theta * s, "xi": xi, "beta": beta / s, "eta": eta},
+                                  rng)
+
+    return WrongThetaRate

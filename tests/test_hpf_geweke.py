@@ -21,7 +21,7 @@ GIG distribution directly in ``test_hpf.py``.
 import arviz as az
 import numpy as np
 import pytest
-from _hpf_prior import PRIOR, all_cells, draw_prior
+from _hpf_prior import PRIOR, all_cells, draw_prior, wrong_theta_rate
 
 from bayesrec.factorization.implicit.hpf import _gibbs
 
@@ -81,20 +81,8 @@ def test_geweke_gibbs_sweep_gets_it_right(forward):
     assert np.all(np.abs(z) < Z), np.round(z, 2)
 
 
-class _WrongThetaRate(_gibbs.HPFGibbs):
-    """theta's conditional rate 5% too large: ``1.05 (xi_u + sum_i beta_ik)``."""
-
-    def step(self, state, rng):
-        p = self.prior
-        theta = _gibbs._gamma(rng, p.a + state["user_z"],
-                              1.05 * (state["xi"][:, None] + state["beta"].sum(0)[None, :]))
-        xi = _gibbs._gamma(rng, p.a_prime + p.rank * p.a, p.a_prime / p.b_prime + theta.sum(1))
-        beta = _gibbs._gamma(rng, p.c + state["item_z"],
-                             state["eta"][:, None] + theta.sum(0)[None, :])
-        eta = _gibbs._gamma(rng, p.c_prime + p.rank * p.c, p.c_prime / p.d_prime + beta.sum(1))
-        s = _gibbs.scale_draws(theta, xi, beta, eta, p, rng)
-        return self._allocate({"theta": theta * s, "xi": xi, "beta": beta / s, "eta": eta},
-                              rng)
+#: theta's conditional rate 5% too large
+_WrongThetaRate = wrong_theta_rate(1.05)
 
 
 def test_geweke_catches_a_wrong_theta_rate(forward):

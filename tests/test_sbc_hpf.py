@@ -18,7 +18,7 @@ the 5% version of that bug is the job of ``test_hpf_geweke.py``.
 
 import numpy as np
 import pytest
-from _hpf_prior import PRIOR, all_cells, draw_prior
+from _hpf_prior import PRIOR, all_cells, draw_prior, wrong_theta_rate
 from _sbc import failures
 
 from bayesrec.factorization.implicit.hpf import _gibbs
@@ -60,20 +60,8 @@ def test_sbc_hpf_gibbs():
     assert not bad, bad
 
 
-class _WrongThetaRate(_gibbs.HPFGibbs):
-    """theta's conditional rate 25% too large."""
-
-    def step(self, state, rng):
-        p = self.prior
-        theta = _gibbs._gamma(rng, p.a + state["user_z"],
-                              1.25 * (state["xi"][:, None] + state["beta"].sum(0)[None, :]))
-        xi = _gibbs._gamma(rng, p.a_prime + p.rank * p.a, p.a_prime / p.b_prime + theta.sum(1))
-        beta = _gibbs._gamma(rng, p.c + state["item_z"],
-                             state["eta"][:, None] + theta.sum(0)[None, :])
-        eta = _gibbs._gamma(rng, p.c_prime + p.rank * p.c, p.c_prime / p.d_prime + beta.sum(1))
-        s = _gibbs.scale_draws(theta, xi, beta, eta, p, rng)
-        return self._allocate({"theta": theta * s, "xi": xi, "beta": beta / s, "eta": eta},
-                              rng)
+#: theta's conditional rate 25% too large
+_WrongThetaRate = wrong_theta_rate(1.25)
 
 
 @pytest.mark.slow
