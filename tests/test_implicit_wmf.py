@@ -51,6 +51,19 @@ def _unpack(packed, d):
     return m + np.triu(m, 1).T
 
 
+def _point(counts, active, alpha):
+    """Fixed factors (users outside ``active`` at 0), a non-diagonal ``Lambda``, ``mu`` and the
+    prior with ``alpha`` fixed: the point at which the conditionals are compared."""
+    rng = np.random.default_rng(0)
+    U = np.zeros((counts.n_users, K))
+    U[active] = rng.normal(size=(len(active), K))
+    V = rng.normal(size=(counts.n_items, K))
+    lam = np.array([[2.0, 0.3, 0.0], [0.3, 1.5, 0.2], [0.0, 0.2, 1.0]])
+    mu = np.array([0.1, -0.2, 0.3])
+    prior = make_prior(K, NormalWishart(np.zeros(K), 2.0, K, np.eye(K)), 1.0, alpha, (1, 1))
+    return U, V, lam, mu, prior
+
+
 @pytest.mark.parametrize("kernel", ["outer table", "direct"])
 @pytest.mark.parametrize("side", ["user", "item"])
 def test_conditional_equals_dense_computation_over_all_cells(counts, side, kernel,
@@ -63,13 +76,7 @@ def test_conditional_equals_dense_computation_over_all_cells(counts, side, kerne
     pref, c = _dense(counts, conf)
     active = np.flatnonzero((pref > 0).any(1))
     assert counts.n_users - 1 not in active       # the zero-count-only user is no cell
-    rng = np.random.default_rng(0)
-    U = np.zeros((counts.n_users, K))
-    U[active] = rng.normal(size=(len(active), K))
-    V = rng.normal(size=(counts.n_items, K))
-    lam = np.array([[2.0, 0.3, 0.0], [0.3, 1.5, 0.2], [0.0, 0.2, 1.0]])
-    mu = np.array([0.1, -0.2, 0.3])
-    prior = make_prior(K, NormalWishart(np.zeros(K), 2.0, K, np.eye(K)), 1.0, alpha, (1, 1))
+    U, V, lam, mu, prior = _point(counts, active, alpha)
     if side == "user":
         stats = side_stats(*data.user_side(), V)
         rows, other, P, C = active, V, pref[active], c[active]
@@ -273,13 +280,7 @@ def test_activity_weighted_conditionals_equal_dense_computation(counts, kernel, 
     assert len(np.unique(a[a > 0])) > 2                   # the weights really differ
     ca = a[:, None] * c                                   # precision factors of every cell
     active = data.active_users
-    rng = np.random.default_rng(0)
-    U = np.zeros((counts.n_users, K))
-    U[active] = rng.normal(size=(len(active), K))
-    V = rng.normal(size=(counts.n_items, K))
-    lam = np.array([[2.0, 0.3, 0.0], [0.3, 1.5, 0.2], [0.0, 0.2, 1.0]])
-    mu = np.array([0.1, -0.2, 0.3])
-    prior = make_prior(K, NormalWishart(np.zeros(K), 2.0, K, np.eye(K)), 1.0, alpha, (1, 1))
+    U, V, lam, mu, prior = _point(counts, active, alpha)
     # the two steps exactly as the sweep calls them
     calls = {"user": ((data.user_side(), V), data.active_scale(), V, ca[active],
                       pref[active]),
