@@ -19,6 +19,7 @@ All metrics are vectorized over users: hits are found by one sorted search of
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from ._validation import check_positive
@@ -216,6 +217,41 @@ def evaluate_topk(model, train: Ratings, test: Ratings, k: int = 10,
         ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit_rate@k``, ``coverage``
         (share of the catalogue in at least one list), ``n_users``.
     """
+    users, rec, rel_u = _ranked_lists(model, train, test, k, threshold, options)
+    return {f"precision@{k}": precision_at_k(rec, rel_u, k),
+            f"recall@{k}": recall_at_k(rec, rel_u, k),
+            f"ndcg@{k}": ndcg_at_k(rec, rel_u, k),
+            f"map@{k}": average_precision_at_k(rec, rel_u, k),
+            f"hit_rate@{k}": hit_rate_at_k(rec, rel_u, k),
+            "coverage": catalogue_coverage(rec, train.n_items),
+            "n_users": int(len(users))}
+
+
+def evaluate_topk_per_user(model, train: Ratings, test: Ratings, k: int = 10,
+                           threshold: float | None | str = "auto", **options):
+    """The per-user values behind :func:`evaluate_topk` (same users, same lists).
+
+    For paired comparisons of two models on one split
+    (:func:`bayesrec.model_selection.paired_bootstrap`): both frames hold the same users in
+    the same order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the user's index (``user``), columns ``precision@k``, ``recall@k``,
+        ``ndcg@k``, ``map@k``, ``hit_rate@k``; their column means are :func:`evaluate_topk`'s.
+    """
+    users, rec, rel_u = _ranked_lists(model, train, test, k, threshold, options)
+    cols = {f"precision@{k}": precision_at_k, f"recall@{k}": recall_at_k,
+            f"ndcg@{k}": ndcg_at_k, f"map@{k}": average_precision_at_k,
+            f"hit_rate@{k}": hit_rate_at_k}
+    return pd.DataFrame({name: f(rec, rel_u, k, per_user=True) for name, f in cols.items()},
+                        index=pd.Index(users, name="user"))
+
+
+def _ranked_lists(model, train: Ratings, test: Ratings, k: int, threshold, options):
+    """The evaluated users (a relevant test item and a training row), their top-``k`` lists
+    (seen training items excluded) and their relevance rows."""
     if not _same_maps(train, test):
         raise ValueError("train and test must share id maps (use a bayesrec split)")
     fitted = getattr(model, "train_", None)
@@ -240,14 +276,7 @@ def evaluate_topk(model, train: Ratings, test: Ratings, k: int = 10,
         rec = _drop_seen(rec, seen, k)
     if rec.shape[1] < k:  # tiny catalogue: pad with -1 (never a hit)
         rec = np.hstack([rec, np.full((len(rec), k - rec.shape[1]), -1)])
-    rel_u = rel[users]
-    return {f"precision@{k}": precision_at_k(rec, rel_u, k),
-            f"recall@{k}": recall_at_k(rec, rel_u, k),
-            f"ndcg@{k}": ndcg_at_k(rec, rel_u, k),
-            f"map@{k}": average_precision_at_k(rec, rel_u, k),
-            f"hit_rate@{k}": hit_rate_at_k(rec, rel_u, k),
-            "coverage": catalogue_coverage(rec, train.n_items),
-            "n_users": int(len(users))}
+    return users, rec, rel[users]
 
 
 def _same_maps(a: Ratings, b: Ratings) -> bool:

@@ -5,7 +5,13 @@ import pandas as pd
 import pytest
 
 from bayesrec.data import Ratings, leave_last_k_out
-from bayesrec.metrics import _drop_seen, evaluate_topk, ndcg_at_k, relevance_matrix
+from bayesrec.metrics import (
+    _drop_seen,
+    evaluate_topk,
+    evaluate_topk_per_user,
+    ndcg_at_k,
+    relevance_matrix,
+)
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +103,37 @@ def test_evaluate_topk_excludes_all_training_items_for_a_model_on_a_view():
     with pytest.raises(ValueError, match="id maps"):
         other = Ratings.from_arrays([7, 8], [0, 1], [1.0, 2.0])
         evaluate_topk(_FixedScores(scores, other), train, test)
+    per = evaluate_topk_per_user(model, train, test, k=1)
+    assert per.index.tolist() == [0, 2]
+    assert per["precision@1"].tolist() == [1.0, 0.0]
+    assert per["ndcg@1"].tolist() == [1.0, 0.0]
+
+
+def test_per_user_values_against_slow_loop(timed):
+    """Per-user NDCG/recall/hit of a fixed-score model, recomputed user by user."""
+    train, test = leave_last_k_out(timed, k=3, min_train=2)
+    scores = np.random.default_rng(3).standard_normal(timed.n_items)
+    model = _FixedScores(scores, train)
+    k = 5
+    per = evaluate_topk_per_user(model, train, test, k=k, threshold=3.0)
+    expected = {}
+    for u in range(train.n_users):
+        relevant = set(test.items[(test.users == u) & (test.ratings >= 3.0)].tolist())
+        if not relevant or not (train.users == u).any():
+            continue
+        seen = set(train.items[train.users == u].tolist())
+        ranked = [i for i in np.argsort(-scores, kind="stable") if i not in seen][:k]
+        dcg = sum(1.0 / np.log2(p + 2) for p, i in enumerate(ranked) if i in relevant)
+        ideal = sum(1.0 / np.log2(p + 2) for p in range(min(k, len(relevant))))
+        hits = sum(i in relevant for i in ranked)
+        expected[u] = (dcg / ideal, hits / len(relevant), float(hits > 0))
+    assert per.index.tolist() == sorted(expected)
+    ref = np.array([expected[u] for u in per.index])
+    np.testing.assert_allclose(per[["ndcg@5", "recall@5", "hit_rate@5"]].to_numpy(), ref,
+                               rtol=1e-12)
+    means = evaluate_topk(model, train, test, k=k, threshold=3.0)
+    for name in per.columns:
+        assert per[name].mean() == pytest.approx(means[name], rel=1e-12)
 
 
 def test_implicit_relevance_is_every_interaction():

@@ -229,4 +229,15 @@ MUTANTS = [
        "s_mat[u, t] = prior_prec[i, j] - acc", "s_mat[u, t] = prior_prec[i, j] - 0.95 * acc",
        ["tests/test_bayesian_svdpp_conditionals.py"],
        "Bayesian SVD++: collapsed bag precision 5% off (own rows integrated out wrongly)"),
+    _m("bootstrap_unpaired", "bayesrec/model_selection/_compare.py",
+       "means[s:s + m] = d[rng.integers(0, n, (m, n))].mean(axis=1)",
+       "means[s:s + m] = (a[rng.integers(0, n, (m, n))] - b[rng.integers(0, n, (m, n))])"
+       ".mean(axis=1)",
+       ["tests/test_paired_bootstrap.py"],
+       "paired bootstrap: users resampled independently for the two models (pairing lost)"),
+    _m("per_user_lists_unexcluded", "bayesrec/metrics.py",
+       "rec, _ = model.recommend_indices(users, k=n_ask, exclude_seen=True, **options)",
+       "rec, _ = model.recommend_indices(users, k=n_ask, exclude_seen=False, **options)",
+       ["tests/test_topn_protocol.py"],
+       "top-k evaluation: training items not excluded from the evaluated lists"),
 ]
