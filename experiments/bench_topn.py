@@ -1,6 +1,6 @@
 """Top-N benchmark: bayesrec's implicit models against implicit (ALS, BPR), hpfrec and EASE.
 
-``python -m experiments.bench_topn [--parts 1,2,3]``; peers are benchmark-only
+``python -m experiments.bench_topn [--parts 1,2,3,4]``; peers are benchmark-only
 (``pip install -e ".[bench]"``), never imported by the library or the tests.
 
 1. Accuracy on the embedded data's test split (random 80/20, seed 0; relevant = held-out
@@ -9,7 +9,9 @@
    carved from the training rows (20%, seed 1), as the bayesrec defaults were
    (``experiments/topn.py``); hpfrec runs with bayesrec HPF's rank and its own defaults.
    ImplicitBPMF runs with several chain seeds (``--seeds``) and counts with their median.
-   Target: the best of HPF / ImplicitBPMF reaches the best peer's NDCG@10.
+   Target: the best of HPF / ImplicitBPMF reaches the best peer's NDCG@10.  A paired
+   bootstrap over the test users gives the interval of ImplicitBPMF's (median seed) gap to
+   the best peer.
 2. Speed, one thread each, same K (ImplicitBPMF's default rank, or ``--rank``): ImplicitBPMF
    seconds per Gibbs sweep against implicit's ALS seconds per iteration (conjugate-gradient
    solver, its default) on the embedded data, measured in the same run, repeated, medians.
@@ -18,6 +20,9 @@
    ``MOVIELENS_20M_SHAPE``), each side in a child process (run it with no other
    big job running): seconds per sweep / iteration and peak memory
    (whole process, data included).  Target: <= 6 GB.
+4. (not run by default) ImplicitBPMF's defaults against EASE on three validation splits of
+   the training data, each with EASE's lambda picked on that split: is the order of the two
+   on the test split more than the noise of one split?
 
 EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019) is written here:
 ``B = I - P diagMat(1 / diag P)``, ``P = (X^T X + lambda I)^-1``, scores ``X B``; its dense
@@ -41,7 +46,8 @@ import scipy.sparse as sp
 from bayesrec.base import top_k
 from bayesrec.data import MOVIELENS_20M_SHAPE, movielens_small, random_split, synthetic_ratings
 from bayesrec.factorization import HPF, ImplicitALS, ImplicitBPMF
-from bayesrec.metrics import evaluate_topk
+from bayesrec.metrics import evaluate_topk, evaluate_topk_per_user
+from bayesrec.model_selection import paired_bootstrap
 from bayesrec.popularity import MostPopular
 from experiments.benchtools import peak_memory_gb
 
@@ -145,12 +151,15 @@ def part_accuracy(seeds=(0, 1, 2)):
     train, test = random_split(data, test_size=0.2, rng=0)
     fit_set, val = random_split(train, test_size=0.2, rng=1)
     rows = []
+    per_user = {}
 
     def add(name, build, settings=""):
         t0 = time.perf_counter()
         model = build(train)
         seconds = time.perf_counter() - t0
         res = evaluate_topk(model, train, test, k=K_EVAL, threshold=THRESHOLD)
+        per_user[name] = evaluate_topk_per_user(model, train, test, k=K_EVAL,
+                                                threshold=THRESHOLD)[f"ndcg@{K_EVAL}"]
         rows.append({"model": name, "settings": settings, "ndcg@10": res["ndcg@10"],
                      "precision@10": res["precision@10"], "recall@10": res["recall@10"],
                      "map@10": res["map@10"], "coverage": res["coverage"],
@@ -192,6 +201,45 @@ def part_accuracy(seeds=(0, 1, 2)):
           f"{peers.max():.4f} ({peers.idxmax()}); ratio {ours.max() / peers.max():.3f} "
           f"(target >= 1); ImplicitBPMF over seeds {list(seeds)}: min {bpmf.min():.4f}, "
           f"max {bpmf.max():.4f}")
+    median_seed = (bpmf - bpmf.median()).abs().idxmin()
+    _print_gap(per_user[median_seed], per_user[peers.idxmax()],
+               f"{median_seed} - {peers.idxmax()}")
+    return table
+
+
+def _print_gap(ours, peer, label: str):
+    """Paired bootstrap of the per-user NDCG@10 difference (the same test users)."""
+    gap = paired_bootstrap(ours, peer, n_boot=10_000, random_state=0)
+    print(f"  paired bootstrap over {gap['n_users']} users, {label}: "
+          f"{gap['difference']:+.4f} (95% interval {gap['low']:+.4f} .. {gap['high']:+.4f}; "
+          f"share of resamples above 0: {gap['share_above_zero']:.2f})", flush=True)
+
+
+def part_validation_folds(folds=(1, 2, 3)):
+    """ImplicitBPMF's defaults against EASE on several validation splits of the training data
+    (EASE's lambda picked on each split itself, which favours EASE): how stable the ranking
+    of the two is beyond the one test split."""
+    print(f"== 4. validation splits {list(folds)} of the training data (20% each)")
+    data = movielens_small()
+    train, _ = random_split(data, test_size=0.2, rng=0)
+    rows = []
+    for fold in folds:
+        fit_set, val = random_split(train, test_size=0.2, rng=fold)
+        ease = {lam: fit_ease(fit_set, lam) for lam in EASE_GRID}
+        lam = max((_ndcg(m, fit_set, val), lam) for lam, m in ease.items())[1]
+        ours = ImplicitBPMF(verbose=False, random_state=0).fit(fit_set)
+        pu = {name: evaluate_topk_per_user(m, fit_set, val, k=K_EVAL,
+                                           threshold=THRESHOLD)[f"ndcg@{K_EVAL}"]
+              for name, m in (("ImplicitBPMF", ours), ("EASE", ease[lam]))}
+        rows.append({"fold": fold, "ImplicitBPMF": pu["ImplicitBPMF"].mean(),
+                     "EASE": pu["EASE"].mean(), "EASE lambda": lam})
+        print(f"  fold {fold}: ImplicitBPMF {rows[-1]['ImplicitBPMF']:.4f}, EASE "
+              f"{rows[-1]['EASE']:.4f} (lambda {lam:g})", flush=True)
+        _print_gap(pu["ImplicitBPMF"], pu["EASE"], "ImplicitBPMF - EASE")
+    table = pd.DataFrame(rows).set_index("fold")
+    print(f"  mean over folds: ImplicitBPMF {table['ImplicitBPMF'].mean():.4f}, EASE "
+          f"{table['EASE'].mean():.4f}, ratio "
+          f"{table['ImplicitBPMF'].mean() / table['EASE'].mean():.3f}")
     return table
 
 
@@ -314,6 +362,8 @@ def main(argv=None):
         part_speed(rank, a.repeats)
     if 3 in parts:
         part_20m(rank, a.n_20m)
+    if 4 in parts:
+        part_validation_folds()
 
 
 if __name__ == "__main__":

@@ -328,3 +328,74 @@ def test_activity_weighted_als_equals_dense_reference_solves(counts):
         ImplicitALS(activity_exponent=-0.5).fit(counts)
     with pytest.raises(ValueError, match="activity_exponent"):
         ImplicitBPMF(activity_exponent=3.0, verbose=False).fit(counts)
+
+
+class _FixedNormals:
+    """Stands in for the Generator: hands out pre-drawn normals (the draws are then a known
+    function of them)."""
+
+    def __init__(self, z):
+        self.z = z
+
+    def standard_normal(self, shape):
+        assert tuple(shape) == self.z.shape
+        return self.z
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.7])
+def test_coordinate_updates_equal_dense_single_site_conditionals(counts, gamma):
+    """The single-site sampler (``sampler="coordinate"``): one pass over a row's coordinates,
+    in order, each ``x_k ~ N((h_k - sum_{j != k} P_kj x_j) / P_kk, 1 / P_kk)`` with ``P``, ``h``
+    summed densely over every cell of the row (precision ``alpha a_u c_ui``), given the same
+    normals; and the side's weighted squared error over all cells."""
+    from bayesrec.factorization.implicit.wmf._coordinate import coordinate_side
+    conf, alpha = 2.5, 1.7
+    data = WMFData.from_ratings(counts, conf, activity_exponent=gamma)
+    pref, c = _dense(counts, conf)
+    a = _activity(pref, gamma) if gamma else (pref > 0).any(1).astype(float)
+    ca = a[:, None] * c
+    active = data.active_users
+    U, V, lam, mu, prior = _point(counts, active, alpha)
+    x_start = {"user": U[active] + 0.3, "item": V - 0.2}
+    calls = {"user": ((data.user_side(), V), data.active_scale(), V, ca[active], pref[active]),
+             "item": (data.item_side_scaled(U), None, U[active], ca[active].T,
+                      pref[active].T)}
+    for name, ((side, other), scale, dense_other, C, P) in calls.items():
+        x0 = x_start[name]
+        x_keep = x0.copy()
+        z = np.random.default_rng(8).standard_normal(x0.shape)
+        got, sse = coordinate_side(side, other, x0, mu, lam, prior, alpha, _FixedNormals(z),
+                                   row_scale=scale)
+        got_mode, _ = coordinate_side(side, other, x0, mu, lam, prior, alpha, None, mode=True,
+                                      row_scale=scale)
+        ref = x0.copy()
+        ref_mode = x0.copy()
+        for r in range(len(C)):
+            prec = lam + alpha * (dense_other.T * C[r]) @ dense_other
+            h = lam @ mu + alpha * (dense_other.T * C[r]) @ P[r]
+            for k in range(K):
+                for x, noise in ((ref, z[r, k]), (ref_mode, 0.0)):
+                    rest = prec[k] @ x[r] - prec[k, k] * x[r, k]
+                    x[r, k] = (h[k] - rest) / prec[k, k] + noise / np.sqrt(prec[k, k])
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got_mode, ref_mode, rtol=1e-10, atol=1e-10)
+        sse_ref = np.sum(C * (P - got @ dense_other.T) ** 2)
+        assert sse == pytest.approx(sse_ref, rel=1e-10)
+        np.testing.assert_array_equal(x0, x_keep)            # the input is not modified
+
+
+def test_coordinate_ascent_converges_to_the_block_conditional_mean(counts):
+    """Repeated coordinate passes in ``mode`` are Gauss-Seidel on ``P x = h``: they reach the
+    blocked sampler's conditional mean (dense solve) for every row."""
+    from bayesrec.factorization.implicit.wmf._coordinate import coordinate_side
+    conf, alpha = 2.5, 1.7
+    data = WMFData.from_ratings(counts, conf, activity_exponent=0.7)
+    active = data.active_users
+    U, V, lam, mu, prior = _point(counts, active, alpha)
+    block = draw_side(data.user_side(), V, mu, lam, prior, alpha, None, mode=True,
+                      row_scale=data.active_scale())[0]
+    x = np.zeros((len(active), K))
+    for _ in range(400):
+        x, _ = coordinate_side(data.user_side(), V, x, mu, lam, prior, alpha, None, mode=True,
+                               row_scale=data.active_scale())
+    np.testing.assert_allclose(x, block, rtol=1e-8, atol=1e-10)

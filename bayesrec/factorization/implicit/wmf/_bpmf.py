@@ -58,6 +58,7 @@ from ._data import WMFData
 from ._sweep import init_state, make_prior, sweep
 
 STRATEGIES = ("mean", "thompson", "lower_bound")
+SAMPLERS = ("blocked", "coordinate")
 _SCALARS = ["train_loss", "alpha", "U_norm", "V_norm", "mu_U_norm", "mu_V_norm"]
 
 
@@ -65,8 +66,9 @@ class WMFSampler:
     """Picklable sampler for :func:`bayesrec.inference.chains.run_chains`."""
 
     def __init__(self, data: WMFData, prior, cells: tuple[np.ndarray, np.ndarray],
-                 bank_draws: np.ndarray, init_scale: float, alpha0: float):
-        self.data, self.prior = data, prior
+                 bank_draws: np.ndarray, init_scale: float, alpha0: float,
+                 sampler: str = "blocked"):
+        self.data, self.prior, self.sampler = data, prior, sampler
         self.cell_users, self.cell_items = cells
         self.bank_draws = np.asarray(bank_draws, dtype=int)
         self.init_scale, self.alpha0 = init_scale, alpha0
@@ -79,14 +81,14 @@ class WMFSampler:
             h.update(np.ascontiguousarray(a).tobytes())
         if d.user_scale is not None:
             h.update(np.ascontiguousarray(d.user_scale).tobytes())
-        h.update(repr((self.prior, self.init_scale, self.alpha0)).encode())
+        h.update(repr((self.prior, self.init_scale, self.alpha0, self.sampler)).encode())
         return h.hexdigest()
 
     def init(self, rng):
         return init_state(self.data, self.prior, rng, self.init_scale, self.alpha0)
 
     def step(self, state, rng):
-        return sweep(state, self.data, self.prior, rng)
+        return sweep(state, self.data, self.prior, rng, sampler=self.sampler)
 
     def record(self, state) -> dict:
         return {"train_loss": state.sse / self.data.n_cells, "alpha": state.alpha,
@@ -193,7 +195,7 @@ class ImplicitBPMF(Recommender):
                "init_scale": Real(low=0.0), "n_jobs": Integer(low=1),
                "checkpoint_dir": Anything(), "checkpoint_every": Integer(low=1),
                "verbose": Boolean(), "random_state": RandomState(),
-               "default_strategy": Choice(*STRATEGIES)}
+               "default_strategy": Choice(*STRATEGIES), "sampler": Choice(*SAMPLERS)}
     _test_params = {"rank": 3, "n_samples": 4, "burn_in": 2, "n_chains": 1,
                     "n_predictive_draws": 2, "verbose": False}
 
@@ -203,7 +205,8 @@ class ImplicitBPMF(Recommender):
                  n_samples: int = 200, burn_in: int = 50, thin: int = 1, n_chains: int = 2,
                  n_predictive_draws: int = 50, n_tracked: int = 100, init_scale: float = 0.1,
                  n_jobs: int = 1, checkpoint_dir=None, checkpoint_every: int = 50,
-                 verbose: bool = True, random_state=None, default_strategy: str = "mean"):
+                 verbose: bool = True, random_state=None, default_strategy: str = "mean",
+                 sampler: str = "blocked"):
         self.rank = rank
         self.confidence = confidence
         self.activity_exponent = activity_exponent
@@ -225,6 +228,7 @@ class ImplicitBPMF(Recommender):
         self.verbose = verbose
         self.random_state = random_state
         self.default_strategy = default_strategy
+        self.sampler = sampler
 
     # ------------------------------------------------------------------ fitting
     def _prior(self, p: dict):
@@ -260,7 +264,7 @@ class ImplicitBPMF(Recommender):
         n_bank = -(-p["n_predictive_draws"] // n_chains)
         cells = self._tracked_cells(ratings, data, eval_set, p)
         sampler = WMFSampler(data, prior, cells, bank_schedule(n_samples, n_bank),
-                             p["init_scale"], 1.0)
+                             p["init_scale"], 1.0, p["sampler"])
         settings = RunSettings(n_samples, p["burn_in"], p["thin"],
                                None if p["checkpoint_dir"] is None else str(p["checkpoint_dir"]),
                                p["checkpoint_every"])

@@ -45,6 +45,8 @@ import numpy as np
 from ...bpmf._linalg import draw_rows
 from ...bpmf._moves import linear_move, rescale
 from ...bpmf._sweep import BPMFPrior, State, _prior_blocks, _sample_hyper
+from ._coordinate import coordinate_side
+from ._crossprod import cross_product as _cross
 from ._data import WMFData
 
 
@@ -171,32 +173,6 @@ def _direct_chunks(indptr, indices, w, t, f, gram, g, t2, n_chunks):  # pragma: 
         _stats_rows_gather(indptr, indices, w, t, f, gram, g, t2, lo, hi, buf, full)
 
 
-@numba.njit(cache=True)
-def _cross(f):  # pragma: no cover - compiled
-    # f^T f by rank-4 updates over f's rows (vectorized inner loop, one fixed order)
-    n, d = f.shape
-    out = np.zeros((d, d))
-    k = 0
-    while k + 4 <= n:
-        for a in range(d):
-            c0, c1, c2, c3 = f[k, a], f[k + 1, a], f[k + 2, a], f[k + 3, a]
-            for b in range(d):
-                out[a, b] += (c0 * f[k, b] + c1 * f[k + 1, b]
-                              + c2 * f[k + 2, b] + c3 * f[k + 3, b])
-        k += 4
-    while k < n:
-        for a in range(d):
-            c0 = f[k, a]
-            for b in range(d):
-                out[a, b] += c0 * f[k, b]
-        k += 1
-    # exactly symmetric (the two triangles' sums ran in the same order up to commutation)
-    for a in range(d):
-        for b in range(a + 1, d):
-            out[b, a] = out[a, b]
-    return out
-
-
 _direct_parallel = numba.njit(parallel=True, cache=True)(_direct_chunks)
 _direct_serial = numba.njit(cache=True)(_direct_chunks)
 #: above this size (bytes) the table of the other side's outer products is not formed
@@ -290,12 +266,16 @@ def weighted_sse(data: WMFData, xu: np.ndarray, xv: np.ndarray) -> float:
 
 
 def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generator,
-          mode: bool = False, backend: str = "fast") -> State:
+          mode: bool = False, backend: str = "fast", sampler: str = "blocked") -> State:
     """One sweep ``(state, data, prior, rng) -> state``: alpha | S; (mu_U, Lambda_U) | U;
     U | V; (mu_V, Lambda_V) | V; V | U; then the scale and GL(K) moves.
 
     ``mode=True``: conditional means with the hyperparameters held (ALS).
+    ``sampler="coordinate"``: the factor steps draw one coordinate at a time
+    (:mod:`._coordinate`) instead of whole rows.
     """
+    if sampler == "coordinate":
+        return _coordinate_sweep(state, data, prior, rng, mode)
     alpha = state.alpha
     if prior.alpha is None and not mode:
         alpha = float(rng.gamma(prior.alpha_a + 0.5 * data.n_cells,
@@ -316,6 +296,34 @@ def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generato
                             backend)
     new = State(xu, xv, alpha, mu_u, lam_u, mu_v, lam_v, 1.0, 1.0, max(sse, 0.0),
                 state.n_jitter + j1 + j2)
+    if not mode and prior.rescale and prior.nw is not None:
+        rescale(new, prior, rng)
+        linear_move(new, prior, rng)
+    return new
+
+
+def _coordinate_sweep(state: State, data: WMFData, prior: BPMFPrior, rng, mode: bool) -> State:
+    """The sweep of :func:`sweep` with single-site coordinate updates of U and V."""
+    alpha = state.alpha
+    if prior.alpha is None and not mode:
+        alpha = float(rng.gamma(prior.alpha_a + 0.5 * data.n_cells,
+                                1.0 / (prior.alpha_b + 0.5 * state.sse)))
+    act = data.active_users
+    if mode:
+        mu_u, lam_u = state.mu_u, state.lam_u
+    else:
+        mu_u, lam_u = _sample_hyper(prior, state.xu[act], rng)
+    xu = np.zeros_like(state.xu)
+    xu[act], _ = coordinate_side(data.user_side(), state.xv, state.xu[act], mu_u, lam_u, prior,
+                                 alpha, rng, mode, data.active_scale(), want_sse=False)
+    if mode:
+        mu_v, lam_v = state.mu_v, state.lam_v
+    else:
+        mu_v, lam_v = _sample_hyper(prior, state.xv, rng)
+    side, other = data.item_side_scaled(xu)
+    xv, sse = coordinate_side(side, other, state.xv, mu_v, lam_v, prior, alpha, rng, mode)
+    new = State(xu, xv, alpha, mu_u, lam_u, mu_v, lam_v, 1.0, 1.0, max(sse, 0.0),
+                state.n_jitter)
     if not mode and prior.rescale and prior.nw is not None:
         rescale(new, prior, rng)
         linear_move(new, prior, rng)
