@@ -46,6 +46,7 @@ import scipy.sparse as sp
 from bayesrec.base import top_k
 from bayesrec.data import MOVIELENS_20M_SHAPE, movielens_small, random_split, synthetic_ratings
 from bayesrec.factorization import HPF, ImplicitALS, ImplicitBPMF
+from bayesrec.factorization.implicit.wmf._bpmf import SAMPLERS
 from bayesrec.metrics import evaluate_topk, evaluate_topk_per_user
 from bayesrec.model_selection import paired_bootstrap
 from bayesrec.popularity import MostPopular
@@ -251,8 +252,9 @@ def _one_thread():
     return threadpool_limits(1)
 
 
-def time_bpmf_sweeps(train, rank: int, n_sweeps: int) -> float:
-    """Seconds per ImplicitBPMF Gibbs sweep (median over the sweeps, after one warm-up)."""
+def time_bpmf_sweeps(train, rank: int, n_sweeps: int, sampler: str | None = None) -> float:
+    """Seconds per ImplicitBPMF Gibbs sweep (median over the sweeps, after one warm-up) with
+    ``sampler`` (default: the estimator's)."""
     from bayesrec.factorization.implicit.wmf._data import WMFData
     from bayesrec.factorization.implicit.wmf._sweep import init_state, sweep
     model = ImplicitBPMF(rank=rank)
@@ -260,12 +262,13 @@ def time_bpmf_sweeps(train, rank: int, n_sweeps: int) -> float:
     prior = model._prior(p)
     # the data exactly as the estimator builds them (confidence, activity weights)
     data = WMFData.from_ratings(train, p["confidence"], p["activity_exponent"])
+    sampler = p["sampler"] if sampler is None else sampler
     rng = np.random.default_rng(0)
-    state = sweep(init_state(data, prior, rng), data, prior, rng)
+    state = sweep(init_state(data, prior, rng), data, prior, rng, sampler=sampler)
     times = []
     for _ in range(n_sweeps):
         t0 = time.perf_counter()
-        state = sweep(state, data, prior, rng)
+        state = sweep(state, data, prior, rng, sampler=sampler)
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 
@@ -289,14 +292,20 @@ def part_speed(rank: int, repeats: int):
     with _one_thread():
         data = movielens_small()
         train, _ = random_split(data, test_size=0.2, rng=0)
-        ours, peer = [], []
+        ours = {name: [] for name in SAMPLERS}
+        peer = []
         for _ in range(repeats):
-            ours.append(time_bpmf_sweeps(train, rank, 10))
+            for name in SAMPLERS:
+                ours[name].append(time_bpmf_sweeps(train, rank, 10, name))
             peer.append(time_implicit_als(train, rank, 10))
-    o, p = float(np.median(ours)), float(np.median(peer))
-    print(f"  ImplicitBPMF {o * 1e3:.1f} ms/sweep, implicit ALS {p * 1e3:.1f} ms/iteration, "
-          f"ratio {o / p:.2f} (target <= 2)")
-    return o, p
+    p = float(np.median(peer))
+    default = ImplicitBPMF().sampler
+    for name in SAMPLERS:
+        o = float(np.median(ours[name]))
+        print(f"  ImplicitBPMF (sampler={name!r}{', the default' if name == default else ''}) "
+              f"{o * 1e3:.1f} ms/sweep, implicit ALS {p * 1e3:.1f} ms/iteration, ratio "
+              f"{o / p:.2f} (target <= 2)")
+    return {name: float(np.median(v)) for name, v in ours.items()}, p
 
 
 def child_20m(which: str, rank: int, n: int):

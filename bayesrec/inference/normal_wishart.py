@@ -89,6 +89,13 @@ class NormalWishart:
         xbar = x.mean(axis=0)
         xc = x - xbar
         s = np.einsum("nk,nl->kl", xc, xc)   # not BLAS gemm: threaded gemm stalls under load
+        return self.posterior_from_stats(n, xbar, s)
+
+    def posterior_from_stats(self, n: int, xbar: np.ndarray, s: np.ndarray) -> NormalWishart:
+        """The conjugate posterior from ``n`` rows' mean ``xbar`` and centred scatter
+        ``s = sum (x - xbar)(x - xbar)^T`` (for callers with a faster scatter kernel)."""
+        if n == 0:
+            return self
         beta_n = self.beta0 + n
         mu_n = (self.beta0 * self.mu0 + n * xbar) / beta_n
         d = (xbar - self.mu0)[:, None]

@@ -10,10 +10,10 @@ same joint posterior; it mixes somewhat slower per sweep)::
     P_s = Lambda + alpha a_s (B + sum_{q in N(s)} w_q f_q f_q^T),   B = F^T F (all cells)
     h_s = Lambda mu + alpha a_s sum_{q in N(s)} (1 + w_q) t_q f_q
 
-``(P_s x_s)_k`` never needs the Gram block: the row keeps ``m = (Lambda + alpha a_s B) x_s``
-(updated by one column of that matrix, O(K), when a coordinate moves) and the predictions
-``pred_q = f_q . x_s`` of its stored cells (updated in O(|N(s)|)), and the stored cells' part
-is ``sum_q w_q f_qk pred_q``.  This is the element-wise update of He et al. (SIGIR 2016,
+``(P_s x_s)_k`` never needs the Gram block: its all-cells part ``((Lambda + alpha a_s B)
+x_s)_k`` is one row of that matrix times the current ``x_s`` (O(K)), and the stored cells'
+part is ``sum_q w_q f_qk pred_q`` with the predictions ``pred_q = f_q . x_s`` kept up to date
+(O(|N(s)|) per move).  This is the element-wise update of He et al. (SIGIR 2016,
 eALS, Sec. 4.2) with a draw in place of the minimiser; a sweep costs O(nnz K + n K^2) like an
 implicit-ALS conjugate-gradient step, so the rank can grow far beyond what the blocked sweep
 affords.  Rows are independent given the other side (parallel over rows, each row in a fixed
@@ -56,7 +56,8 @@ def _coordinate_chunks(indptr, indices, w, t, x, f, base, lam, lam_mu, alpha, sc
         pred = np.empty(max(longest, 1))
         diag = np.empty(k_dim)
         hvec = np.empty(k_dim)
-        m = np.empty(k_dim)
+        inv_p = np.empty(k_dim)
+        noise = np.empty(k_dim)
         own = np.empty((k_dim, k_dim))
         for s in range(lo, hi):
             p0 = indptr[s]
@@ -69,55 +70,59 @@ def _coordinate_chunks(indptr, indices, w, t, x, f, base, lam, lam_mu, alpha, sc
                     for j in range(k_dim):
                         own[k, j] = lam[k, j] + a * base[k, j]
                 cm = own
-            for q in range(cnt):
-                j = indices[p0 + q]
+            wr = w[p0:p0 + cnt]
+            tr = t[p0:p0 + cnt]
+            pr = pred[:cnt]
+            xs = x[s]
+            for q0 in range(0, cnt, 8):         # transpose 8 rows at a time (cache lines)
+                q1 = min(q0 + 8, cnt)
                 for k in range(k_dim):
-                    buf[k, q] = f[j, k]
+                    for q in range(q0, q1):
+                        buf[k, q] = f[indices[p0 + q], k]
+            pr[:] = 0.0
             for k in range(k_dim):
+                bk = buf[k, :cnt]
                 dk = 0.0
                 hk = 0.0
+                xk = xs[k]
                 for q in range(cnt):
-                    fq = buf[k, q]
-                    dk += w[p0 + q] * fq * fq
-                    hk += (1.0 + w[p0 + q]) * t[p0 + q] * fq
+                    fq = bk[q]
+                    dk += wr[q] * fq * fq
+                    hk += (1.0 + wr[q]) * tr[q] * fq
+                    pr[q] += fq * xk
                 diag[k] = dk
                 hvec[k] = hk
-            for q in range(cnt):
-                pred[q] = 0.0
+            for k in range(k_dim):              # 1 / P_kk and the noise: off the serial chain
+                inv_p[k] = 1.0 / (cm[k, k] + a * diag[k])
+                noise[k] = 0.0 if mode else z[s, k] * np.sqrt(inv_p[k])
             for k in range(k_dim):
-                xk = x[s, k]
-                for q in range(cnt):
-                    pred[q] += buf[k, q] * xk
-            for k in range(k_dim):              # m = (Lambda + a B) x
-                acc = 0.0
-                for j in range(k_dim):
-                    acc += cm[k, j] * x[s, j]
-                m[k] = acc
-            for k in range(k_dim):
+                bk = buf[k, :cnt]
                 cross = 0.0
                 for q in range(cnt):
-                    cross += w[p0 + q] * buf[k, q] * pred[q]
-                pkk = cm[k, k] + a * diag[k]
-                mean = x[s, k] + (lam_mu[k] + a * (hvec[k] - cross) - m[k]) / pkk
-                new = mean if mode else mean + z[s, k] / np.sqrt(pkk)
-                d = new - x[s, k]
-                x[s, k] = new
+                    cross += wr[q] * bk[q] * pr[q]
+                ck = cm[k]
+                mk = 0.0                        # ((Lambda + a B) x)_k at the current x
+                for j in range(k_dim):
+                    mk += ck[j] * xs[j]
+                # x_k ~ N(x_k + (h_k - (P x)_k) / P_kk, 1 / P_kk)
+                new = xs[k] + (lam_mu[k] + a * (hvec[k] - cross) - mk) * inv_p[k] + noise[k]
+                d = new - xs[k]
+                xs[k] = new
                 for q in range(cnt):
-                    pred[q] += d * buf[k, q]
-                for j in range(k_dim):          # Lambda and B symmetric: row k = column k
-                    m[j] += d * cm[k, j]
+                    pr[q] += d * bk[q]
             if not want_sse:
                 continue
             quad = 0.0
             for k in range(k_dim):
+                bk = base[k]
                 acc = 0.0
                 for j in range(k_dim):
-                    acc += base[k, j] * x[s, j]
-                quad += x[s, k] * acc
+                    acc += bk[j] * xs[j]
+                quad += xs[k] * acc
             cells = 0.0
             for q in range(cnt):
-                r = t[p0 + q] - pred[q]
-                cells += (1.0 + w[p0 + q]) * r * r - pred[q] * pred[q]
+                r = tr[q] - pr[q]
+                cells += (1.0 + wr[q]) * r * r - pr[q] * pr[q]
             sse[s] = scale[s] * (quad + cells)
 
 

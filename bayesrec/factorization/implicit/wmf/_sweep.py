@@ -302,6 +302,17 @@ def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generato
     return new
 
 
+def _hyper(prior: BPMFPrior, x: np.ndarray, rng):
+    """``(mu, Lambda) | rows``, as :func:`~bayesrec.factorization.bpmf._sweep._sample_hyper`,
+    with the rows' scatter from the compiled cross product (the coordinate sweep's rank can
+    be large, where that scatter would cost as much as the factor updates)."""
+    if prior.nw is None or len(x) == 0:
+        return _sample_hyper(prior, x, rng)
+    xbar = x.mean(axis=0)
+    scatter = _cross(np.ascontiguousarray(x - xbar))
+    return prior.nw.posterior_from_stats(len(x), xbar, scatter).sample(rng)
+
+
 def _coordinate_sweep(state: State, data: WMFData, prior: BPMFPrior, rng, mode: bool) -> State:
     """The sweep of :func:`sweep` with single-site coordinate updates of U and V."""
     alpha = state.alpha
@@ -312,14 +323,14 @@ def _coordinate_sweep(state: State, data: WMFData, prior: BPMFPrior, rng, mode: 
     if mode:
         mu_u, lam_u = state.mu_u, state.lam_u
     else:
-        mu_u, lam_u = _sample_hyper(prior, state.xu[act], rng)
+        mu_u, lam_u = _hyper(prior, state.xu[act], rng)
     xu = np.zeros_like(state.xu)
     xu[act], _ = coordinate_side(data.user_side(), state.xv, state.xu[act], mu_u, lam_u, prior,
                                  alpha, rng, mode, data.active_scale(), want_sse=False)
     if mode:
         mu_v, lam_v = state.mu_v, state.lam_v
     else:
-        mu_v, lam_v = _sample_hyper(prior, state.xv, rng)
+        mu_v, lam_v = _hyper(prior, state.xv, rng)
     side, other = data.item_side_scaled(xu)
     xv, sse = coordinate_side(side, other, state.xv, mu_v, lam_v, prior, alpha, rng, mode)
     new = State(xu, xv, alpha, mu_u, lam_u, mu_v, lam_v, 1.0, 1.0, max(sse, 0.0),
