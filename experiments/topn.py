@@ -40,7 +40,7 @@ THRESHOLD = 4.0
 GRIDS = {
     "ImplicitALS": {"rank": [32], "reg": [20.0, 35.0], "confidence": [1.0, 2.0],
                     "activity_exponent": [0.0, 0.5, 0.75]},
-    "ImplicitBPMF": {"rank": [16, 24, 32], "activity_exponent": [0.5, 0.6, 0.75],
+    "ImplicitBPMF": {"rank": [24, 48, 64], "activity_exponent": [0.5, 0.6],
                      "alpha": [10.0, 15.0]},
     "BetaPopularity": {"threshold": [None, 4.0]},
 }
