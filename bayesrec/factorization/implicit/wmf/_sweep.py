@@ -274,26 +274,34 @@ def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generato
     ``sampler="coordinate"``: the factor steps draw one coordinate at a time
     (:mod:`._coordinate`) instead of whole rows.
     """
-    if sampler == "coordinate":
-        return _coordinate_sweep(state, data, prior, rng, mode)
+    coordinate = sampler == "coordinate"
+    hyper = _hyper if coordinate else _sample_hyper
     alpha = state.alpha
     if prior.alpha is None and not mode:
         alpha = float(rng.gamma(prior.alpha_a + 0.5 * data.n_cells,
                                 1.0 / (prior.alpha_b + 0.5 * state.sse)))
+
+    def step(side, other, start, mu, lam, row_scale=None, want_sse=True):
+        """One side's factor step: ``(x, sse, n_jitter)``."""
+        if coordinate:
+            x, sse = coordinate_side(side, other, start, mu, lam, prior, alpha, rng, mode,
+                                     row_scale, want_sse=want_sse)
+            return x, sse, 0
+        return draw_side(side, other, mu, lam, prior, alpha, rng, mode, backend, row_scale)
+
     act = data.active_users
     if mode:
         mu_u, lam_u = state.mu_u, state.lam_u
     else:
-        mu_u, lam_u = _sample_hyper(prior, state.xu[act], rng)
+        mu_u, lam_u = hyper(prior, state.xu[act], rng)
     xu = np.zeros_like(state.xu)
-    xu[act], _, j1 = draw_side(data.user_side(), state.xv, mu_u, lam_u, prior, alpha, rng,
-                               mode, backend, data.active_scale())
+    xu[act], _, j1 = step(data.user_side(), state.xv, state.xu[act], mu_u, lam_u,
+                          data.active_scale(), want_sse=False)
     if mode:
         mu_v, lam_v = state.mu_v, state.lam_v
     else:
-        mu_v, lam_v = _sample_hyper(prior, state.xv, rng)
-    xv, sse, j2 = draw_side(*data.item_side_scaled(xu), mu_v, lam_v, prior, alpha, rng, mode,
-                            backend)
+        mu_v, lam_v = hyper(prior, state.xv, rng)
+    xv, sse, j2 = step(*data.item_side_scaled(xu), state.xv, mu_v, lam_v)
     new = State(xu, xv, alpha, mu_u, lam_u, mu_v, lam_v, 1.0, 1.0, max(sse, 0.0),
                 state.n_jitter + j1 + j2)
     if not mode and prior.rescale and prior.nw is not None:
@@ -311,34 +319,6 @@ def _hyper(prior: BPMFPrior, x: np.ndarray, rng):
     xbar = x.mean(axis=0)
     scatter = _cross(np.ascontiguousarray(x - xbar))
     return prior.nw.posterior_from_stats(len(x), xbar, scatter).sample(rng)
-
-
-def _coordinate_sweep(state: State, data: WMFData, prior: BPMFPrior, rng, mode: bool) -> State:
-    """The sweep of :func:`sweep` with single-site coordinate updates of U and V."""
-    alpha = state.alpha
-    if prior.alpha is None and not mode:
-        alpha = float(rng.gamma(prior.alpha_a + 0.5 * data.n_cells,
-                                1.0 / (prior.alpha_b + 0.5 * state.sse)))
-    act = data.active_users
-    if mode:
-        mu_u, lam_u = state.mu_u, state.lam_u
-    else:
-        mu_u, lam_u = _hyper(prior, state.xu[act], rng)
-    xu = np.zeros_like(state.xu)
-    xu[act], _ = coordinate_side(data.user_side(), state.xv, state.xu[act], mu_u, lam_u, prior,
-                                 alpha, rng, mode, data.active_scale(), want_sse=False)
-    if mode:
-        mu_v, lam_v = state.mu_v, state.lam_v
-    else:
-        mu_v, lam_v = _hyper(prior, state.xv, rng)
-    side, other = data.item_side_scaled(xu)
-    xv, sse = coordinate_side(side, other, state.xv, mu_v, lam_v, prior, alpha, rng, mode)
-    new = State(xu, xv, alpha, mu_u, lam_u, mu_v, lam_v, 1.0, 1.0, max(sse, 0.0),
-                state.n_jitter)
-    if not mode and prior.rescale and prior.nw is not None:
-        rescale(new, prior, rng)
-        linear_move(new, prior, rng)
-    return new
 
 
 def init_state(data: WMFData, prior: BPMFPrior, rng: np.random.Generator,
