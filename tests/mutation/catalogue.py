@@ -245,7 +245,7 @@ MUTANTS = [
        "noise[k] = 0.0 if mode else 1.05 * z[s, k] * np.sqrt(inv_p[k])",
        ["tests/test_implicit_wmf.py"],
        "weighted MF single-site sampler: coordinate draw sd 5% too large"),
-    _m("coordinate_stale_prior_part", "bayesrec/factorization/implicit/wmf/_coordinate.py",
+    _m("coordinate_prior_left_out", "bayesrec/factorization/implicit/wmf/_coordinate.py",
        "own[k, j] = lam[k, j] + a * base[k, j]",
        "own[k, j] = a * base[k, j]",
        ["tests/test_implicit_wmf.py"],
