@@ -35,6 +35,10 @@ likelihood depends on ``U V^T`` only, so they hold unchanged for this model.
 
 ``mode=True`` replaces every draw by the conditional mean with the hyperparameters held: with
 ``Lambda = reg I, mu = 0, alpha = 1`` that is one iteration of implicit ALS (the MAP).
+
+``sampler="coordinate"`` replaces the two row-block factor steps by single-site updates, one
+coordinate of a row at a time (:mod:`._coordinate`, O(nnz K + n K^2) per sweep, no Gram
+block); everything else in the sweep (hyperparameters, ``alpha``, the moves) is shared.
 """
 
 from __future__ import annotations
