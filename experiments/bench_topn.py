@@ -147,6 +147,11 @@ PEER_GRIDS = {
 EASE_GRID = [100.0, 500.0, 1000.0, 3000.0]
 
 
+def tune_ease(fit_set, val) -> float:
+    """EASE's lambda with the best validation NDCG@10 over ``EASE_GRID``."""
+    return max((_ndcg(fit_ease(fit_set, lam), fit_set, val), lam) for lam in EASE_GRID)[1]
+
+
 def _ndcg(model, train, test) -> float:
     return evaluate_topk(model, train, test, k=K_EVAL, threshold=THRESHOLD)[f"ndcg@{K_EVAL}"]
 
@@ -191,7 +196,7 @@ def part_accuracy(seeds=(0, 1, 2)):
                   for i, p in enumerate(grid)]
         best = grid[max(scores)[1]]
         add(name, lambda t, kind=kind, best=best: fit_implicit(kind, t, best), str(best))
-    lam = max((_ndcg(fit_ease(fit_set, lam), fit_set, val), lam) for lam in EASE_GRID)[1]
+    lam = tune_ease(fit_set, val)
     add("EASE", lambda t: fit_ease(t, lam), f"lambda={lam}")
     add("hpfrec HPF", lambda t: fit_hpfrec(t, hpf_rank), f"k={hpf_rank}, maxiter=100")
     table = pd.DataFrame(rows).set_index("model")
@@ -230,12 +235,11 @@ def part_validation_folds(folds=(1, 2, 3)):
     rows = []
     for fold in folds:
         fit_set, val = random_split(train, test_size=0.2, rng=fold)
-        ease = {lam: fit_ease(fit_set, lam) for lam in EASE_GRID}
-        lam = max((_ndcg(m, fit_set, val), lam) for lam, m in ease.items())[1]
+        lam = tune_ease(fit_set, val)
         ours = ImplicitBPMF(verbose=False, random_state=0).fit(fit_set)
         pu = {name: evaluate_topk_per_user(m, fit_set, val, k=K_EVAL,
                                            threshold=THRESHOLD)[f"ndcg@{K_EVAL}"]
-              for name, m in (("ImplicitBPMF", ours), ("EASE", ease[lam]))}
+              for name, m in (("ImplicitBPMF", ours), ("EASE", fit_ease(fit_set, lam)))}
         rows.append({"fold": fold, "ImplicitBPMF": pu["ImplicitBPMF"].mean(),
                      "EASE": pu["EASE"].mean(), "EASE lambda": lam})
         print(f"  fold {fold}: ImplicitBPMF {rows[-1]['ImplicitBPMF']:.4f}, EASE "
