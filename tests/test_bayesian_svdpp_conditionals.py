@@ -12,6 +12,7 @@ so ``P = (M M^T)^-1`` with ``M = [x(e_k) - x(0)]``.  Agreement to 1e-10 (relativ
 import numpy as np
 import pandas as pd
 import pytest
+from _quadratic import quadratic_form
 
 from bayesrec.data import Ratings
 from bayesrec.factorization.bpmf._sweep import SweepData
@@ -111,16 +112,7 @@ def brute_conditional(r, data, st, key, row, d):
         s = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in st.items()}
         s[key][row, :d] = vec
         return log_joint(r, data, s)
-    c = f(np.zeros(d))
-    e = np.eye(d)
-    fp = np.array([f(e[a]) for a in range(d)])
-    fm = np.array([f(-e[a]) for a in range(d)])
-    h = (fp - fm) / 2
-    prec = np.empty((d, d))
-    for a in range(d):
-        prec[a, a] = -(fp[a] + fm[a] - 2 * c)
-        for b in range(a + 1, d):
-            prec[a, b] = prec[b, a] = -(f(e[a] + e[b]) - fp[a] - fp[b] + c)
+    prec, h = quadratic_form(f, d)
     return prec, np.linalg.solve(prec, h)
 
 
@@ -217,16 +209,7 @@ def brute_collapsed(r, data, st, side, col, d):
         s[kx] = vec[:n * D].reshape(n, D)
         s[ky][col, :d] = vec[n * D:]
         return log_joint(r, data, s)
-    e = np.eye(m)
-    c = f(np.zeros(m))
-    fp = np.array([f(e[a]) for a in range(m)])
-    fm = np.array([f(-e[a]) for a in range(m)])
-    h = (fp - fm) / 2
-    prec = np.empty((m, m))
-    for a in range(m):
-        prec[a, a] = -(fp[a] + fm[a] - 2 * c)
-        for b in range(a + 1, m):
-            prec[a, b] = prec[b, a] = -(f(e[a] + e[b]) - fp[a] - fp[b] + c)
+    prec, h = quadratic_form(f, m)
     nx = n * D
     jxx, jxy, jyy = prec[:nx, :nx], prec[:nx, nx:], prec[nx:, nx:]
     p = jyy - jxy.T @ np.linalg.solve(jxx, jxy)

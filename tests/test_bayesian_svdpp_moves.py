@@ -16,6 +16,7 @@ joint along the shift.  The library's moves must apply the transformation they t
 
 import numpy as np
 import pytest
+from _quadratic import quadratic_form
 from _svdpp_prior import BETA0, NU0, K, draw_prior, tiny_design
 from scipy import stats
 
@@ -230,16 +231,7 @@ def test_translate_conditional_matches_dense_log_joint(problem):
             else:
                 s.mu_u = s.mu_u + d
             return _log_joint_hyper(r, data, s, y_obs)
-        e = np.eye(K)
-        c = shifted(np.zeros(K))
-        fp = np.array([shifted(e[a]) for a in range(K)])
-        fm = np.array([shifted(-e[a]) for a in range(K)])
-        h_ref = (fp - fm) / 2
-        p_ref = np.empty((K, K))
-        for a in range(K):
-            p_ref[a, a] = -(fp[a] + fm[a] - 2 * c)
-            for b in range(a + 1, K):
-                p_ref[a, b] = p_ref[b, a] = -(shifted(e[a] + e[b]) - fp[a] - fp[b] + c)
+        p_ref, h_ref = quadratic_form(shifted, K)
         if side == "v":
             args = (s0.pu[:, :K], s0.xu[:, K], s0.mu_v, s0.lam_v, s0.tau_b)
         else:
