@@ -104,14 +104,19 @@ def _g(st, t, setup):
                      np.mean(np.tanh(t) ** 2)])
 
 
-@pytest.fixture(scope="module")
-def forward(setup):
-    rng = np.random.default_rng(10)
+def _forward(setup, seed, g):
+    """Marginal-conditional draws: theta from the prior, then t | theta; ``g`` of each."""
+    rng = np.random.default_rng(seed)
     out = []
     for _ in range(N_FORWARD):
         st = _draw_prior(rng)
-        out.append(_g(st, _draw_t(st, setup, rng), setup))
+        out.append(g(st, _draw_t(st, setup, rng), setup))
     return np.array(out)
+
+
+@pytest.fixture(scope="module")
+def forward(setup):
+    return _forward(setup, 10, _g)
 
 
 def _successive(setup, rng, n=N_CHAIN, g=None, sampler="blocked"):
@@ -162,12 +167,7 @@ def setup_scaled():
 
 @pytest.fixture(scope="module")
 def forward_scaled(setup_scaled):
-    rng = np.random.default_rng(12)
-    out = []
-    for _ in range(N_FORWARD):
-        st = _draw_prior(rng)
-        out.append(_g_scaled(st, _draw_t(st, setup_scaled, rng), setup_scaled))
-    return np.array(out)
+    return _forward(setup_scaled, 12, _g_scaled)
 
 
 def _g_scaled(st, t, setup):

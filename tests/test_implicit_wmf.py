@@ -143,17 +143,22 @@ def _dense_als(pref, c, V, reg, n_iter, active):
     return U, V
 
 
+def _als_start(counts, conf, seed=5):
+    """ImplicitALS's documented initialisation (``random_state=seed``): the active users'
+    rows, then the items', N(0, init_scale^2); returns the data and the items' rows."""
+    data = WMFData.from_ratings(counts, conf)
+    rng = np.random.default_rng(seed)
+    rng.standard_normal((data.n_active, K))
+    return data, 0.1 * rng.standard_normal((counts.n_items, K))
+
+
 def test_implicit_als_equals_dense_reference_solves(counts):
     reg, conf = 0.7, 3.0
     model = ImplicitALS(rank=K, reg=reg, confidence=conf, activity_exponent=0.0, n_iter=6,
                         tol=0.0, random_state=5).fit(counts)
-    # the documented initialisation: active users' rows, then the items', N(0, init_scale^2)
-    data = WMFData.from_ratings(counts, conf)
-    rng = np.random.default_rng(5)
-    rng.standard_normal((data.n_active, K))
-    V0 = 0.1 * rng.standard_normal((counts.n_items, K))
+    data, V0 = _als_start(counts, conf)
     pref, c = _dense(counts, conf)
-    U_ref, V_ref = _dense_als(pref, c, V0.copy(), reg, 6, data.active_users)
+    U_ref, V_ref = _dense_als(pref, c, V0, reg, 6, data.active_users)
     np.testing.assert_allclose(model.user_factors_, U_ref, rtol=1e-9, atol=1e-11)
     np.testing.assert_allclose(model.item_factors_, V_ref, rtol=1e-9, atol=1e-11)
     loss = model.history_["loss"].to_numpy()
@@ -311,13 +316,10 @@ def test_activity_weighted_als_equals_dense_reference_solves(counts):
     reg, conf, gamma = 0.7, 3.0, 0.5
     model = ImplicitALS(rank=K, reg=reg, confidence=conf, activity_exponent=gamma, n_iter=6,
                         tol=0.0, random_state=5).fit(counts)
-    data = WMFData.from_ratings(counts, conf)
-    rng = np.random.default_rng(5)
-    rng.standard_normal((data.n_active, K))
-    V0 = 0.1 * rng.standard_normal((counts.n_items, K))
+    data, V0 = _als_start(counts, conf)
     pref, c = _dense(counts, conf)
     ca = _activity(pref, gamma)[:, None] * c
-    U_ref, V_ref = _dense_als(pref, ca, V0.copy(), reg, 6, data.active_users)
+    U_ref, V_ref = _dense_als(pref, ca, V0, reg, 6, data.active_users)
     np.testing.assert_allclose(model.user_factors_, U_ref, rtol=1e-9, atol=1e-11)
     np.testing.assert_allclose(model.item_factors_, V_ref, rtol=1e-9, atol=1e-11)
     act = data.active_users
