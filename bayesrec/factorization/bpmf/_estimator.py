@@ -41,6 +41,7 @@ from ..._validation import (
 from ...base import RatingModel
 from ...data import Ratings
 from ...inference.chains import RunSettings, run_chains
+from ...inference.draw_bank import stack_chain_draws
 from ...inference.normal_wishart import NormalWishart
 from ...parallel import check_n_jobs
 from ...rng import check_random_state
@@ -232,15 +233,14 @@ class BPMF(RatingModel):
         results = run_chains(sampler, n_chains, settings, self.random_state,
                              n_jobs=n_jobs, progress=p["verbose"],
                              description="BPMF Gibbs")
-        draws = [d for r in results for d in r.accumulator["bank"]]
+        fields, chain_of = stack_chain_draws(results, "bank", dtype=np.float64)
         out = {"prior_": prior, "offset_": data.offset,
                "n_sweeps_": sum(r.n_sweeps for r in results),
                "traces_": {k: np.stack([r.traces[k] for r in results])
                            for k in results[0].traces},
                "final_states_": [r.state for r in results],
-               "bank_": Bank(draws, prior.rank, prior.biases, data.offset),
-               "_bank_chains_": np.repeat(np.arange(n_chains),
-                                          [len(r.accumulator["bank"]) for r in results])}
+               "bank_": Bank(fields, prior.rank, prior.biases, data.offset),
+               "_bank_chains_": chain_of}
         if ev:
             n = sum(r.accumulator["n"] for r in results)
             s1 = sum(r.accumulator["sum"] for r in results)

@@ -28,11 +28,11 @@ from scipy.stats import norm
 class Bank:
     """Stacked parameter draws: ``xu`` (S, n_users, D), ``xv`` (S, n_items, D), hypers (S, ...)."""
 
-    def __init__(self, draws: list[tuple], rank: int, biases: bool, offset: float):
+    def __init__(self, fields: tuple[np.ndarray, ...], rank: int, biases: bool, offset: float):
+        """``fields``: the stacked draws of each of ``BANK_FIELDS``, in that order."""
         from ._sampler import BANK_FIELDS
-        cols = list(zip(*draws))
-        for name, col in zip(BANK_FIELDS, cols):
-            setattr(self, name, np.stack([np.asarray(c, dtype=np.float64) for c in col]))
+        for name, col in zip(BANK_FIELDS, fields, strict=True):
+            setattr(self, name, np.asarray(col, dtype=np.float64))
         self.rank, self.biases, self.offset = rank, biases, offset
         self.sig_u = np.linalg.inv(self.lam_u)
         self.sig_v = np.linalg.inv(self.lam_v)

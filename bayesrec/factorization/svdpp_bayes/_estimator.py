@@ -60,6 +60,7 @@ from ..._validation import (
 from ...base import RatingModel
 from ...data import Ratings
 from ...inference.chains import RunSettings, run_chains
+from ...inference.draw_bank import stack_chain_draws
 from ...inference.normal_wishart import NormalWishart
 from ...parallel import check_n_jobs
 from ...rng import check_random_state
@@ -230,11 +231,9 @@ class BayesianSVDpp(RatingModel):
         results = run_chains(sampler, n_chains, settings, self.random_state, n_jobs=n_jobs,
                              progress=p["verbose"], description="Bayesian SVD++ Gibbs")
         traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}
-        draws = [d for r in results for d in r.accumulator["bank"]]
-        out = {f"bank_{name}_": np.stack([np.asarray(d[j], np.float64) for d in draws])
-               for j, name in enumerate(BANK_FIELDS)}
-        out["bank_chain_"] = np.repeat(np.arange(n_chains),
-                                       [len(r.accumulator["bank"]) for r in results])
+        fields, chain_of = stack_chain_draws(results, "bank", dtype=np.float64)
+        out = {f"bank_{name}_": field for name, field in zip(BANK_FIELDS, fields)}
+        out["bank_chain_"] = chain_of
         out["global_mean_"] = data.offset
         out["n_sweeps_"] = int(sum(r.n_sweeps for r in results))
         out["bag_groups_"] = np.array([f"user:{n}" for n in bag_u.names]

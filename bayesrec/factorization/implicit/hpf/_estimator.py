@@ -283,6 +283,7 @@ class HPF(Recommender):
 
     def _fit_gibbs(self, data, prior, p, tracked, rng) -> dict:
         from ....inference.chains import RunSettings, run_chains
+        from ....inference.draw_bank import stack_chain_draws
         n_chains, draws = p["n_chains"], p["n_samples"]
         per_chain = -(-p["n_predictive_draws"] // n_chains)
         sampler = HPFGibbs(data, prior, tracked, _bank_schedule(draws, per_chain),
@@ -292,9 +293,7 @@ class HPF(Recommender):
                              n_jobs=p["n_jobs"], progress=p["verbose"],
                              description="HPF Gibbs")
         traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}
-        bank = [d for r in results for d in r.accumulator["bank"]]
-        chain_of = np.repeat(np.arange(n_chains), [len(r.accumulator["bank"]) for r in results])
-        theta, beta, xi, eta = (np.stack(col) for col in zip(*bank))
+        (theta, beta, xi, eta), chain_of = stack_chain_draws(results, "bank")
         return {"theta_draws_": theta, "beta_draws_": beta, "xi_draws_": xi,
                 "eta_draws_": eta, "draw_chain_": chain_of, "traces_": traces}
 

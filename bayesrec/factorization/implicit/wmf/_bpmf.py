@@ -50,6 +50,7 @@ from ...._validation import (
 from ....base import Recommender
 from ....data import Ratings
 from ....inference.chains import RunSettings, run_chains
+from ....inference.draw_bank import stack_chain_draws
 from ....inference.normal_wishart import NormalWishart
 from ....rng import check_random_state
 from ...bpmf._sampler import bank_schedule
@@ -309,10 +310,9 @@ class ImplicitBPMF(Recommender):
                              n_jobs=p["n_jobs"], progress=p["verbose"],
                              description="ImplicitBPMF Gibbs")
         traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}
-        return {"bank_user_factors_": np.stack([u for r in results
-                                                for u in r.accumulator["bank_u"]]),
-                "bank_item_factors_": np.stack([v for r in results
-                                                for v in r.accumulator["bank_v"]]),
+        bank_u, _ = stack_chain_draws(results, "bank_u")
+        bank_v, _ = stack_chain_draws(results, "bank_v")
+        return {"bank_user_factors_": bank_u, "bank_item_factors_": bank_v,
                 "traces_": traces, "tracked_users_": cells[0], "tracked_items_": cells[1],
                 "n_sweeps_": int(sum(r.n_sweeps for r in results)),
                 "n_cells_": data.n_cells}

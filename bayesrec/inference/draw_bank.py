@@ -1,0 +1,56 @@
+"""Gather the draws every chain kept into stacked arrays without holding them twice.
+
+A sampler's accumulator keeps its retained draws as a list (one array, or one tuple of arrays,
+per draw).  ``np.stack`` over those lists builds the stacked bank while the lists still hold
+every draw, so the peak is twice the bank: at MovieLens-20M shape a weighted-MF bank of 50
+draws of rank 48 is 3.2 GB.  :func:`stack_chain_draws` copies the draws one at a time into
+preallocated arrays and drops each from its chain's list once copied, so the peak is the bank
+plus one draw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def stack_chain_draws(results, key: str, dtype=None):
+    """Move ``r.accumulator[key]`` of every chain result into stacked arrays.
+
+    Parameters
+    ----------
+    results : sequence of :class:`~bayesrec.inference.chains.ChainResult`
+        In chain order.  Their ``accumulator[key]`` lists are emptied.
+    key : str
+        The accumulator entry holding the chain's list of draws.  A draw is one array, or a
+        tuple of arrays (one per field).
+    dtype : optional
+        Dtype of the stacked arrays (default: each field's own).
+
+    Returns
+    -------
+    stacked : ndarray (S, ...) or tuple of them (one per field)
+        The draws of chain 0, then chain 1, ...
+    chain_of : int ndarray (S,)
+        The chain each draw came from.
+    """
+    lists = [r.accumulator[key] for r in results]
+    counts = [len(draws) for draws in lists]
+    if sum(counts) == 0:
+        raise ValueError(f"no chain kept any draw under {key!r}")
+    first = next(draws[0] for draws in lists if draws)
+    is_tuple = isinstance(first, tuple)
+    fields = first if is_tuple else (first,)
+    out = tuple(np.empty((sum(counts),) + np.shape(f),
+                         dtype=np.asarray(f).dtype if dtype is None else dtype)
+                for f in fields)
+    pos = 0
+    for draws in lists:
+        draws.reverse()                 # pop from the end: the draws come out in order
+        while draws:
+            draw = draws.pop()
+            for target, value in zip(out, draw if is_tuple else (draw,)):
+                target[pos] = value
+            pos += 1
+            del draw                    # the last reference: freed before the next copy
+    chain_of = np.repeat(np.arange(len(lists)), counts)
+    return (out if is_tuple else out[0]), chain_of

@@ -1,0 +1,63 @@
+"""Stacking the chains' kept draws: same arrays as ``np.stack``, and the draws are released."""
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+from bayesrec.inference.chains import ChainResult
+from bayesrec.inference.draw_bank import stack_chain_draws
+
+
+def _results(rng, counts, tuples):
+    out = []
+    for n in counts:
+        if tuples:
+            draws = [(rng.standard_normal((5, 3)), float(rng.standard_normal()),
+                      rng.integers(0, 9, 4)) for _ in range(n)]
+        else:
+            draws = [rng.standard_normal((5, 3)) for _ in range(n)]
+        out.append(ChainResult(traces={}, accumulator={"bank": draws}, state=None,
+                               n_sweeps=n))
+    return out
+
+
+def test_single_arrays_match_np_stack_in_chain_order():
+    results = _results(np.random.default_rng(0), [3, 0, 2], tuples=False)
+    expected = np.stack([d for r in results for d in r.accumulator["bank"]])
+    stacked, chain_of = stack_chain_draws(results, "bank")
+    np.testing.assert_array_equal(stacked, expected)
+    np.testing.assert_array_equal(chain_of, [0, 0, 0, 2, 2])
+
+
+def test_tuples_keep_each_field_and_its_dtype():
+    results = _results(np.random.default_rng(1), [2, 3], tuples=True)
+    draws = [d for r in results for d in r.accumulator["bank"]]
+    expected = [np.stack([np.asarray(d[j]) for d in draws]) for j in range(3)]
+    (a, b, c), chain_of = stack_chain_draws(results, "bank")
+    for got, want in zip((a, b, c), expected):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    assert c.dtype.kind == "i" and b.shape == (5,)
+    np.testing.assert_array_equal(chain_of, [0, 0, 1, 1, 1])
+    (a64, _, c64), _ = stack_chain_draws(_results(np.random.default_rng(1), [2, 3], True),
+                                         "bank", dtype=np.float64)
+    assert c64.dtype == np.float64
+    np.testing.assert_array_equal(c64, expected[2])
+
+
+def test_every_draw_is_released_once_copied():
+    # the point of the helper: after it the draws live only in the stacked array (np.stack
+    # over the lists would hold every draw twice until the chain results go)
+    results = _results(np.random.default_rng(2), [4, 4], tuples=False)
+    refs = [weakref.ref(d) for r in results for d in r.accumulator["bank"]]
+    stack_chain_draws(results, "bank")
+    gc.collect()
+    assert all(r.accumulator["bank"] == [] for r in results)
+    assert all(ref() is None for ref in refs)
+
+
+def test_no_draw_at_all_is_an_error():
+    with pytest.raises(ValueError, match="no chain kept any draw"):
+        stack_chain_draws(_results(np.random.default_rng(3), [0, 0], False), "bank")
