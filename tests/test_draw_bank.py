@@ -61,3 +61,14 @@ def test_every_draw_is_released_once_copied():
 def test_no_draw_at_all_is_an_error():
     with pytest.raises(ValueError, match="no chain kept any draw"):
         stack_chain_draws(_results(np.random.default_rng(3), [0, 0], False), "bank")
+
+
+def test_draw_axis_changes_the_layout_not_the_values():
+    results = _results(np.random.default_rng(4), [2, 3], tuples=False)
+    expected = np.stack([d for r in results for d in r.accumulator["bank"]])
+    stacked, _ = stack_chain_draws(results, "bank", draw_axis=1)
+    np.testing.assert_array_equal(stacked, expected)
+    wide = np.moveaxis(stacked, 0, 1)               # (5, S, 3) is the memory order
+    assert wide.flags.c_contiguous
+    np.testing.assert_array_equal(wide.reshape(5, -1),
+                                  np.concatenate(list(expected), axis=1))

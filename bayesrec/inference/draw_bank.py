@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def stack_chain_draws(results, key: str, dtype=None):
+def stack_chain_draws(results, key: str, dtype=None, draw_axis: int = 0):
     """Move ``r.accumulator[key]`` of every chain result into stacked arrays.
 
     Parameters
@@ -25,6 +25,11 @@ def stack_chain_draws(results, key: str, dtype=None):
         tuple of arrays (one per field).
     dtype : optional
         Dtype of the stacked arrays (default: each field's own).
+    draw_axis : int
+        Where the draw index goes in each stacked array's memory layout: 0 (draws one after
+        the other), or another axis of the stacked shape, e.g. 1 for a (n, S, K) layout.
+        The arrays are always returned with the draw index first (a transposed view when
+        ``draw_axis`` is not 0).
 
     Returns
     -------
@@ -40,9 +45,13 @@ def stack_chain_draws(results, key: str, dtype=None):
     first = next(draws[0] for draws in lists if draws)
     is_tuple = isinstance(first, tuple)
     fields = first if is_tuple else (first,)
-    out = tuple(np.empty((sum(counts),) + np.shape(f),
-                         dtype=np.asarray(f).dtype if dtype is None else dtype)
-                for f in fields)
+    out = []
+    for f in fields:
+        shape = list(np.shape(f))
+        shape.insert(draw_axis, sum(counts))
+        block = np.empty(shape, dtype=np.asarray(f).dtype if dtype is None else dtype)
+        out.append(np.moveaxis(block, draw_axis, 0))
+    out = tuple(out)
     pos = 0
     for draws in lists:
         draws.reverse()                 # pop from the end: the draws come out in order

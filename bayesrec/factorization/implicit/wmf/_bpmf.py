@@ -194,9 +194,10 @@ class ImplicitBPMF(Recommender):
     loop without it, SPPMI shifted by log 2, pairs seen at least 3 times, each item's 30
     largest, ``lambda_m`` 0.3 / 1 / 3 / 10 gave 0.1859 / 0.1861 / 0.1865 / 0.1855 (shift 1,
     5 times, 50 largest: 0.1853; shift 5, once, 30 largest: 0.1847), at twice the sweep time.
-    That loop without CoFactor is the default model with other chain seeds: 0.1855 against
-    0.1871 is the seed alone, which moves the three-split mean that much: the defaults with ``random_state`` 0 / 1 / 2 score 0.1871 / 0.1849 /
-    0.1855 (sd 0.0011), so a single-seed difference under about 0.003 is within that noise.
+    That loop without CoFactor is the default model with other chain seeds, so 0.1855
+    against 0.1871 is the seed alone. The seed moves the three-split mean that much: the
+    defaults with ``random_state`` 0 / 1 / 2 score 0.1871 / 0.1849 / 0.1855 (sd 0.0011), so
+    a single-seed difference under about 0.003 is within that noise.
     Averaged over those three seeds the defaults score 0.1858, 4 chains 0.1860 (and a seed
     spread of only 0.0002, at twice the fit time), rank 64 0.1861, rank 96 0.1863: none
     separates from the defaults, and ranks above 48 cost more than the speed target allows.
@@ -323,7 +324,9 @@ class ImplicitBPMF(Recommender):
                              description="ImplicitBPMF Gibbs")
         traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}
         bank_u, _ = stack_chain_draws(results, "bank_u")
-        bank_v, _ = stack_chain_draws(results, "bank_v")
+        # the item draws laid out (n_items, S, K): the posterior-mean scores read them as one
+        # (n_items, S K) matrix without a copy (_wide_item_bank)
+        bank_v, _ = stack_chain_draws(results, "bank_v", draw_axis=1)
         return {"bank_user_factors_": bank_u, "bank_item_factors_": bank_v,
                 "traces_": traces, "tracked_users_": cells[0], "tracked_items_": cells[1],
                 "n_sweeps_": int(sum(r.n_sweeps for r in results)),
@@ -392,8 +395,7 @@ class ImplicitBPMF(Recommender):
         if strategy == "mean":
             # mean_s U_s V_s^T as one product of the draws side by side
             left = np.concatenate(list(bu[:, users]), axis=1)          # (n, S K)
-            right = np.concatenate(list(bv), axis=1)                   # (n_items, S K)
-            return left @ right.T / s_n
+            return left @ self._wide_item_bank().T / s_n
         from scipy.special import ndtri
         total = np.zeros((len(users), bv.shape[1]))
         total_sq = np.zeros_like(total)
@@ -404,6 +406,18 @@ class ImplicitBPMF(Recommender):
         mean = total / s_n
         sd = np.sqrt(np.maximum(total_sq / s_n - mean ** 2, 0.0))
         return mean - ndtri(prob) * sd
+
+    def _wide_item_bank(self) -> np.ndarray:
+        """The item draws side by side, (n_items, S K): a view of the fitted bank, or (a bank
+        in the draws-first layout, e.g. read back from a file) a copy made once and kept."""
+        wide = np.moveaxis(self.bank_item_factors_, 0, 1)             # (n_items, S, K)
+        if wide.flags.c_contiguous:
+            return wide.reshape(len(wide), -1)
+        cache = vars(self).get("_wide_item_bank_cache")
+        if cache is None:
+            cache = np.ascontiguousarray(wide).reshape(len(wide), -1)
+            vars(self)["_wide_item_bank_cache"] = cache
+        return cache
 
     def _item_embeddings(self) -> np.ndarray:
         # per draw V_s chol(U_s^T U_s): inner products v_i^T U_s^T U_s v_j, the items' score
