@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bayesrec.inference.chains import ChainResult
-from bayesrec.inference.draw_bank import stack_chain_draws
+from bayesrec.inference.draw_bank import side_by_side, stack_chain_draws
 
 
 def _results(rng, counts, tuples):
@@ -72,3 +72,23 @@ def test_draw_axis_changes_the_layout_not_the_values():
     assert wide.flags.c_contiguous
     np.testing.assert_array_equal(wide.reshape(5, -1),
                                   np.concatenate(list(expected), axis=1))
+
+
+def test_side_by_side_is_a_view_or_one_kept_copy():
+    class Owner:
+        pass
+
+    expected = np.random.default_rng(5).standard_normal((4, 6, 3))   # (S, n, K)
+    want = np.concatenate(list(expected), axis=1)                     # (n, S K)
+    laid_out = Owner()
+    laid_out.draws_, _ = stack_chain_draws(
+        [ChainResult({}, {"bank": list(expected)}, None, 4)], "bank", draw_axis=1)
+    got = side_by_side(laid_out, "draws_")
+    np.testing.assert_array_equal(got, want)
+    assert np.shares_memory(got, laid_out.draws_)
+    draws_first = Owner()
+    draws_first.draws_ = expected.copy()
+    got = side_by_side(draws_first, "draws_")
+    np.testing.assert_array_equal(got, want)
+    assert not np.shares_memory(got, draws_first.draws_)
+    assert side_by_side(draws_first, "draws_") is got

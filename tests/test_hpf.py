@@ -315,6 +315,19 @@ def test_gibbs_thompson_draws_one_kept_draw_per_user(blocks):
     assert len(set(which.tolist())) > 1
 
 
+def test_gibbs_mean_scores_average_the_kept_draws_read_in_place(blocks):
+    """The posterior-mean scores equal the average over the kept draws of ``theta_u .
+    beta_i`` (computed here draw by draw), and read the item draws without copying them."""
+    from bayesrec.inference.draw_bank import side_by_side
+    m = HPF(rank=2, method="gibbs", n_samples=20, burn_in=10, n_chains=2,
+            n_predictive_draws=6, random_state=5).fit(blocks)
+    users = np.arange(5)
+    want = sum(m.theta_draws_[s, users] @ m.beta_draws_[s].T
+               for s in range(len(m.theta_draws_))) / len(m.theta_draws_)
+    np.testing.assert_allclose(m._score_users(users), want, rtol=1e-12)
+    assert np.shares_memory(side_by_side(m, "beta_draws_"), m.beta_draws_)
+
+
 @pytest.mark.parametrize("method", ["cavi", "gibbs"])
 def test_only_the_product_of_b_prime_and_d_prime_matters(blocks, method):
     """``theta_uk = T / (b' X)`` and ``beta_ik = T' / (d' X')`` with parameter-free ``T, X``:

@@ -241,10 +241,11 @@ def test_recommend_strategies_fallback_and_similar_items(counts):
 
 def test_mean_scores_read_the_item_bank_in_place_and_after_a_round_trip(counts, tmp_path):
     import bayesrec
+    from bayesrec.inference.draw_bank import side_by_side
     m = ImplicitBPMF(rank=2, n_samples=6, burn_in=4, n_chains=2, n_predictive_draws=4,
                      verbose=False, random_state=1).fit(counts)
     # a fresh fit lays the item draws out side by side: no copy of the bank per call
-    assert np.shares_memory(m._wide_item_bank(), m.bank_item_factors_)
+    assert np.shares_memory(side_by_side(m, "bank_item_factors_"), m.bank_item_factors_)
     users = np.arange(counts.n_users - 1)
     want = np.einsum("suk,sik->ui", m.bank_user_factors_[:, users], m.bank_item_factors_) / 4
     np.testing.assert_allclose(m._score_users(users), want, rtol=1e-12)
@@ -253,7 +254,8 @@ def test_mean_scores_read_the_item_bank_in_place_and_after_a_round_trip(counts, 
     np.testing.assert_array_equal(back.bank_item_factors_, m.bank_item_factors_)
     back.bank_item_factors_ = np.ascontiguousarray(back.bank_item_factors_)  # draws first
     np.testing.assert_allclose(back._score_users(users), want, rtol=1e-12)
-    assert back._wide_item_bank() is back._wide_item_bank()     # that layout: copied once
+    wide = side_by_side(back, "bank_item_factors_")
+    assert wide is side_by_side(back, "bank_item_factors_")    # that layout: copied once
 
 
 def test_explicit_ratings_are_one_interaction_per_pair():

@@ -6,6 +6,12 @@ every draw, so the peak is twice the bank: at MovieLens-20M shape a weighted-MF 
 draws of rank 48 is 3.2 GB.  :func:`stack_chain_draws` copies the draws one at a time into
 preallocated arrays and drops each from its chain's list once copied, so the peak is the bank
 plus one draw.
+
+A posterior-mean score ``sum_s U_s V_s^T / S`` is one product of the draws laid side by side,
+``[U_1 .. U_S] [V_1 .. V_S]^T / S``.  Stacked with ``draw_axis=1`` the item draws already sit
+that way in memory and :func:`side_by_side` hands out the (n_items, S K) matrix as a view,
+where building it per call would copy the whole item bank for every user block (most of a
+single user's ranking time).
 """
 
 from __future__ import annotations
@@ -63,3 +69,19 @@ def stack_chain_draws(results, key: str, dtype=None, draw_axis: int = 0):
             del draw                    # the last reference: freed before the next copy
     chain_of = np.repeat(np.arange(len(lists)), counts)
     return (out if is_tuple else out[0]), chain_of
+
+
+def side_by_side(owner, name: str) -> np.ndarray:
+    """The (S, n, K) draws ``owner.<name>`` as one (n, S K) matrix (row ``i``: draw 0's row
+    ``i``, then draw 1's, ...), the form of a posterior-mean product ``sum_s A_s B_s^T / S``.
+
+    A view when the draws were stacked with ``draw_axis=1``; for draws in another layout (e.g.
+    read back from a file) a copy made once and kept on ``owner`` (a refit drops it).
+    """
+    wide = np.moveaxis(getattr(owner, name), 0, 1)
+    if wide.flags.c_contiguous:
+        return wide.reshape(len(wide), -1)
+    cache = vars(owner).setdefault("_side_by_side_cache", {})
+    if name not in cache:
+        cache[name] = np.ascontiguousarray(wide).reshape(len(wide), -1)
+    return cache[name]

@@ -293,7 +293,9 @@ class HPF(Recommender):
                              n_jobs=p["n_jobs"], progress=p["verbose"],
                              description="HPF Gibbs")
         traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}
-        (theta, beta, xi, eta), chain_of = stack_chain_draws(results, "bank")
+        # each field laid out (n, S, ...): the posterior-mean scores read the draws side by
+        # side without a copy (side_by_side)
+        (theta, beta, xi, eta), chain_of = stack_chain_draws(results, "bank", draw_axis=1)
         return {"theta_draws_": theta, "beta_draws_": beta, "xi_draws_": xi,
                 "eta_draws_": eta, "draw_chain_": chain_of, "traces_": traces}
 
@@ -410,17 +412,18 @@ class HPF(Recommender):
                 out[rows] = self.theta_draws_[s, users[rows]] @ self.beta_draws_[s].T
             return out
         # average of theta_u . beta_i over the kept draws, as one product of width S*K
+        from ....inference.draw_bank import side_by_side
         n_draws = len(self.theta_draws_)
         tu = np.moveaxis(self.theta_draws_[:, users], 0, 1).reshape(len(users), -1)
-        bi = np.moveaxis(self.beta_draws_, 0, 1).reshape(self.beta_draws_.shape[1], -1)
-        return (tu @ bi.T) / n_draws
+        return (tu @ side_by_side(self, "beta_draws_").T) / n_draws
 
     def _item_embeddings(self) -> np.ndarray:
         """CAVI: ``E_q[beta_i]``; Gibbs: the kept draws of ``beta_i`` side by side (their
         cosine is label-switching safe)."""
         if self.method_ == "cavi":
             return self.beta_shape_ / self.beta_rate_
-        return np.moveaxis(self.beta_draws_, 0, 1).reshape(self.beta_draws_.shape[1], -1)
+        from ....inference.draw_bank import side_by_side
+        return side_by_side(self, "beta_draws_")
 
     def recommend(self, user, k: int = 10, exclude_seen: bool = True, strategy: str = "mean",
                   random_state=None):

@@ -50,7 +50,7 @@ from ...._validation import (
 from ....base import Recommender
 from ....data import Ratings
 from ....inference.chains import RunSettings, run_chains
-from ....inference.draw_bank import stack_chain_draws
+from ....inference.draw_bank import side_by_side, stack_chain_draws
 from ....inference.normal_wishart import NormalWishart
 from ....rng import check_random_state
 from ...bpmf._sampler import bank_schedule
@@ -325,7 +325,7 @@ class ImplicitBPMF(Recommender):
         traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}
         bank_u, _ = stack_chain_draws(results, "bank_u")
         # the item draws laid out (n_items, S, K): the posterior-mean scores read them as one
-        # (n_items, S K) matrix without a copy (_wide_item_bank)
+        # (n_items, S K) matrix without a copy (side_by_side)
         bank_v, _ = stack_chain_draws(results, "bank_v", draw_axis=1)
         return {"bank_user_factors_": bank_u, "bank_item_factors_": bank_v,
                 "traces_": traces, "tracked_users_": cells[0], "tracked_items_": cells[1],
@@ -395,7 +395,7 @@ class ImplicitBPMF(Recommender):
         if strategy == "mean":
             # mean_s U_s V_s^T as one product of the draws side by side
             left = np.concatenate(list(bu[:, users]), axis=1)          # (n, S K)
-            return left @ self._wide_item_bank().T / s_n
+            return left @ side_by_side(self, "bank_item_factors_").T / s_n
         from scipy.special import ndtri
         total = np.zeros((len(users), bv.shape[1]))
         total_sq = np.zeros_like(total)
@@ -406,18 +406,6 @@ class ImplicitBPMF(Recommender):
         mean = total / s_n
         sd = np.sqrt(np.maximum(total_sq / s_n - mean ** 2, 0.0))
         return mean - ndtri(prob) * sd
-
-    def _wide_item_bank(self) -> np.ndarray:
-        """The item draws side by side, (n_items, S K): a view of the fitted bank, or (a bank
-        in the draws-first layout, e.g. read back from a file) a copy made once and kept."""
-        wide = np.moveaxis(self.bank_item_factors_, 0, 1)             # (n_items, S, K)
-        if wide.flags.c_contiguous:
-            return wide.reshape(len(wide), -1)
-        cache = vars(self).get("_wide_item_bank_cache")
-        if cache is None:
-            cache = np.ascontiguousarray(wide).reshape(len(wide), -1)
-            vars(self)["_wide_item_bank_cache"] = cache
-        return cache
 
     def _item_embeddings(self) -> np.ndarray:
         # per draw V_s chol(U_s^T U_s): inner products v_i^T U_s^T U_s v_j, the items' score
