@@ -66,7 +66,7 @@ def stack_chain_draws(results, key: str, dtype=None, draw_axis: int = 0):
             for target, value in zip(out, draw if is_tuple else (draw,)):
                 target[pos] = value
             pos += 1
-            del draw                    # the last reference: freed before the next copy
+            del draw, value             # its last references: freed before the next copy
     chain_of = np.repeat(np.arange(len(lists)), counts)
     return (out if is_tuple else out[0]), chain_of
 
