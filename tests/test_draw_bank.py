@@ -92,3 +92,23 @@ def test_side_by_side_is_a_view_or_one_kept_copy():
     np.testing.assert_array_equal(got, want)
     assert not np.shares_memory(got, draws_first.draws_)
     assert side_by_side(draws_first, "draws_") is got
+
+
+@pytest.mark.parametrize("name", ["ImplicitBPMF", "HPF", "BayesianSVDpp"])
+def test_worker_processes_give_the_same_banks_as_one_process(name):
+    """Chains run in worker processes (``n_jobs=2``) come back pickled; their banks, stacked
+    here, hold the same numbers in the same order as the chains run in this process."""
+    import bayesrec.factorization as fac
+    from bayesrec.data import synthetic_ratings
+    ratings, _ = synthetic_ratings(40, 25, 400, rank=2, noise=0.5, rng=0)
+    cls = getattr(fac, name)
+    kw = cls._test_params | {"n_chains": 2, "random_state": 3}
+    serial = cls(**kw).fit(ratings)
+    parallel = cls(**kw, n_jobs=2).fit(ratings)
+    arrays = [n for n in serial._learned_names()
+              if isinstance(getattr(serial, n), np.ndarray)]
+    assert any(n.endswith("draws_") or n.startswith("bank") for n in arrays)
+    for n in arrays:
+        np.testing.assert_array_equal(getattr(parallel, n), getattr(serial, n), err_msg=n)
+    users = np.arange(10)
+    np.testing.assert_array_equal(parallel._score_users(users), serial._score_users(users))
