@@ -14,6 +14,7 @@ from ...._validation import (
 )
 from ....base import Recommender
 from ....data import Ratings
+from ....inference.draw_bank import side_by_side, stack_chain_draws
 from ....progress import progress_bar
 from ....rng import check_random_state
 from . import _cavi
@@ -283,7 +284,6 @@ class HPF(Recommender):
 
     def _fit_gibbs(self, data, prior, p, tracked, rng) -> dict:
         from ....inference.chains import RunSettings, run_chains
-        from ....inference.draw_bank import stack_chain_draws
         n_chains, draws = p["n_chains"], p["n_samples"]
         per_chain = -(-p["n_predictive_draws"] // n_chains)
         sampler = HPFGibbs(data, prior, tracked, _bank_schedule(draws, per_chain),
@@ -412,7 +412,6 @@ class HPF(Recommender):
                 out[rows] = self.theta_draws_[s, users[rows]] @ self.beta_draws_[s].T
             return out
         # average of theta_u . beta_i over the kept draws, as one product of width S*K
-        from ....inference.draw_bank import side_by_side
         n_draws = len(self.theta_draws_)
         tu = np.moveaxis(self.theta_draws_[:, users], 0, 1).reshape(len(users), -1)
         return (tu @ side_by_side(self, "beta_draws_").T) / n_draws
@@ -422,7 +421,6 @@ class HPF(Recommender):
         cosine is label-switching safe)."""
         if self.method_ == "cavi":
             return self.beta_shape_ / self.beta_rate_
-        from ....inference.draw_bank import side_by_side
         return side_by_side(self, "beta_draws_")
 
     def recommend(self, user, k: int = 10, exclude_seen: bool = True, strategy: str = "mean",
