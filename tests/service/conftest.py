@@ -65,17 +65,43 @@ class Server:
         raise RuntimeError("server did not become healthy in time")
 
     def kill(self, sig=signal.SIGKILL) -> None:
+        """Signal the whole process group and wait until none of its processes runs.
+
+        Waiting for the parent alone is not enough: a worker caught inside a database write
+        when the signal arrives finishes that write before it dies, so the file could still
+        change after the parent has been reaped."""
         if self.proc is not None and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, sig)
             except ProcessLookupError:
                 pass
             self.proc.wait(timeout=30)
+            _wait_group_gone(self.proc.pid, timeout=30)
         if self.proc is not None and self.proc.stderr is not None:
             self.proc.stderr.close()
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    """Until no process of group ``pgid`` is alive (an exited zombie does not count)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # the fields after the command's closing parenthesis: state, ppid, pgrp, ...
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue                       # the process went away while being read
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                alive = True
+                break
+        if not alive:
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"process group {pgid} still running {timeout} s after the signal")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ that the same event is often in flight in two processes at once.
 """
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -126,8 +125,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_reward(server_factory, sqlite_ur
         time.sleep(0.02)
     watch.close()
     t_kill = time.time()
-    os.killpg(srv.proc.pid, signal.SIGKILL)
-    srv.proc.wait(timeout=30)
+    srv.kill(signal.SIGKILL)       # returns once no server process can write any more
 
     with open_store(sqlite_url, pool_size=1) as st:
         stored = st.event_ids("crash")
