@@ -18,6 +18,7 @@ ratings is as unknown as a new one).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -34,17 +35,26 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def _finite(value) -> bool:
+    """Whether a real number is finite as a float (a Python int beyond float range is not;
+    ``np.isfinite`` would raise ``TypeError`` on an int beyond int64)."""
+    try:
+        return math.isfinite(float(value))
+    except (OverflowError, TypeError, ValueError):
+        return False
+
+
 # ---------------------------------------------------------------------- functions
 def check_positive(name: str, value, integer: bool = False, allow_zero: bool = False):
     """A finite number ``> 0`` (``>= 0`` with ``allow_zero``), an integer if ``integer``.
 
     Returns ``int(value)`` or ``float(value)``; raises ``ValueError`` naming ``name``.
     """
-    ok = _is_real(value)
+    ok = _is_real(value) and _finite(value)
     if ok and integer:  # an integral value that fits an int64 (1e308 is not a count)
-        ok = np.isfinite(value) and float(value).is_integer() and abs(value) < 2**63
+        ok = abs(value) < 2**63 and float(value).is_integer()
     if ok:
-        ok = bool(np.isfinite(value)) and (value >= 0 if allow_zero else value > 0)
+        ok = bool(value >= 0 if allow_zero else value > 0)
     if not ok:
         kind = "integer" if integer else "number"
         bound = ">= 0" if allow_zero else "> 0"
@@ -58,9 +68,9 @@ def check_interval(name: str, value, low: float | None = None, high: float | Non
 
     ``closed`` says which ends belong to it: ``"neither"``, ``"left"``, ``"right"``, ``"both"``.
     """
-    ok = _is_real(value) and bool(np.isfinite(value))
+    ok = _is_real(value) and _finite(value)
     if ok and integer:  # an integral value that fits an int64
-        ok = float(value).is_integer() and abs(value) < 2**63
+        ok = abs(value) < 2**63 and float(value).is_integer()
     lo_in = closed in ("left", "both")
     hi_in = closed in ("right", "both")
     if ok and low is not None:
@@ -86,7 +96,7 @@ def check_probability(name: str, value) -> float:
 
 def check_finite(name: str, value) -> float:
     """Any finite real number."""
-    if not (_is_real(value) and np.isfinite(value)):
+    if not (_is_real(value) and _finite(value)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 

@@ -105,8 +105,7 @@ def _hits(recommended: np.ndarray, relevant, k: int) -> tuple[np.ndarray, np.nda
     rec = np.asarray(recommended)
     if rec.ndim != 2:
         raise ValueError(f"recommended must be 2-D (users, positions), got shape {rec.shape}")
-    if int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = _check_k(k)
     if rec.shape[1] < k:
         raise ValueError(f"recommended has {rec.shape[1]} columns, fewer than k={k}")
     rel = sp.csr_matrix(relevant, copy=True)
@@ -126,6 +125,11 @@ def _hits(recommended: np.ndarray, relevant, k: int) -> tuple[np.ndarray, np.nda
     return hits, np.diff(rel.indptr)
 
 
+def _check_k(k) -> int:
+    """``k`` as an int (a positive integer; not a bool, a string or NaN)."""
+    return check_positive("k", k, integer=True)
+
+
 def _average(values: np.ndarray, n_relevant: np.ndarray, per_user: bool):
     values = np.where(n_relevant > 0, values, np.nan)
     if per_user:
@@ -137,18 +141,21 @@ def _average(values: np.ndarray, n_relevant: np.ndarray, per_user: bool):
 
 def precision_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
     """Share of the top-k recommendations that are relevant: ``hits / k``."""
+    k = _check_k(k)
     hits, n_rel = _hits(recommended, relevant, k)
     return _average(hits.sum(1) / k, n_rel, per_user)
 
 
 def recall_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
     """Share of the relevant items found in the top k: ``hits / |relevant|``."""
+    k = _check_k(k)
     hits, n_rel = _hits(recommended, relevant, k)
     return _average(hits.sum(1) / np.maximum(n_rel, 1), n_rel, per_user)
 
 
 def hit_rate_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
     """Share of users with at least one relevant item in their top k."""
+    k = _check_k(k)
     hits, n_rel = _hits(recommended, relevant, k)
     return _average(hits.any(1).astype(float), n_rel, per_user)
 
@@ -159,6 +166,7 @@ def ndcg_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
     ``DCG = sum_{p=1..k} hit_p / log2(p + 1)``, divided by the DCG of a perfect list
     (``min(k, |relevant|)`` hits first) (Jarvelin & Kekalainen 2002).
     """
+    k = _check_k(k)
     hits, n_rel = _hits(recommended, relevant, k)
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     dcg = hits @ discount
@@ -168,6 +176,7 @@ def ndcg_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
 
 def average_precision_at_k(recommended, relevant, k: int = 10, per_user: bool = False):
     """AP@k: ``sum_p precision@p * hit_p / min(k, |relevant|)``; its mean over users is MAP@k."""
+    k = _check_k(k)
     hits, n_rel = _hits(recommended, relevant, k)
     prec_at_p = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
     ap = (prec_at_p * hits).sum(1) / np.maximum(np.minimum(n_rel, k), 1)
@@ -217,6 +226,7 @@ def evaluate_topk(model, train: Ratings, test: Ratings, k: int = 10,
         ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit_rate@k``, ``coverage``
         (share of the catalogue in at least one list), ``n_users``.
     """
+    k = _check_k(k)
     users, rec, rel_u = _ranked_lists(model, train, test, k, threshold, options)
     return {f"precision@{k}": precision_at_k(rec, rel_u, k),
             f"recall@{k}": recall_at_k(rec, rel_u, k),
@@ -241,6 +251,7 @@ def evaluate_topk_per_user(model, train: Ratings, test: Ratings, k: int = 10,
         Indexed by the user's index (``user``), columns ``precision@k``, ``recall@k``,
         ``ndcg@k``, ``map@k``, ``hit_rate@k``; their column means are :func:`evaluate_topk`'s.
     """
+    k = _check_k(k)
     users, rec, rel_u = _ranked_lists(model, train, test, k, threshold, options)
     cols = {f"precision@{k}": precision_at_k, f"recall@{k}": recall_at_k,
             f"ndcg@{k}": ndcg_at_k, f"map@{k}": average_precision_at_k,

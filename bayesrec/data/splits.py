@@ -64,14 +64,13 @@ def _holdout_by_rank(ratings: Ratings, rank_from_end: np.ndarray, test_size, n_t
     counts = ratings.user_counts[ratings.users]
     if (test_size is None) == (n_test is None):
         raise ValueError("give exactly one of test_size (a fraction) or n_test (ratings per user)")
+    from .._validation import check_interval
     if n_test is not None:
-        if int(n_test) != n_test or n_test < 1:
-            raise ValueError(f"n_test must be a positive integer, got {n_test!r}")
-        per_user = np.full_like(counts, int(n_test))
+        n_test = check_interval("n_test", n_test, low=1, closed="both", integer=True)
+        per_user = np.full_like(counts, n_test)
     else:
         per_user = np.round(_check_fraction(test_size) * counts).astype(np.int64)
-    if int(min_train) != min_train or min_train < 0:
-        raise ValueError(f"min_train must be a non-negative integer, got {min_train!r}")
+    min_train = check_interval("min_train", min_train, low=0, closed="both", integer=True)
     per_user = np.minimum(per_user, np.maximum(counts - min_train, 0))
     return rank_from_end < per_user
 
@@ -105,6 +104,15 @@ def time_split(ratings: Ratings, test_size: float | None = None, cutoff=None,
     """
     if not ratings.has_timestamps:
         raise ValueError("time_split needs timestamps; build the Ratings with timestamp_col")
+    from .._validation import check_bool
+    per_user = check_bool("per_user", per_user)
+    # an argument of the other mode would be ignored: refuse it rather than drop it silently
+    if per_user and cutoff is not None:
+        raise ValueError("cutoff is a global-mode argument; with per_user=True give test_size "
+                         "or n_test")
+    if not per_user and (n_test is not None or min_train != 1):
+        raise ValueError("n_test and min_train are per-user arguments; pass per_user=True "
+                         "(global mode takes test_size or cutoff)")
     ts = ratings.timestamps
     if per_user:
         rank = _rank_within_user(ratings, -ts.astype(np.float64))
@@ -112,15 +120,31 @@ def time_split(ratings: Ratings, test_size: float | None = None, cutoff=None,
     if (test_size is None) == (cutoff is None):
         raise ValueError("give exactly one of test_size or cutoff")
     if cutoff is not None:
-        import pandas as pd
-        c = cutoff if isinstance(cutoff, (int, np.integer, float)) else \
-            pd.Timestamp(cutoff).value // 10**9
-        return _mask_split(ratings, ts >= c)
+        return _mask_split(ratings, ts >= _cutoff_seconds(cutoff))
     n_test = int(round(_check_fraction(test_size) * len(ratings)))
     order = np.argsort(ts, kind="stable")
     test = np.zeros(len(ratings), bool)
     test[order[len(ratings) - n_test:]] = True
     return _mask_split(ratings, test)
+
+
+def _cutoff_seconds(cutoff):
+    """Epoch seconds of a ``cutoff`` given as a number or a date-time, else ``ValueError``."""
+    import pandas as pd
+    if isinstance(cutoff, (bool, np.bool_)):
+        raise ValueError(f"cutoff must be epoch seconds or a date-time, got {cutoff!r}")
+    if isinstance(cutoff, (int, np.integer, float, np.floating)):
+        if not np.isfinite(cutoff):
+            raise ValueError(f"cutoff must be a finite number of epoch seconds, got {cutoff!r}")
+        return cutoff
+    try:
+        stamp = pd.Timestamp(cutoff)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise ValueError(f"cutoff must be epoch seconds or a date-time, got {cutoff!r} "
+                         f"({err})") from None
+    if stamp is pd.NaT:
+        raise ValueError(f"cutoff must be epoch seconds or a date-time, got {cutoff!r}")
+    return stamp.value // 10**9  # UTC epoch seconds (also for a tz-aware stamp)
 
 
 def leave_last_k_out(ratings: Ratings, k: int = 1, min_train: int = 1) -> tuple[Ratings, Ratings]:

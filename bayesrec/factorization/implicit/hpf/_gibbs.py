@@ -50,8 +50,16 @@ import hashlib
 
 import numpy as np
 
+from ....exceptions import ConvergenceError
 from ._data import HPFPrior, InteractionData
 from ._kernels import allocate_pass
+
+#: rejection rounds of the scale move before giving up (each accepts with probability about
+#: ``(1 + p^2 / 4AB)^(-1/4)``, close to 1 on real data: a run that needs this many is stuck)
+_MAX_ROUNDS = 1000
+
+#: largest sum of counts the Gibbs sampler takes (its uniforms: 8 GiB a sweep)
+MAX_UNITS = 2**30
 
 SCALARS = ("log_lik", "total_rate", "theta_sum", "beta_sum", "xi_mean", "eta_mean")
 
@@ -60,6 +68,12 @@ def _gamma(rng: np.random.Generator, shape, rate) -> np.ndarray:
     """Gamma(shape, rate) draws, floored at the smallest normal float (a shape-0.3 draw can
     underflow to 0, which would make a rate or a multinomial degenerate)."""
     return np.maximum(rng.gamma(shape, 1.0 / np.asarray(rate)), np.finfo(float).tiny)
+
+
+def _too_extreme(prior: HPFPrior, what: str) -> str:
+    return (f"HPF Gibbs: {what}; the prior hyperparameters a={prior.a:g}, "
+            f"a_prime={prior.a_prime:g}, b_prime={prior.b_prime:g}, c={prior.c:g}, "
+            f"c_prime={prior.c_prime:g}, d_prime={prior.d_prime:g} are too extreme for float64")
 
 
 def scale_draws(theta, xi, beta, eta, prior: HPFPrior, rng: np.random.Generator) -> np.ndarray:
@@ -75,13 +89,21 @@ def scale_draws(theta, xi, beta, eta, prior: HPFPrior, rng: np.random.Generator)
     p = theta.shape[0] * prior.a - beta.shape[0] * prior.c
     A = xi @ theta
     B = eta @ beta
-    R = np.sqrt(p * p + 4.0 * A * B)
-    # mode e^m = (p + R) / 2A = 2B / (R - p), whichever avoids cancellation
-    m = np.log((p + R) / (2.0 * A)) if p >= 0 else np.log(2.0 * B / (R - p))
-    c = np.sqrt(A * B)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        R = np.sqrt(p * p + 4.0 * A * B)
+        # mode e^m = (p + R) / 2A = 2B / (R - p), whichever avoids cancellation
+        m = np.log((p + R) / (2.0 * A)) if p >= 0 else np.log(2.0 * B / (R - p))
+        c = np.sqrt(A * B)
+    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(c)) and np.all(c > 0)):
+        # extreme priors overflow float64 here; the rejection loop below would never end
+        raise ConvergenceError(_too_extreme(
+            prior, f"the scale move of the factors is not finite (p = {p:g}, sums A = "
+            f"{A.min():g}..{A.max():g}, B = {B.min():g}..{B.max():g})"))
     out = np.empty(len(A))
     todo = np.arange(len(A))
-    while len(todo):
+    for _ in range(_MAX_ROUNDS):
+        if not len(todo):
+            break
         mm, cc, aa, bb = m[todo], c[todo], A[todo], B[todo]
         t = mm + rng.standard_normal(len(todo)) / np.sqrt(2.0 * cc)
         f = p * (t - mm) - aa * (np.exp(t) - np.exp(mm)) - bb * (np.exp(-t) - np.exp(-mm))
@@ -89,6 +111,9 @@ def scale_draws(theta, xi, beta, eta, prior: HPFPrior, rng: np.random.Generator)
         ok = np.log(rng.random(len(todo))) < f - envelope
         out[todo[ok]] = t[ok]
         todo = todo[~ok]
+    if len(todo):
+        raise ConvergenceError(_too_extreme(
+            prior, f"the scale move accepted no draw in {_MAX_ROUNDS} rounds (p = {p:g})"))
     return np.exp(out)
 
 
@@ -105,6 +130,14 @@ class HPFGibbs:
                  bank_draws: np.ndarray, keep_factors: bool, scale_move: bool = True):
         if not np.all(data.y == np.round(data.y)):
             raise ValueError("method='gibbs' needs integer interaction counts")
+        total = float(data.y.sum())
+        if total > MAX_UNITS:
+            # checked before the int64 cast, which would overflow for counts near 1e19
+            raise ValueError(
+                f"method='gibbs' allocates every unit of count to a component, one uniform "
+                f"each per sweep: the counts sum to {total:.4g} > {MAX_UNITS} units; use "
+                f"method='cavi' (its cost does not grow with the counts), counts=False, or "
+                f"capped counts")
         self.data = data
         self.prior = prior
         self.tracked = np.asarray(tracked, dtype=np.int64).reshape(-1, 2)

@@ -46,6 +46,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ....exceptions import ConvergenceError
 from ...bpmf._linalg import draw_rows
 from ...bpmf._moves import linear_move, rescale
 from ...bpmf._sweep import BPMFPrior, State, _prior_blocks, _sample_hyper
@@ -308,9 +309,25 @@ def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generato
     xv, sse, j2 = step(*data.item_side_scaled(xu), state.xv, mu_v, lam_v)
     new = State(xu, xv, alpha, mu_u, lam_u, mu_v, lam_v, 1.0, 1.0, max(sse, 0.0),
                 state.n_jitter + j1 + j2)
+    if not (np.isfinite(sse) and np.isfinite(xu).all() and np.isfinite(xv).all()):
+        # overflow (e.g. init_scale 1e300): stop with the cause, not NaN scores or a
+        # domain error deep inside the moves below
+        raise ConvergenceError(
+            "weighted MF sweep: the factors are no longer finite (float64 overflow); the "
+            "hyperparameters are too extreme: reduce init_scale, confidence, w0 or the scale "
+            "of the interaction counts")
     if not mode and prior.rescale and prior.nw is not None:
-        rescale(new, prior, rng)
-        linear_move(new, prior, rng)
+        try:
+            rescale(new, prior, rng)
+            linear_move(new, prior, rng)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
+            # scipy's samplers refuse (or give up on) parameters that overflowed: name the
+            # settings instead of a domain error of a distribution the user never chose
+            raise ConvergenceError(
+                f"weighted MF sweep: the scale / rotation moves failed on an extreme state "
+                f"({err}); the hyperparameters are too extreme: reduce w0, nu0, beta0 or "
+                f"init_scale"
+            ) from None
     return new
 
 

@@ -1,0 +1,240 @@
+"""Edge cases of the top-N public API: hostile but realistic input gets a clear error, never a
+hang, a silent NaN or an argument silently ignored.
+
+Each test names the input class it covers; the fits use tiny data and short chains (the
+compiled kernels are cached), so the file runs in a few seconds warm.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayesrec._validation import Integer, Real, check_finite, check_interval, check_positive
+from bayesrec.data import Ratings, leave_last_k_out
+from bayesrec.data.splits import per_user_split, time_split
+from bayesrec.exceptions import ConvergenceError
+from bayesrec.factorization import HPF, ImplicitALS, ImplicitBPMF
+from bayesrec.metrics import evaluate_topk, evaluate_topk_per_user, ndcg_at_k, precision_at_k
+from bayesrec.popularity import MostPopular
+
+
+def _interactions(n_users=8, n_items=6, seed=0) -> Ratings:
+    """Random 0/1 interactions with timestamps; every user has at least one row."""
+    rng = np.random.default_rng(seed)
+    m = rng.random((n_users, n_items)) < 0.5
+    m[np.arange(n_users), rng.integers(0, n_items, n_users)] = True
+    u, i = np.nonzero(m)
+    return Ratings.from_arrays(u, i, timestamps=rng.permutation(len(u)))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _interactions()
+
+
+def _hpf(method, **kw):
+    return HPF(**{"method": method, "rank": 2, "n_iter": 5, "n_samples": 4, "burn_in": 3,
+                  "n_chains": 1, "n_predictive_draws": 4, "random_state": 0, **kw})
+
+
+def _ibpmf(**kw):
+    return ImplicitBPMF(**{"rank": 2, "n_samples": 4, "burn_in": 2, "n_chains": 1,
+                           "n_predictive_draws": 2, "verbose": False, "random_state": 0, **kw})
+
+
+# ------------------------------------------------------------------ integers beyond int64
+@pytest.mark.parametrize("value", [10**30, -10**30, 10**400], ids=["1e30", "-1e30", "1e400"])
+def test_python_ints_beyond_int64_are_refused_by_name(value):
+    """np.isfinite raised a bare TypeError on a Python int beyond int64."""
+    for check in (lambda v: check_positive("k", v, integer=True),
+                  lambda v: Integer()("k", v),
+                  lambda v: check_interval("k", v, 0, 10, integer=True)):
+        with pytest.raises(ValueError, match="k must"):
+            check(value)
+    # as a float it is finite up to ~1.8e308, and refused beyond
+    if abs(value) < 1e300:
+        assert Real(low=None)("x", value) == float(value)
+        assert check_finite("x", value) == float(value)
+    else:
+        with pytest.raises(ValueError, match="x must"):
+            check_finite("x", value)
+
+
+def test_huge_k_is_refused_by_recommend_and_evaluate(data):
+    model = MostPopular().fit(data)
+    for call in (lambda: model.recommend(0, k=10**30),
+                 lambda: model.recommend_indices([0, 1], k=10**30),
+                 lambda: _hpf("cavi", rank=10**30).fit(data)):
+        with pytest.raises(ValueError, match="(k|rank) must"):
+            call()
+
+
+# ------------------------------------------------------------------ splits
+@pytest.mark.parametrize("bad", [np.nan, np.inf, None, "a", True, 1.5, 0])
+def test_per_user_counts_of_a_split_are_checked(data, bad):
+    """n_test = inf gave an OverflowError, None / "a" / nan Python's int() messages, and
+    True was taken for 1."""
+    with pytest.raises(ValueError, match="n_test"):
+        per_user_split(data, n_test=bad, rng=0)
+    with pytest.raises(ValueError, match="n_test"):
+        time_split(data, per_user=True, n_test=bad)
+    if bad != 0:  # min_train = 0 is valid
+        with pytest.raises(ValueError, match="min_train"):
+            leave_last_k_out(data, 1, min_train=bad)
+
+
+def test_integral_floats_still_count(data):
+    a = per_user_split(data, n_test=1.0, rng=3)[1]
+    b = per_user_split(data, n_test=1, rng=3)[1]
+    assert np.array_equal(a.users, b.users) and np.array_equal(a.items, b.items)
+    a = leave_last_k_out(data, 1, min_train=1.0)[1]
+    b = leave_last_k_out(data, 1, min_train=1)[1]
+    assert np.array_equal(a.items, b.items)
+
+
+def test_time_split_refuses_arguments_of_the_other_mode(data):
+    """Both were silently ignored: cutoff in per-user mode, n_test / min_train globally."""
+    with pytest.raises(ValueError, match="cutoff"):
+        time_split(data, per_user=True, n_test=1, cutoff=3)
+    with pytest.raises(ValueError, match="per_user"):
+        time_split(data, test_size=0.3, n_test=1)
+    with pytest.raises(ValueError, match="per_user"):
+        time_split(data, test_size=0.3, min_train=5)
+    with pytest.raises(ValueError, match="per_user"):
+        time_split(data, test_size=0.3, per_user="yes")
+
+
+@pytest.mark.parametrize("bad", [True, np.nan, np.inf, "garbage", "NaT"])
+def test_time_split_cutoff_is_checked(data, bad):
+    with pytest.raises(ValueError, match="cutoff"):
+        time_split(data, cutoff=bad)
+
+
+def test_time_split_cutoff_as_number_or_date_time():
+    """Rows with ``timestamp >= cutoff`` are the test rows (reference: a loop)."""
+    stamps = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"])
+    r = Ratings.from_arrays([1, 1, 2, 2], [1, 2, 1, 2], timestamps=stamps)
+    secs = [(s - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1) for s in stamps]
+    for cutoff in ("2020-01-03", pd.Timestamp("2020-01-03"),
+                   pd.Timestamp("2020-01-03 01:00", tz="Europe/Paris"), int(secs[2]),
+                   float(secs[2]), np.int64(secs[2])):
+        test = time_split(r, cutoff=cutoff)[1]
+        expected = sorted(j for j in range(4) if secs[j] >= int(secs[2]))
+        got = sorted(np.flatnonzero(np.isin(r.timestamps, test.timestamps)))
+        assert got == expected, cutoff
+
+
+# ------------------------------------------------------------------ metrics: k
+def test_evaluate_topk_takes_integral_k_and_refuses_bool(data):
+    """k = 3.0 raised "slice indices must be integers"; k = True was read as 1 and gave
+    keys like "precision@True"."""
+    train, test = leave_last_k_out(data, 1)
+    model = MostPopular().fit(train)
+    assert evaluate_topk(model, train, test, k=3.0) == evaluate_topk(model, train, test, k=3)
+    per_user = evaluate_topk_per_user(model, train, test, k=np.float64(3))
+    assert list(per_user.columns)[0] == "precision@3"
+    for bad in (True, "3", 2.5, np.nan, 0):
+        with pytest.raises(ValueError, match="k must"):
+            evaluate_topk(model, train, test, k=bad)
+        with pytest.raises(ValueError, match="k must"):
+            evaluate_topk_per_user(model, train, test, k=bad)
+
+
+def test_ranking_metrics_take_integral_k_and_refuse_bool():
+    import scipy.sparse as sp
+    rec = np.array([[0, 1], [1, 2], [2, 0]])
+    rel = sp.csr_matrix(np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0]]))
+    # reference: user 0 hits at position 1 only; user 2 no hit; user 1 has no relevant item
+    assert precision_at_k(rec, rel, 2.0) == pytest.approx(0.25)
+    assert ndcg_at_k(rec, rel, np.int8(2)) == pytest.approx(0.5 * 1.0 / (1 + 1 / np.log2(3)))
+    for bad in (True, np.nan, "2"):
+        with pytest.raises(ValueError, match="k must"):
+            ndcg_at_k(rec, rel, bad)
+
+
+# ------------------------------------------------------------------ HPF: extreme priors
+@pytest.mark.parametrize("method", ["cavi", "gibbs"])
+@pytest.mark.parametrize("prior", [{"b_prime": 1e-320}, {"d_prime": 1e-320},
+                                   {"a_prime": 1e-300, "b_prime": 1e300}])
+def test_hpf_prior_rates_out_of_float_range_are_refused(data, method, prior):
+    """b' = 1e-320 makes the rate a'/b' of xi infinite: the Gibbs sampler looped for ever."""
+    with pytest.raises(ValueError, match="prior rate"):
+        _hpf(method, **prior).fit(data)
+
+
+def test_hpf_gibbs_overflowing_prior_raises_instead_of_hanging(data):
+    """c = 1e300 overflows the scale move's GIG parameters (NaN mode): the rejection loop
+    never accepted.  The previous fit survives the failed one."""
+    model = _hpf("gibbs").fit(data)
+    before = model.recommend_indices(np.arange(3), k=3)
+    model.set_params(c=1e300)
+    with pytest.raises(ConvergenceError, match="prior hyperparameters"):
+        model.fit(data)
+    after = model.recommend_indices(np.arange(3), k=3)
+    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+
+
+def test_scale_move_gives_up_after_bounded_rounds():
+    """Acceptance about (1 + p^2 / 4AB)^(-1/4) ~ 4e-7 here: a stuck rejection loop raises."""
+    from bayesrec.factorization.implicit.hpf._data import HPFPrior
+    from bayesrec.factorization.implicit.hpf._gibbs import scale_draws
+    prior = HPFPrior(2, 1e4, 0.3, 1.0, 0.3, 0.3, 1.0)   # p = 1e4 * n_users - 0.3 * n_items
+    theta = np.full((1000, 2), 1e-9)
+    beta = np.full((10, 2), 1e-9)
+    with pytest.raises(ConvergenceError, match="no draw in"):
+        scale_draws(theta, np.ones(1000), beta, np.ones(10), prior, np.random.default_rng(0))
+
+
+def test_scale_move_numbers_unchanged_on_valid_state():
+    """The bounded loop draws exactly what the unbounded one did (reference written here)."""
+    from bayesrec.factorization.implicit.hpf._data import HPFPrior
+    from bayesrec.factorization.implicit.hpf._gibbs import scale_draws
+    rng = np.random.default_rng(5)
+    prior = HPFPrior(3, 0.3, 0.3, 1.0, 0.3, 0.3, 1.0)
+    theta, beta = rng.gamma(0.3, 1.0, (40, 3)), rng.gamma(0.3, 1.0, (25, 3))
+    xi, eta = rng.gamma(1.0, 1.0, 40), rng.gamma(1.0, 1.0, 25)
+
+    def reference(r):
+        p = 40 * 0.3 - 25 * 0.3
+        A, B = xi @ theta, eta @ beta
+        R = np.sqrt(p * p + 4 * A * B)
+        m = np.log((p + R) / (2 * A))
+        c = np.sqrt(A * B)
+        out, todo = np.empty(3), np.arange(3)
+        while len(todo):
+            mm, cc, aa, bb = m[todo], c[todo], A[todo], B[todo]
+            t = mm + r.standard_normal(len(todo)) / np.sqrt(2 * cc)
+            f = p * (t - mm) - aa * (np.exp(t) - np.exp(mm)) - bb * (np.exp(-t) - np.exp(-mm))
+            ok = np.log(r.random(len(todo))) < f + cc * (t - mm) ** 2
+            out[todo[ok]] = t[ok]
+            todo = todo[~ok]
+        return np.exp(out)
+
+    for seed in range(5):
+        got = scale_draws(theta, xi, beta, eta, prior, np.random.default_rng(seed))
+        assert np.array_equal(got, reference(np.random.default_rng(seed)))
+
+
+def test_hpf_gibbs_refuses_counts_it_cannot_allocate():
+    """A play count of 1e12 asked numpy for 7 TiB of uniforms per sweep."""
+    r = Ratings.from_arrays([1, 1, 2], [1, 2, 2], [1e12, 1, 3], implicit=True)
+    with pytest.raises(ValueError, match="cavi"):
+        _hpf("gibbs", counts=True).fit(r)
+    scores = _hpf("cavi", counts=True).fit(r).recommend_indices([0, 1], k=2,
+                                                                 exclude_seen=False)[1]
+    assert np.isfinite(scores).all()
+
+
+# ------------------------------------------------------------------ weighted MF: overflow
+@pytest.mark.parametrize("make", [
+    lambda: ImplicitALS(rank=2, n_iter=5, init_scale=1e300, random_state=0),
+    lambda: _ibpmf(init_scale=1e300),
+    lambda: _ibpmf(init_scale=1e150, sampler="blocked"),
+    lambda: _ibpmf(w0=1e300),
+    lambda: _ibpmf(nu0=1e300),
+], ids=["als-init", "bpmf-init", "bpmf-blocked-init", "bpmf-w0", "bpmf-nu0"])
+def test_weighted_mf_overflow_is_a_convergence_error(data, make):
+    """ImplicitALS returned inf/NaN scores silently; ImplicitBPMF raised scipy's "Domain
+    error in arguments" of geninvgauss (or its "Not a single random variate")."""
+    with pytest.raises(ConvergenceError, match="hyperparameters are too extreme"):
+        make().fit(data)
