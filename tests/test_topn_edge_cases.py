@@ -238,3 +238,38 @@ def test_weighted_mf_overflow_is_a_convergence_error(data, make):
     error in arguments" of geninvgauss (or its "Not a single random variate")."""
     with pytest.raises(ConvergenceError, match="hyperparameters are too extreme"):
         make().fit(data)
+
+
+# ------------------------------------------------------------------ zero counts, diagnostics
+@pytest.mark.parametrize("make, options", [
+    (lambda: ImplicitALS(rank=2, n_iter=5, random_state=0), {}),
+    (_ibpmf, {}),
+    (_ibpmf, {"strategy": "thompson", "random_state": 0}),
+    (_ibpmf, {"strategy": "lower_bound"}),
+], ids=["ImplicitALS", "ImplicitBPMF-mean", "ImplicitBPMF-thompson", "ImplicitBPMF-lower"])
+def test_user_with_only_zero_counts_gets_the_fallback(make, options):
+    """Such a user is outside the weighted-MF likelihood (factor rows exactly 0): every score
+    was 0 and the list came in arbitrary item order.  Reference: the fallback ranking, the
+    items' training row counts, of the items the user has not seen."""
+    #          user 1 has only zero counts on items 1, 2; item 4 (3 rows) > item 3 (1 row)
+    r = Ratings.from_arrays([1, 1, 2, 2, 3, 3, 4, 5],
+                            [1, 2, 2, 4, 1, 4, 4, 3],
+                            [0, 0, 1, 3, 2, 1, 5, 1], implicit=True)
+    model = make().fit(r)
+    rec = model.recommend(1, k=4, **options)
+    assert rec["item"].tolist() == [4, 3]
+    assert rec["score"].tolist() == [3.0, 1.0]
+    # an active user keeps its model scores (not the fallback)
+    other = model.recommend_indices(r.user_index([2]), k=2, exclude_seen=False, **options)[1]
+    assert not np.array_equal(other[0], [3.0, 3.0])
+
+
+@pytest.mark.parametrize("method", ["cavi", "gibbs"])
+def test_hpf_diagnostics_without_tracked_pairs(data, method):
+    """n_tracked=0 is allowed; diagnostics raised numpy's "zero-size array to reduction
+    operation maximum"."""
+    model = _hpf(method, n_tracked=0).fit(data)
+    table = model.diagnostics()
+    assert "total_rate" in table.index and not any(n.startswith("rate") for n in table.index)
+    with pytest.raises(ValueError, match="no posterior variable"):
+        model.diagnostics(var_names=["nonsense"])

@@ -40,13 +40,19 @@ def diagnostics_table(dt, var_names=None) -> pd.DataFrame:
     """Mean, sd, bulk/tail ESS, MCSE of the mean and rank-normalized split r_hat per scalar
     variable (or array entry), unrounded (``arviz.summary`` rounds r_hat to 2 decimals).
 
-    A variable that is constant over all chains and draws (e.g. a fixed noise precision) is
-    left out: its ESS and r_hat are undefined.
+    A variable that is constant over all chains and draws (e.g. a fixed noise precision), or
+    empty, is left out: its ESS and r_hat are undefined.  An unknown name is a ``ValueError``.
     """
     import arviz as az
     post = dt["posterior"]
     names = list(post.data_vars) if var_names is None else list(var_names)
-    names = [n for n in names if np.ptp(np.asarray(post[n].values, dtype=float)) > 0]
+    unknown = [n for n in names if n not in post.data_vars]
+    if unknown:
+        raise ValueError(f"no posterior variable {unknown}; the posterior has "
+                         f"{list(post.data_vars)}")
+    # an empty variable (e.g. no tracked pair) has no statistics either
+    names = [n for n in names if post[n].size
+             and np.ptp(np.asarray(post[n].values, dtype=float)) > 0]
     if not names:
         return pd.DataFrame(columns=["mean", "sd", "ess_bulk", "ess_tail", "mcse_mean",
                                      "r_hat"])

@@ -38,6 +38,21 @@ from ._data import WMFData
 from ._sweep import init_state, make_prior, sweep
 
 
+def fallback_outside_likelihood(model, users: np.ndarray, rows: np.ndarray,
+                                scores: np.ndarray) -> np.ndarray:
+    """Give the fallback ranking to users outside the likelihood.
+
+    A user whose training rows all hold a zero count has no positive cell: it is not part of
+    the model (:mod:`._data`), its factor rows stay exactly 0 and every score would be 0 (a
+    list in item order).  Such users are as unknown as a new one: they get
+    ``model._fallback_scores()``.  ``rows`` are their factor rows (``(len(users), K)``).
+    """
+    outside = ~rows.any(axis=1)
+    if outside.any():
+        scores[outside] = np.asarray(model._fallback_scores(), np.float64)
+    return scores
+
+
 def gram_embeddings(user_factors: np.ndarray, item_factors: np.ndarray) -> np.ndarray:
     """Item vectors whose inner products are ``v_i^T U^T U v_j``: the inner products of the
     items' score columns ``U v_i`` over all users (invariant to ``U A, V A^-T``)."""
@@ -83,7 +98,8 @@ class ImplicitALS(Recommender):
     Attributes
     ----------
     user_factors_, item_factors_ : ndarray
-        ``U`` (n_users, K; zero rows for users without interactions) and ``V``.
+        ``U`` (n_users, K; zero rows for users without interactions, or whose counts are all
+        0: those are ranked by the popularity fallback) and ``V``.
     history_ : DataFrame
         Per iteration: ``loss`` (J), ``seconds``.
     n_iter_ : int
@@ -136,7 +152,8 @@ class ImplicitALS(Recommender):
 
     def _score_users(self, users, **options) -> np.ndarray:
         self._check_options(**options)
-        return self.user_factors_[users] @ self.item_factors_.T
+        rows = self.user_factors_[users]
+        return fallback_outside_likelihood(self, users, rows, rows @ self.item_factors_.T)
 
     def _item_embeddings(self) -> np.ndarray:
         return gram_embeddings(self.user_factors_, self.item_factors_)

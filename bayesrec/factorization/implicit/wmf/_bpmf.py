@@ -54,7 +54,7 @@ from ....inference.draw_bank import side_by_side, stack_chain_draws
 from ....inference.normal_wishart import NormalWishart
 from ....rng import check_random_state
 from ...bpmf._sampler import bank_schedule
-from ._als import gram_embeddings
+from ._als import fallback_outside_likelihood, gram_embeddings
 from ._data import WMFData
 from ._sweep import init_state, make_prior, sweep
 
@@ -383,6 +383,12 @@ class ImplicitBPMF(Recommender):
 
     def _score_users(self, users, strategy: str | None = None, prob: float = 0.9,
                      random_state=None) -> np.ndarray:
+        # users whose counts are all 0 are outside the likelihood (zero rows in every draw)
+        return fallback_outside_likelihood(
+            self, users, self.bank_user_factors_[0, users],
+            self._posterior_scores(users, strategy, prob, random_state))
+
+    def _posterior_scores(self, users, strategy, prob, random_state) -> np.ndarray:
         self._check_options(strategy, prob, random_state)
         strategy = self.default_strategy if strategy is None else strategy
         bu, bv = self.bank_user_factors_, self.bank_item_factors_
