@@ -271,11 +271,14 @@ def test_monotonicity_check_catches_a_wrong_update(monkeypatch):
     assert np.any(steps < -1e-9 * np.abs(hist[1:]))
 
 
-@pytest.mark.parametrize("p_shift", [0.0, 1.0])
-def test_scale_move_draws_the_gig(p_shift):
+@pytest.mark.parametrize("c,p_shift", [(0.3, 0.0), (0.3, 1.0), (1.2, 0.0), (1.2, 1.0)])
+def test_scale_move_draws_the_gig(c, p_shift):
     """``scale_draws`` samples ``s`` with density ∝ s^(p-1) exp(-A s - B/s): a KS test
     against scipy's ``geninvgauss`` (4000 draws per component; at this size the test rejects
-    the same sampler with ``p`` off by one, the ``p_shift=1`` case, at p ~ 1e-27)."""
+    the same sampler with ``p`` off by one, the ``p_shift=1`` cases, at p ~ 1e-27), for
+    ``p = n_users a - n_items c`` positive (``c = 0.3``: p = 1.8) and negative (``c = 1.2``:
+    p = -1.8, the usual case on real data, with more items than users; the sampler finds the
+    mode by another formula there)."""
     from scipy import stats
 
     from bayesrec.factorization.implicit.hpf._gibbs import scale_draws
@@ -283,14 +286,43 @@ def test_scale_move_draws_the_gig(p_shift):
     theta = rng.gamma(1.0, size=(6, 2))
     beta = rng.gamma(1.0, size=(4, 2))
     xi, eta = rng.gamma(2.0, size=6), rng.gamma(2.0, size=4)
-    prior = HPFPrior(2, 0.5, 1.0, 1.0, 0.3 + p_shift / 4, 1.0, 1.0)
+    prior = HPFPrior(2, 0.5, 1.0, 1.0, c + p_shift / 4, 1.0, 1.0)
     s = np.array([scale_draws(theta, xi, beta, eta, prior, rng) for _ in range(4000)])
-    p = 6 * 0.5 - 4 * 0.3  # the exact law's index (prior.c shifted: p lower by p_shift)
+    p = 6 * 0.5 - 4 * c  # the exact law's index (prior.c shifted: p lower by p_shift)
     A, B = xi @ theta, eta @ beta
     for k in range(2):
         law = stats.geninvgauss(p, 2 * np.sqrt(A[k] * B[k]), scale=np.sqrt(B[k] / A[k]))
         pval = stats.kstest(s[:, k], law.cdf).pvalue
         assert (pval > 1e-3) if p_shift == 0 else (pval < 1e-6), pval
+
+
+def test_scale_move_keeps_every_rate(monkeypatch):
+    """The scale move ``(theta_.k, beta_.k) -> (s_k theta_.k, beta_.k / s_k)`` moves along the
+    likelihood's flat direction: after a sweep every rate ``theta_u . beta_i`` equals the rate
+    of the factors the move started from (captured here), and ``theta`` is the captured
+    ``theta`` times the drawn ``s`` (to rounding)."""
+    from bayesrec.factorization.implicit.hpf import _gibbs
+    seen = {}
+    real = _gibbs.scale_draws
+
+    def spy(theta, xi, beta, eta, prior, rng):
+        s = real(theta, xi, beta, eta, prior, rng)
+        seen.update(theta=theta.copy(), beta=beta.copy(), s=s.copy())
+        return s
+
+    monkeypatch.setattr(_gibbs, "scale_draws", spy)
+    r = _counts_ratings(seed=5)
+    data = build_data(r, interaction_counts(r, True))
+    sampler = _gibbs.HPFGibbs(data, PRIOR, np.zeros((1, 2), np.int64), np.zeros(0, np.int64),
+                              False)
+    rng = np.random.default_rng(2)
+    state = sampler.init(rng)
+    for _ in range(3):
+        state = sampler.step(state, rng)
+        assert np.ptp(np.log(seen["s"])) > 1e-3         # a real move, not the identity
+        np.testing.assert_allclose(state["theta"] @ state["beta"].T,
+                                   seen["theta"] @ seen["beta"].T, rtol=1e-12)
+        np.testing.assert_allclose(state["theta"], seen["theta"] * seen["s"], rtol=1e-14)
 
 
 # ---------------------------------------------------------------------- the estimator

@@ -363,17 +363,25 @@ class _FixedNormals:
         return self.z
 
 
-@pytest.mark.parametrize("gamma", [0.0, 0.7])
+@pytest.mark.parametrize("gamma", [0.0, 0.7, "first row heaviest"])
 def test_coordinate_updates_equal_dense_single_site_conditionals(counts, gamma):
     """The single-site sampler (``sampler="coordinate"``): one pass over a row's coordinates,
     in order, each ``x_k ~ N((h_k - sum_{j != k} P_kj x_j) / P_kk, 1 / P_kk)`` with ``P``, ``h``
     summed densely over every cell of the row (precision ``alpha a_u c_ui``), given the same
-    normals; and the side's weighted squared error over all cells."""
+    normals; and the side's weighted squared error over all cells.  Weights: none, activity
+    weights, and arbitrary weights whose largest is the first row's (the kernel treats equal
+    weights specially)."""
     from bayesrec.factorization.implicit.wmf._coordinate import coordinate_side
     conf, alpha = 2.5, 1.7
-    data = WMFData.from_ratings(counts, conf, activity_exponent=gamma)
     pref, c = _dense(counts, conf)
-    a = _activity(pref, gamma) if gamma else (pref > 0).any(1).astype(float)
+    if gamma == "first row heaviest":
+        data = WMFData.from_ratings(counts, conf)
+        a = np.zeros(counts.n_users)
+        a[data.active_users] = np.linspace(3.0, 0.5, data.n_active)
+        data.set_user_scale(a)
+    else:
+        data = WMFData.from_ratings(counts, conf, activity_exponent=gamma)
+        a = _activity(pref, gamma) if gamma else (pref > 0).any(1).astype(float)
     ca = a[:, None] * c
     active = data.active_users
     U, V, lam, mu, prior = _point(counts, active, alpha)
