@@ -394,6 +394,15 @@ def test_fit_recommend_posterior_cavi(blocks):
     draws = post["posterior"]["rate"].values.reshape(-1, len(u))
     se = draws.std(0) / np.sqrt(len(draws))
     assert np.all(np.abs(draws.mean(0) - exact) < 5 * se)
+    # and so do the traced scalars (closed forms under the independent Gamma q's)
+    e_t, e_b = m.theta_shape_ / m.theta_rate_, m.beta_shape_ / m.beta_rate_
+    exact = {"theta_sum": e_t.sum(), "beta_sum": e_b.sum(),
+             "total_rate": e_t.sum(0) @ e_b.sum(0),
+             "xi_mean": np.mean(m.xi_shape_ / m.xi_rate_),
+             "eta_mean": np.mean(m.eta_shape_ / m.eta_rate_)}
+    for name, value in exact.items():
+        d = post["posterior"][name].values.ravel()
+        assert abs(d.mean() - value) < 5 * d.std() / np.sqrt(len(d)), name
     sim = m.similar_items(blocks.item_ids[0], k=5)
     assert (sim["item"] // 15 == blocks.item_ids[0] // 15).all()  # same item group
 
