@@ -373,7 +373,7 @@ def test_cavi_and_gibbs_agree_on_the_ranking(blocks):
 
 
 def test_fit_recommend_posterior_cavi(blocks):
-    m = HPF(rank=2, method="cavi", n_iter=50, n_samples=20, n_chains=2, n_tracked=5,
+    m = HPF(rank=2, method="cavi", n_iter=50, n_samples=150, n_chains=2, n_tracked=5,
             random_state=1).fit(blocks)
     assert m.elbo_.ndim == 1 and len(m.elbo_) == m.n_iter_ + 1
     rec = m.recommend(blocks.user_ids[0], k=5)
@@ -384,7 +384,7 @@ def test_fit_recommend_posterior_cavi(blocks):
     pd.testing.assert_frame_equal(t1, t2)
     post = m.posterior
     assert post["posterior"]["rate"].dims == ("chain", "draw", "pair")
-    assert post["posterior"]["total_rate"].shape == (2, 20)
+    assert post["posterior"]["total_rate"].shape == (2, 150)
     assert post["factor_draws"]["theta"].dims == ("chain", "draw", "user", "latent")
     assert post["factor_draws"]["beta"].dims == ("chain", "draw", "item", "latent")
     # draws from q: their mean matches q's mean rate at the tracked pairs (closed form)
@@ -394,7 +394,9 @@ def test_fit_recommend_posterior_cavi(blocks):
     draws = post["posterior"]["rate"].values.reshape(-1, len(u))
     se = draws.std(0) / np.sqrt(len(draws))
     assert np.all(np.abs(draws.mean(0) - exact) < 5 * se)
-    # and so do the traced scalars (closed forms under the independent Gamma q's)
+    # and so do the traced scalars (closed forms under the independent Gamma q's); with 300
+    # draws their means have relative standard errors of 0.3-1.2% (measured), so 5 of them
+    # catch a 5% error in each but eta_mean (6.2%); the popularity traced as the activity: z = 13
     e_t, e_b = m.theta_shape_ / m.theta_rate_, m.beta_shape_ / m.beta_rate_
     exact = {"theta_sum": e_t.sum(), "beta_sum": e_b.sum(),
              "total_rate": e_t.sum(0) @ e_b.sum(0),
