@@ -220,6 +220,9 @@ def test_gibbs_log_lik_is_the_poisson_log_likelihood_of_every_cell():
         assert rec["total_rate"] == pytest.approx(rate.sum(), rel=1e-12)
         np.testing.assert_allclose(rec["rate"], rate[[0, 3], [1, 2]], rtol=1e-12)
         assert rec["xi_mean"] == pytest.approx(state["xi"].mean(), rel=1e-12)
+        assert rec["eta_mean"] == pytest.approx(state["eta"].mean(), rel=1e-12)
+        assert rec["theta_sum"] == pytest.approx(state["theta"].sum(), rel=1e-12)
+        assert rec["beta_sum"] == pytest.approx(state["beta"].sum(), rel=1e-12)
 
 
 def test_parallel_and_serial_passes_agree(monkeypatch):
@@ -420,6 +423,21 @@ def test_cavi_stores_the_closed_form_shapes_of_q_xi_and_q_eta(blocks):
     assert m.xi_shape_.shape == (blocks.n_users,) and m.eta_shape_.shape == (blocks.n_items,)
     assert (m.theta_shape_ - 0.4).sum() == pytest.approx(len(blocks), rel=1e-10)
     assert (m.beta_shape_ - 0.2).sum() == pytest.approx(len(blocks), rel=1e-10)
+
+
+def test_cavi_similar_items_by_the_cosine_of_the_mean_item_factors(blocks):
+    """CAVI's ``similar_items``: the items ranked by the cosine of ``E_q[beta_i] =
+    lambda^shp_i / lambda^rte_i`` (computed here) with item ``i``, with those similarities."""
+    m = HPF(rank=3, method="cavi", n_iter=50, random_state=2).fit(blocks)
+    e_b = m.beta_shape_ / m.beta_rate_
+    unit = e_b / np.linalg.norm(e_b, axis=1, keepdims=True)
+    for i in (0, 7, 20):
+        cos = unit @ unit[i]
+        cos[i] = -np.inf
+        best = np.argsort(-cos)[:6]
+        got = m.similar_items(blocks.item_ids[i], k=6)
+        np.testing.assert_array_equal(got["item"].to_numpy(), blocks.item_ids[best])
+        np.testing.assert_allclose(got["similarity"].to_numpy(), cos[best], rtol=1e-12)
 
 
 def test_cavi_thompson_scores_are_draws_from_q(blocks):
