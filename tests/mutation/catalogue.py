@@ -12,6 +12,15 @@ NW = "bayesrec/inference/normal_wishart.py"
 DIRICHLET = "bayesrec/inference/dirichlet.py"
 BETA = "bayesrec/inference/beta.py"
 HPF = "bayesrec/factorization/implicit/hpf/_gibbs.py"
+HPF_CAVI = "bayesrec/factorization/implicit/hpf/_cavi.py"
+HPF_KERNELS = "bayesrec/factorization/implicit/hpf/_kernels.py"
+HPF_DATA = "bayesrec/factorization/implicit/hpf/_data.py"
+HPF_EST = "bayesrec/factorization/implicit/hpf/_estimator.py"
+WMF_SWEEP = "bayesrec/factorization/implicit/wmf/_sweep.py"
+WMF_DATA = "bayesrec/factorization/implicit/wmf/_data.py"
+WMF_BPMF = "bayesrec/factorization/implicit/wmf/_bpmf.py"
+WMF_CROSS = "bayesrec/factorization/implicit/wmf/_crossprod.py"
+BANK = "bayesrec/inference/draw_bank.py"
 
 EXACT = "tests/test_bpmf_moves_exact.py"
 NWT = "tests/test_normal_wishart.py"
@@ -25,6 +34,13 @@ RANKT = "tests/test_ranking.py"
 BANDT = "tests/test_bandits.py"
 MARKT = "tests/test_markov.py"
 HPF_TESTS = ["tests/test_hpf_geweke.py", "tests/test_sbc_hpf.py", "tests/test_hpf.py"]
+HPFT = "tests/test_hpf.py"
+HPF_CAVI_TESTS = [HPFT]
+HPF_EST_TESTS = [HPFT, "tests/test_draw_bank.py"]
+WMFT = "tests/test_implicit_wmf.py"
+WMF_TESTS = ["tests/test_wmf_side_stats.py", WMFT, "tests/test_implicit_geweke.py",
+             "tests/test_sbc_implicit_bpmf.py"]
+BANKT = "tests/test_draw_bank.py"
 PRT = "tests/test_pagerank.py"
 
 BPMF_TESTS = [EXACT, NWT, GEWEKE, SBC]
@@ -217,6 +233,91 @@ MUTANTS = [
     _m("hpf_beta_stale_theta", HPF, "state[\"eta\"][:, None] + theta.sum(0)[None, :]",
        "state[\"eta\"][:, None] + state[\"theta\"].sum(0)[None, :]", HPF_TESTS,
        "HPF: beta conditional on the previous sweep's theta"),
+    _m("hpf_eta_shape_uses_a", HPF, "p.c_prime + p.rank * p.c, p.c_prime / p.d_prime",
+       "p.c_prime + p.rank * p.a, p.c_prime / p.d_prime", HPF_TESTS,
+       "HPF: eta | beta shape c' + K a instead of c' + K c (right only when a = c)"),
+    _m("hpf_theta_rate_missing_xi", HPF,
+       "state[\"xi\"][:, None] + state[\"beta\"].sum(0)[None, :])",
+       "np.zeros_like(state[\"xi\"])[:, None] + state[\"beta\"].sum(0)[None, :])", HPF_TESTS,
+       "HPF: theta | . rate without the activity xi_u (only the items' column sums)"),
+    _m("hpf_record_eta_mean_from_xi", HPF, "\"eta_mean\": float(state[\"eta\"].mean()),",
+       "\"eta_mean\": float(state[\"xi\"].mean()),", HPF_TESTS,
+       "HPF Gibbs: the traced mean popularity is the mean activity"),
+    _m("hpf_xi_rate_stale_theta", HPF, "p.a_prime / p.b_prime + theta.sum(1)",
+       "p.a_prime / p.b_prime + state[\"theta\"].sum(1)", HPF_TESTS,
+       "HPF: xi conditional on the previous sweep's theta"),
+    _m("hpf_scale_A_without_xi", HPF, "A = xi @ theta", "A = theta.sum(0)", HPF_TESTS,
+       "HPF scale move: GIG's A = sum_u theta_uk without the activities xi_u"),
+    _m("hpf_gig_proposal_too_wide", HPF,
+       "t = mm + rng.standard_normal(len(todo)) / np.sqrt(2.0 * cc)",
+       "t = mm + rng.standard_normal(len(todo)) / np.sqrt(cc)", HPF_TESTS,
+       "HPF scale move: rejection proposal twice as wide as the envelope it is accepted against"),
+    _m("hpf_gig_mode_sign", HPF, "else np.log(2.0 * B / (R - p))",
+       "else np.log(2.0 * B / (R + p))", HPF_TESTS,
+       "HPF scale move: GIG mode with the wrong sign of p when p < 0 (more items than users)"),
+    _m("hpf_scale_theta_5pct", HPF, "theta = np.maximum(theta * s, np.finfo(float).tiny)",
+       "theta = np.maximum(1.05 * theta * s, np.finfo(float).tiny)", HPF_TESTS,
+       "HPF scale move: theta scaled 5% too much (beta not compensated)"),
+    _m("hpf_allocate_cdf_shift", HPF_KERNELS, "while k < K - 1 and cum[k] <= t:",
+       "while k < K - 1 and cum[k + 1] <= t:", HPF_TESTS,
+       "HPF allocation: inverse CDF compares with the next component's cumulative rate"),
+    _m("hpf_allocate_item_scatter", HPF_KERNELS,
+       "user_z[u, k] += 1.0\n                slab[i, k] += 1.0",
+       "user_z[u, k] += 1.0\n                slab[i, K - 1 - k] += 1.0", HPF_TESTS,
+       "HPF allocation: item totals of z scattered to the mirrored component"),
+    _m("hpf_loglik_ignores_counts", HPF_KERNELS, "acc += n * np.log(s)", "acc += np.log(s)",
+       HPF_TESTS, "HPF Gibbs log-likelihood: y_ui log(rate) without the count y_ui"),
+    _m("hpf_log_factorial_from_three", HPF_DATA, "big = yy[yy > 1.0]", "big = yy[yy > 2.0]",
+       HPF_TESTS, "HPF log-likelihood constant: log y! skipped for y = 2"),
+    _m("hpf_cavi_ks_without_K", HPF_CAVI, "ks = prior.a_prime + K * prior.a",
+       "ks = prior.a_prime + prior.a", HPF_CAVI_TESTS,
+       "HPF CAVI: shape of q(xi_u) a' + a instead of a' + K a"),
+    _m("hpf_cavi_items_stale_users", HPF_CAVI,
+       "        update_users(state, prior, user_stat)\n        update_items(state, prior, item_stat)\n"
+       "    return state, np.asarray(history), converged",
+       "        gs, gr = state.gs, state.gr\n        update_users(state, prior, user_stat)\n"
+       "        new = state.gs, state.gr\n        state.gs, state.gr = gs, gr\n"
+       "        update_items(state, prior, item_stat)\n        state.gs, state.gr = new\n"
+       "    return state, np.asarray(history), converged", HPF_CAVI_TESTS,
+       "HPF CAVI (the fit loop): item rates from the users' previous q (Jacobi, not coordinate "
+       "ascent)"),
+    _m("hpf_cavi_tr_paper_typo", HPF_CAVI,
+       "state.tr = prior.c_prime / prior.d_prime + (state.ls / state.lr).sum(1)",
+       "state.tr = prior.d_prime + (state.ls / state.lr).sum(1)", HPF_CAVI_TESTS,
+       "HPF CAVI: rate of q(eta) d' + ... (the appendix's typo) instead of c'/d' + ..."),
+    _m("hpf_elbo_drops_log_y_factorial", HPF_CAVI,
+       "lik = lse - data.log_y_factorial - float(", "lik = lse - float(", HPF_CAVI_TESTS,
+       "HPF ELBO: the -log y! term dropped"),
+    _m("hpf_cavi_eta_shape_from_users", HPF_EST,
+       "\"eta_shape_\": np.full(data.n_items, state.ts)",
+       "\"eta_shape_\": np.full(data.n_items, state.ks)", HPF_EST_TESTS,
+       "HPF CAVI: q(eta)'s shape reported as q(xi)'s (right only when a' + K a = c' + K c)"),
+    _m("hpf_cavi_thompson_rate_as_scale", HPF_EST,
+       "theta = rng.gamma(self.theta_shape_[users], 1.0 / self.theta_rate_[users])",
+       "theta = rng.gamma(self.theta_shape_[users], self.theta_rate_[users])", HPF_EST_TESTS,
+       "HPF CAVI Thompson: theta drawn with the rate as the scale"),
+    _m("hpf_cavi_posterior_xi_from_eta", HPF_EST, "post[\"xi_mean\"][s] = d[\"xi\"].mean()",
+       "post[\"xi_mean\"][s] = d[\"eta\"].mean()", HPF_EST_TESTS,
+       "HPF CAVI posterior: the traced mean activity is the mean popularity"),
+    _m("hpf_cavi_embeddings_shapes", HPF_EST, "return self.beta_shape_ / self.beta_rate_",
+       "return self.beta_shape_", HPF_EST_TESTS,
+       "HPF CAVI similar_items: cosine of q(beta)'s shapes instead of its means"),
+    _m("hpf_gibbs_mean_wrong_axis", HPF_EST,
+       "tu = np.moveaxis(self.theta_draws_[:, users], 0, 1).reshape(len(users), -1)",
+       "tu = self.theta_draws_[:, users].reshape(len(users), -1)", HPF_EST_TESTS,
+       "HPF posterior-mean scores: the bank's draw and user axes mixed up"),
+    _m("hpf_gibbs_thompson_one_pick", HPF_EST,
+       "pick = check_random_state(random_state).integers(len(self.theta_draws_),\n"
+       "                                                             size=len(users))",
+       "pick = check_random_state(random_state).integers(len(self.theta_draws_),\n"
+       "                                                             size=1).repeat(len(users))",
+       HPF_EST_TESTS, "HPF Gibbs Thompson: one draw for every user of a call"),
+    _m("hpf_traces_first_chain_twice", HPF_EST,
+       "traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}\n"
+       "        # each field",
+       "traces = {k: np.stack([results[0].traces[k] for r in results]) for k in "
+       "results[0].traces}\n        # each field", HPF_EST_TESTS,
+       "HPF Gibbs: the posterior holds chain 0's traces for every chain (r_hat = 1 always)"),
     # ------------------------------------------------ fast row draws, weighted MF, Bayesian SVD++
     _m("draw_rows_fast_alpha_in_mean", LINALG, "acc = prior_h[i] + alpha * g[s, i]",
        "acc = prior_h[i] + g[s, i]", ["tests/test_draw_rows_fast.py"],
@@ -225,6 +326,66 @@ MUTANTS = [
        "gram[s, q] = a * gram[s, q] + (a - 1.0) * base[q]", "gram[s, q] = a * gram[s, q]",
        ["tests/test_implicit_wmf.py"],
        "weighted MF: activity weight a_u left off the all-cells part V^T V of the precision"),
+    # ------------------------------------------------------------------ weighted MF (implicit)
+    _m("wmf_outer_tail_full_confidence", WMF_SWEEP,
+       "                gram[s, q] += wp * outer[j, q]",
+       "                gram[s, q] += (1.0 + wp) * outer[j, q]", WMF_TESTS,
+       "weighted MF: c_ui instead of c_ui - 1 on a row's last (len mod 4) cells of V^T C_u V - "
+       "V^T V"),
+    _m("wmf_confidence_off_by_one", WMF_DATA, "confidence * y[keep],",
+       "confidence * (y[keep] - 1.0),", WMF_TESTS,
+       "weighted MF: extra confidence c_ui - 1 = confidence (y_ui - 1), off by one count"),
+    _m("wmf_item_weights_user_order", WMF_DATA, "self.item_w, self.item_t = w[oi], t[oi]",
+       "self.item_w, self.item_t = w[ou], t[oi]", WMF_TESTS,
+       "weighted MF: the item side's confidences gathered in the user side's order"),
+    _m("wmf_n_cells_counts_inactive", WMF_DATA, "return self.n_active * self.n_items",
+       "return self.n_users * self.n_items", WMF_TESTS,
+       "weighted MF: users without interactions counted as cells of the likelihood (alpha's "
+       "shape)"),
+    _m("wmf_alpha_shape_positive_cells", WMF_SWEEP, "prior.alpha_a + 0.5 * data.n_cells",
+       "prior.alpha_a + 0.5 * data.n_positive", WMF_TESTS,
+       "weighted MF: alpha | S with the positive cells' count instead of all cells"),
+    _m("wmf_sweep_sse_no_shared_part", WMF_SWEEP,
+       "sse = float(sse_rows.sum()) + float(np.einsum(\"nk,nk->\", x @ base, x))",
+       "sse = float(sse_rows.sum())", WMF_TESTS,
+       "weighted MF blocked sweep: SSE (alpha's conditional) misses the all-cells part x^T B x"),
+    _m("wmf_item_step_unweighted", WMF_SWEEP,
+       "xv, sse, j2 = step(*data.item_side_scaled(xu), state.xv, mu_v, lam_v)",
+       "xv, sse, j2 = step(data.item_side(), xu, state.xv, mu_v, lam_v)", WMF_TESTS,
+       "weighted MF: activity weights applied on the user step only"),
+    _m("wmf_user_hyper_with_inactive_rows", WMF_SWEEP,
+       "mu_u, lam_u = hyper(prior, state.xu[act], rng)",
+       "mu_u, lam_u = hyper(prior, state.xu, rng)", WMF_TESTS,
+       "weighted MF: (mu_U, Lambda_U) drawn given the zero rows of users outside the likelihood"),
+    _m("wmf_item_targets_full_weight", WMF_DATA, "self.item_t * root[self.item_indices]",
+       "self.item_t * self.user_scale[self.item_indices]", WMF_TESTS,
+       "weighted MF: item step's targets scaled by a_u instead of sqrt(a_u) (weight counted "
+       "twice in g)"),
+    _m("wmf_crossprod_tail_row", WMF_CROSS, "    while k < n:\n", "    while k < n - 1:\n",
+       WMF_TESTS, "weighted MF: B = F^T F misses the last row when n is not a multiple of 4"),
+    _m("coordinate_shared_scale_test", "bayesrec/factorization/implicit/wmf/_coordinate.py",
+       "if scale[s] != scale[0]:", "if scale[s] > scale[0]:", WMF_TESTS,
+       "weighted MF single-site sampler: rows lighter than the first taken to share its weight"),
+    _m("wmf_thompson_one_pick", WMF_BPMF, "pick = rng.integers(0, s_n, len(users))",
+       "pick = np.repeat(rng.integers(0, s_n), len(users))", [WMFT],
+       "ImplicitBPMF Thompson: one draw for every user of a call"),
+    _m("wmf_mean_over_users_axis", WMF_BPMF,
+       "return left @ side_by_side(self, \"bank_item_factors_\").T / s_n",
+       "return left @ side_by_side(self, \"bank_item_factors_\").T / bu.shape[1]", [WMFT],
+       "ImplicitBPMF posterior mean divided by the bank's user axis instead of its draw axis"),
+    _m("wmf_traces_first_chain_twice", WMF_BPMF,
+       "traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}",
+       "traces = {k: np.stack([results[0].traces[k] for r in results]) for k in "
+       "results[0].traces}", [WMFT],
+       "ImplicitBPMF: the posterior holds chain 0's traces for every chain (r_hat = 1 always)"),
+    # ------------------------------------------------------------------ draw bank
+    _m("bank_chain_draws_reversed", BANK,
+       "        draws.reverse()                 # pop from the end: the draws come out in order\n",
+       "", [BANKT], "draw bank: each chain's draws stacked last to first"),
+    _m("bank_copy_wrong_axis", BANK,
+       "cache[name] = np.ascontiguousarray(wide).reshape(len(wide), -1)",
+       "cache[name] = np.ascontiguousarray(getattr(owner, name)).reshape(len(wide), -1)",
+       [BANKT, WMFT], "draw bank: the side-by-side copy made from the (S, n, K) layout"),
     _m("svdpp_collapse_5pct", "bayesrec/factorization/svdpp_bayes/_sweep.py",
        "s_mat[u, t] = prior_prec[i, j] - acc", "s_mat[u, t] = prior_prec[i, j] - 0.95 * acc",
        ["tests/test_bayesian_svdpp_conditionals.py"],

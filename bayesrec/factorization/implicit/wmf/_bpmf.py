@@ -128,7 +128,8 @@ class ImplicitBPMF(Recommender):
         ``alpha`` settles near ``1 / mean(a c (p - u.v)^2)`` (50-100 on MovieLens), where the
         learned ``Lambda / alpha`` (the ALS-equivalent penalty) is about 1, far below the
         penalty that ranks best.  A fixed ``alpha`` of 10-20 is a tempered likelihood: the
-        factors are shrunk more and the posterior mean ranks better (Notes).
+        factors are shrunk more and the posterior mean ranks better
+        (``docs/implicit_bpmf_tuning.md``).
     alpha_prior : (shape, rate)
         Gamma prior of ``alpha`` when sampled.
     beta0, nu0, w0 :
@@ -164,72 +165,14 @@ class ImplicitBPMF(Recommender):
     Notes
     -----
     Defaults (``rank=48, confidence=2, activity_exponent=0.6, alpha=15``, the single-site
-    sampler, 2 chains of 50 + 200 sweeps, 50 draws in the bank). With the blocked sampler the
-    rank had stopped at 24, where a sweep cost 1.4x an implicit-ALS iteration (2x at rank 32, 8x
-    at 64); the single-site sampler made larger ranks affordable, and on three validation splits
-    of the training rows (seeds 1, 2, 3; mean NDCG@10) rank 48 won: rank 24 (blocked) 0.1838;
-    single-site rank 48 0.1871, 64 0.1859 (blocked 64: 0.1863); rank 96 0.1868; at rank 48,
-    ``alpha`` 10 / 12.5 / 20 gave 0.1812 / 0.1838 / 0.1770, exponent 0.5 / 0.7 0.1848 / 0.1859,
-    confidence 3 with ``alpha`` 10 0.1861, 4 chains 0.1869, 100 draws in the bank 0.1869, 100 +
-    400 sweeps 0.1856, ``W0 = 0.1 I`` / ``10 I`` 0.1822 / 0.1828, ``nu0 = 2K`` 0.1864,
-    ``init_scale = 0.01`` 0.1862; activity weights on the zero cells only (positives at full
-    weight): 0.1711. EASE reaches 0.1829 on the same splits.
-
-    No gain either, at rank 48 on the same splits: a weight ``((n_i + 1) / mean)^-delta`` on
-    every cell of item ``i`` (``delta`` 0.2 / -0.2: 0.1693 / 0.1596); separate Normal-Wishart
-    user hyperparameters for 2 / 4 activity-quantile groups (0.1846 / 0.1841); averaging the
-    standardized scores of ranks 24, 48 and 96 (0.1866); ranking by ``"lower_bound"`` with
-    ``prob`` 0.6 / 0.9 (0.1858 / 0.1834) or 0.4 (0.1864). ``alpha`` 17.5 (0.1820; with rank 64:
-    0.1819). Activity weights capped at 2 (exponent 0.6 / 0.8: 0.1863 / 0.1868) or floored at
-    0.5 (0.1831). Nor does an EASE-type item-item term fitted to the residual of the
-    posterior-mean scores (ridge 500 to 8000, added at weight 0.5 or 1: 0.1837-0.1863), although
-    averaging the standardized scores of ImplicitBPMF and EASE reaches 0.1886. Fitted on 48% of
-    the data instead of 64% (a quarter of each fit split left out, same validation rows) the
-    defaults score 0.1419 against EASE's 0.1404, and ``alpha`` 12.5 / 20 0.1436 / 0.1411, rank
-    32 / 64 0.1438 / 0.1430: the best setting moves with the size of the training data, but not
-    along a trend that could be carried to the full training set. Nor does CoFactor (Liang et
-    al., RecSys 2016: the item factors also explain the item co-occurrence SPPMI matrix,
-    ``m_ij ~ N(v_i . w_j + b_i + c_j, 1 / (alpha lambda_m))`` on its nonzeros, with context
-    rows ``w_j`` under their own Normal-Wishart prior): against 0.1855 for the same sampling
-    loop without it, SPPMI shifted by log 2, pairs seen at least 3 times, each item's 30
-    largest, ``lambda_m`` 0.3 / 1 / 3 / 10 gave 0.1859 / 0.1861 / 0.1865 / 0.1855 (shift 1,
-    5 times, 50 largest: 0.1853; shift 5, once, 30 largest: 0.1847), at twice the sweep time.
-    That loop without CoFactor is the default model with other chain seeds, so 0.1855
-    against 0.1871 is the seed alone. The seed moves the three-split mean that much: the
-    defaults with ``random_state`` 0 / 1 / 2 score 0.1871 / 0.1849 / 0.1855 (sd 0.0011), so
-    a single-seed difference under about 0.003 is within that noise.
-    Averaged over those three seeds the defaults score 0.1858, 4 chains 0.1860 (and a seed
-    spread of only 0.0002, at twice the fit time), rank 64 0.1861, rank 96 0.1863: none
-    separates from the defaults, and ranks above 48 cost more than the speed target allows.
-    Fitted on 72% of the data (90% of the training rows, the other 10% to validate; seeds 1-3)
-    the defaults score 0.1459 over chain seeds 0-2, EASE 0.1460 (``alpha`` 17.5: 0.1434): the
-    lead over EASE at 64% is gone at 72%, as it is on the 80% splits.
-
-    Earlier, on one split, the rest of the defaults were the winners of a validation search on
-    the embedded MovieLens data (``experiments/topn.py``: validation = 20% of the training rows,
-    NDCG@10 with relevance rating >= 4; points within 1% of the best tie, won by the smaller
-    rank). Screening (one chain, 30 + 30 sweeps, 10 draws): Hu et al.'s model (no activity
-    weights, ``alpha`` sampled) gave 0.168 / 0.165 / 0.152 at rank 16 / 32 / 64 (more rank
-    overfits: Bayesian averaging does not make up for the weak learned penalty); confidence 1 /
-    5 / 10 / 30 at rank 16: 0.166 / 0.161 / 0.155 / 0.126; ``W0 = 10 I, 100 I`` or ``nu0 =
-    1000``: within 0.005 of ``W0 = I``; ``Lambda`` pinned at ``reg * alpha`` (``nu0 = 1e5``)
-    with ``alpha`` 1 / 3 / 10: 0.08 / 0.13 / 0.15. Activity weights at rank 16 (``alpha``
-    sampled): exponent 0.3 / 0.5 / 1.0 gave 0.172 / 0.174 / 0.168; with exponent 0.5, ``alpha``
-    fixed at 5 / 10 / 20: 0.149 / 0.180 / 0.179. Confirmed with the default chains (2 x (50 +
-    100) sweeps, 20 draws), (rank, exponent, alpha -> NDCG@10): (16, 0.5, 10) 0.178, (16, 0.5,
-    15) 0.178, (16, 0.5, 20) 0.173, (16, 0.5, sampled) 0.176, (16, 0.75, 10) 0.180, (16, 0.75,
-    15) 0.178, (24, 0.5, 10) 0.178, (24, 0.5, 15) 0.182, (24, 0.75, 10) 0.179, (24, 0.75, 15)
-    0.179, (32, 0.5, 15) 0.182, (32, 0.5, 20) 0.179 (rank 32 costs twice rank 24's time). Around
-    (24, 0.5, 15): seed 1 0.181; confidence 1.5 / 3: 0.178 / 0.177; alpha 12: 0.178; ``beta0 =
-    1000``: 0.181; exponent 0.6: 0.184; 200 sweeps and 50 draws: 0.184 (seed 1 0.183). Both
-    together (the defaults): 0.185 (seed 1 0.185); exponent 0.7: 0.185; 300 sweeps and 100
-    draws: 0.185. EASE reaches 0.180 on the same split.
-
-    No gain on that split (rank 24): weights of the missing cells growing with item popularity
-    (He et al. 2016; exponent 0.25 / 0.5: 0.170 / 0.158; -0.25, shrinking: 0.179), confidence
-    scaled by item rarity, user prior precisions scaled with activity, a learned item-bag prior
-    mean for the users (SVD++-style), ranking by the predictive probability of a positive, or
-    Rao-Blackwellized user rows in the bank (all within 0.002 of the defaults, or worse).
+    sampler, 2 chains of 50 + 200 sweeps, 50 draws in the bank) were chosen on three
+    validation splits of the embedded MovieLens training rows (20% each, seeds 1-3, mean
+    NDCG@10, relevance rating >= 4); the test split was never used.  There they score 0.1858
+    averaged over chain seeds 0-2, against EASE's 0.1829.  Every setting tried, with its
+    score, and what did not help (larger ranks, other ``alpha``, popularity-weighted cells,
+    CoFactor, item-item terms, time-local popularity, ...) is in ``docs/implicit_bpmf_tuning.md``.
+    With the blocked sampler the rank had stopped at 24 (a sweep there costs 1.4x an
+    implicit-ALS iteration, 8x at rank 64); the single-site sampler made rank 48 affordable.
 
     Attributes
     ----------
