@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from ._validation import (  # noqa: F401  (re-exported for existing imports)
+    check_bool,
     check_indices,
     check_positive,
     check_probability,
@@ -275,6 +276,7 @@ class Recommender:
         train = self._check_fitted()
         users = check_indices("users", users, train.n_users)
         k = min(check_positive("k", k, integer=True), train.n_items)
+        exclude_seen = check_bool("exclude_seen", exclude_seen)
         block = check_positive("block", block, integer=True)
         if "random_state" in options:
             # one Generator for every block: an int seed handed to each block would restart
@@ -315,6 +317,7 @@ class Recommender:
         """
         train = self._check_fitted()
         k = check_positive("k", k, integer=True)
+        exclude_seen = check_bool("exclude_seen", exclude_seen)
         if np.ndim(user):
             raise ValueError(f"recommend takes one user id, got {user!r}; use "
                              f"recommend_indices for many users")

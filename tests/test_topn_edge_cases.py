@@ -273,3 +273,44 @@ def test_hpf_diagnostics_without_tracked_pairs(data, method):
     assert "total_rate" in table.index and not any(n.startswith("rate") for n in table.index)
     with pytest.raises(ValueError, match="no posterior variable"):
         model.diagnostics(var_names=["nonsense"])
+
+
+# ------------------------------------------------------------------ implicit views, flags
+def test_to_implicit_drops_zero_counts():
+    """A stored zero count is no interaction anywhere else (weighted MF, popularity,
+    relevance); to_implicit() turned it into an interaction of value 1."""
+    r = Ratings.from_arrays([1, 1, 2, 3], [1, 2, 1, 2], [0, 3, 1, 0], implicit=True,
+                            timestamps=[5, 6, 7, 8])
+    imp = r.to_implicit()
+    ref = {(u, i) for u, i, y in zip(r.users.tolist(), r.items.tolist(), r.ratings) if y > 0}
+    assert set(zip(imp.users.tolist(), imp.items.tolist())) == ref
+    assert imp.user_ids is r.user_ids and imp.item_ids is r.item_ids
+    np.testing.assert_array_equal(imp.ratings, [1.0, 1.0])
+    np.testing.assert_array_equal(imp.timestamps, [6, 7])
+    with pytest.raises(ValueError, match="every count is 0"):
+        Ratings.from_arrays([1, 2], [1, 2], [0, 0], implicit=True).to_implicit()
+    # explicit data: every rated pair, a rating of 0 included
+    e = Ratings.from_arrays([1, 1, 2], [1, 2, 1], [0.0, 3.0, 5.0])
+    assert len(e.to_implicit()) == 3
+
+
+@pytest.mark.parametrize("bad", ["False", 0, None, np.nan])
+def test_exclude_seen_must_be_a_bool(data, bad):
+    """exclude_seen="False" is truthy: the seen items were silently excluded."""
+    model = MostPopular().fit(data)
+    with pytest.raises(ValueError, match="exclude_seen"):
+        model.recommend(0, k=3, exclude_seen=bad)
+    with pytest.raises(ValueError, match="exclude_seen"):
+        model.recommend_indices([0], k=3, exclude_seen=bad)
+    seen = set(data.items[data.users == 0].tolist())
+    got = set(model.recommend_indices([0], k=data.n_items, exclude_seen=np.False_)[0][0])
+    assert seen <= got
+
+
+def test_paired_bootstrap_refuses_an_overflowing_difference():
+    """Finite values 1e308 and -1e308 gave difference inf and a NaN interval."""
+    from bayesrec.model_selection import paired_bootstrap
+    with pytest.raises(ValueError, match="overflows"):
+        paired_bootstrap([1e308, 1e308], [-1e308, -1e308], n_boot=100)
+    out = paired_bootstrap([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], n_boot=100, random_state=0)
+    assert out["difference"] == 2.0 and out["low"] >= 1.0 and out["high"] <= 3.0

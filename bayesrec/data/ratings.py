@@ -521,10 +521,15 @@ class Ratings:
 
         ``threshold=None`` keeps every rated pair ("who rated what"); a number keeps only the
         rows with ``rating >= threshold`` (e.g. 4 on MovieLens: "who liked what").  Values
-        become ``1``; timestamps are kept.  On implicit data, ``threshold`` filters counts.
+        become ``1``; timestamps are kept.  On implicit data, ``threshold`` filters counts,
+        and ``None`` keeps the rows with a count ``> 0`` (a stored zero is no interaction).
         """
         if threshold is None:
             keep = None
+            if self.implicit and (self.ratings <= 0).any():
+                keep = self.ratings > 0
+                if not keep.any():
+                    raise ValueError("every count is 0: no interactions left")
         else:
             if isinstance(threshold, bool) or not isinstance(
                     threshold, (int, float, np.integer, np.floating)) or not np.isfinite(

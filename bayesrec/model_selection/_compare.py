@@ -52,7 +52,10 @@ def paired_bootstrap(a, b, n_boot: int = 10_000, level: float = 0.95,
     n_boot = check_interval("n_boot", n_boot, 100, None, closed="both", integer=True)
     level = check_probability("level", level)
     rng = check_random_state(random_state)
-    d = a - b
+    with np.errstate(over="ignore"):
+        d = a - b
+    if not np.isfinite(d).all():  # finite values whose difference overflows float64
+        raise ValueError("a - b overflows float64: rescale the values")
     n = len(d)
     means = np.empty(n_boot)
     block = max(1, _BLOCK_CELLS // n)
