@@ -314,3 +314,24 @@ def test_paired_bootstrap_refuses_an_overflowing_difference():
         paired_bootstrap([1e308, 1e308], [-1e308, -1e308], n_boot=100)
     out = paired_bootstrap([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], n_boot=100, random_state=0)
     assert out["difference"] == 2.0 and out["low"] >= 1.0 and out["high"] <= 3.0
+
+
+@pytest.mark.parametrize("mode", [{"n_test": 2}, {"test_size": 0.4}])
+def test_per_user_time_split_breaks_ties_like_leave_last_k_out(mode):
+    """With equal timestamps the per-user time split held out the EARLIEST of the tied rows,
+    leave_last_k_out (and the global mode) the latest.  Reference: a loop over users."""
+    rng = np.random.default_rng(11)
+    m = rng.random((30, 12)) < 0.5
+    u, i = np.nonzero(m)
+    r = Ratings.from_arrays(u, i, timestamps=rng.integers(0, 3, len(u)))  # many ties
+    test = time_split(r, per_user=True, **mode)[1]
+    expected = set()
+    for user in range(r.n_users):
+        rows = sorted(np.flatnonzero(r.users == user), key=lambda j: (r.timestamps[j], j))
+        n = mode.get("n_test") or int(np.round(mode["test_size"] * len(rows)))
+        n = min(n, max(len(rows) - 1, 0))
+        expected |= {(user, int(r.items[j])) for j in rows[len(rows) - n:]}
+    assert set(zip(test.users.tolist(), test.items.tolist())) == expected
+    if "n_test" in mode:
+        other = leave_last_k_out(r, mode["n_test"])[1]
+        assert set(zip(other.users.tolist(), other.items.tolist())) == expected

@@ -59,6 +59,19 @@ def _rank_within_user(ratings: Ratings, key: np.ndarray) -> np.ndarray:
     return rank
 
 
+def _rank_from_end_in_time(ratings: Ratings) -> np.ndarray:
+    """0-based position of every row from the end of its user's time order; equal timestamps
+    are ordered by row position (a later row counts as later)."""
+    # sort by (user, -time, -row)
+    n = len(ratings)
+    order = np.lexsort((-np.arange(n), -ratings.timestamps, ratings.users))
+    starts = np.zeros(ratings.n_users + 1, np.int64)
+    np.cumsum(ratings.user_counts, out=starts[1:])
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n) - starts[ratings.users[order]]
+    return rank
+
+
 def _holdout_by_rank(ratings: Ratings, rank_from_end: np.ndarray, test_size, n_test,
                      min_train: int) -> np.ndarray:
     counts = ratings.user_counts[ratings.users]
@@ -100,7 +113,8 @@ def time_split(ratings: Ratings, test_size: float | None = None, cutoff=None,
         Global mode: rows with ``timestamp >= cutoff`` are test rows.
     per_user : bool
         Per-user mode: each user's latest ``test_size`` fraction or ``n_test`` rows are test rows
-        ("leave the last k out"), keeping at least ``min_train`` training rows per user.
+        ("leave the last k out"), keeping at least ``min_train`` training rows per user; equal
+        timestamps are ordered by row position, as in :func:`leave_last_k_out`.
     """
     if not ratings.has_timestamps:
         raise ValueError("time_split needs timestamps; build the Ratings with timestamp_col")
@@ -115,7 +129,7 @@ def time_split(ratings: Ratings, test_size: float | None = None, cutoff=None,
                          "(global mode takes test_size or cutoff)")
     ts = ratings.timestamps
     if per_user:
-        rank = _rank_within_user(ratings, -ts.astype(np.float64))
+        rank = _rank_from_end_in_time(ratings)
         return _mask_split(ratings, _holdout_by_rank(ratings, rank, test_size, n_test, min_train))
     if (test_size is None) == (cutoff is None):
         raise ValueError("give exactly one of test_size or cutoff")
@@ -175,13 +189,7 @@ def leave_last_k_out(ratings: Ratings, k: int = 1, min_train: int = 1) -> tuple[
                          "timestamp_col")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    # position from the end of the user's time order: sort by (user, -time, -row)
-    n = len(ratings)
-    order = np.lexsort((-np.arange(n), -ratings.timestamps, ratings.users))
-    starts = np.zeros(ratings.n_users + 1, np.int64)
-    np.cumsum(ratings.user_counts, out=starts[1:])
-    rank = np.empty(n, np.int64)
-    rank[order] = np.arange(n) - starts[ratings.users[order]]
+    rank = _rank_from_end_in_time(ratings)
     return _mask_split(ratings, _holdout_by_rank(ratings, rank, None, int(k), min_train))
 
 
