@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from .rng import check_random_state
 __all__ = ["check_positive", "check_interval", "check_probability", "check_finite",
            "check_choice", "check_bool", "check_random_state", "check_indices", "known_index",
            "resolve_global_mean", "Integer", "Real", "Probability", "Choice", "Boolean",
-           "OptionalCheck", "RandomState", "Anything"]
+           "OptionalCheck", "RandomState", "Directory", "Anything"]
 
 
 def _is_real(value) -> bool:
@@ -244,6 +245,21 @@ class RandomState(_Check):
             check_random_state(value)
         except (TypeError, ValueError) as err:
             raise type(err)(f"{name}: {err}") from None
+        return value
+
+
+class Directory(_Check):
+    """A directory path (``str`` or ``os.PathLike``, created when first used) that is not an
+    existing file; returned unchanged."""
+
+    def __call__(self, name, value):
+        if isinstance(value, (bytes, bool, np.bool_)) or not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"{name} must be a directory path (str or pathlib.Path), got "
+                            f"{type(value).__name__} {value!r}")
+        if not os.fspath(value):
+            raise ValueError(f"{name} must be a directory path, got an empty string")
+        if os.path.exists(value) and not os.path.isdir(value):
+            raise ValueError(f"{name} {os.fspath(value)!r} exists and is not a directory")
         return value
 
 

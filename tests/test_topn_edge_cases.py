@@ -335,3 +335,20 @@ def test_per_user_time_split_breaks_ties_like_leave_last_k_out(mode):
     if "n_test" in mode:
         other = leave_last_k_out(r, mode["n_test"])[1]
         assert set(zip(other.users.tolist(), other.items.tolist())) == expected
+
+
+def test_checkpoint_dir_must_be_a_directory_path(tmp_path, monkeypatch):
+    """checkpoint_dir=123 created a directory "123" in the working directory; an existing
+    file gave the operating system's FileExistsError."""
+    monkeypatch.chdir(tmp_path)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(TypeError, match="checkpoint_dir"):
+        _ibpmf(checkpoint_dir=123).fit(_interactions())
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        _ibpmf(checkpoint_dir=a_file).fit(_interactions())
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        _ibpmf(checkpoint_dir="").fit(_interactions())
+    assert [p.name for p in tmp_path.iterdir()] == ["a_file"]
+    _ibpmf(checkpoint_dir=tmp_path / "ckpt", checkpoint_every=1).fit(_interactions())
+    assert (tmp_path / "ckpt").is_dir()

@@ -30,6 +30,7 @@ from ..._validation import (
     Anything,
     Boolean,
     Choice,
+    Directory,
     Integer,
     OptionalCheck,
     RandomState,
@@ -129,6 +130,7 @@ class BPMF(RatingModel):
                "nu0": OptionalCheck(Real()), "factor_precision": Real(),
                "keep_factors": Boolean(), "n_predictive_draws": Integer(),
                "n_tracked": Integer(), "n_jobs": Anything(), "checkpoint_every": Integer(),
+               "checkpoint_dir": OptionalCheck(Directory()),
                "init_scale": Real(), "backend": Choice("numba", "numpy"),
                "verbose": Boolean(), "random_state": RandomState()}
     _test_params = {"rank": 2, "n_samples": 4, "burn_in": 2, "n_chains": 1,

@@ -49,6 +49,7 @@ from scipy.stats import norm
 from ..._validation import (
     Anything,
     Boolean,
+    Directory,
     Integer,
     OptionalCheck,
     RandomState,
@@ -144,6 +145,7 @@ class BayesianSVDpp(RatingModel):
                "beta0": Real(), "nu0": OptionalCheck(Real()), "n_predictive_draws": Integer(),
                "n_tracked": Integer(), "init_scale": Real(), "n_jobs": Anything(),
                "checkpoint_every": Integer(), "verbose": Boolean(),
+               "checkpoint_dir": OptionalCheck(Directory()),
                "random_state": RandomState()}
     _test_params = {"rank": 2, "burn_in": 2, "n_samples": 4, "n_chains": 1,
                     "n_predictive_draws": 4, "n_tracked": 5, "verbose": False}

@@ -40,6 +40,7 @@ from ...._validation import (
     Anything,
     Boolean,
     Choice,
+    Directory,
     Integer,
     OptionalCheck,
     RandomState,
@@ -190,7 +191,7 @@ class ImplicitBPMF(Recommender):
                "burn_in": Integer(low=0), "thin": Integer(low=1), "n_chains": Integer(low=1),
                "n_predictive_draws": Integer(low=1), "n_tracked": Integer(low=1),
                "init_scale": Real(low=0.0), "n_jobs": Integer(low=1),
-               "checkpoint_dir": Anything(), "checkpoint_every": Integer(low=1),
+               "checkpoint_dir": OptionalCheck(Directory()), "checkpoint_every": Integer(low=1),
                "verbose": Boolean(), "random_state": RandomState(),
                "default_strategy": Choice(*STRATEGIES), "sampler": Choice(*SAMPLERS)}
     _test_params = {"rank": 3, "n_samples": 4, "burn_in": 2, "n_chains": 1,
