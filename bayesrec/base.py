@@ -147,8 +147,15 @@ class Recommender:
         raise NotImplementedError  # pragma: no cover - interface
 
     def _fallback_scores(self) -> np.ndarray:
-        """Ranking scores for a user unknown to the training data: item popularity."""
-        return np.asarray(self.train_.item_counts, np.float64)
+        """Ranking scores for a user unknown to the training data: item popularity, the
+        number of training rows of each item (of implicit data, the rows with a count > 0: a
+        stored zero is no interaction)."""
+        train = self.train_
+        if train.implicit:
+            seen = train.ratings > 0
+            if not seen.all():
+                return np.bincount(train.items[seen], minlength=train.n_items).astype(np.float64)
+        return np.asarray(train.item_counts, np.float64)
 
     def _item_embeddings(self) -> np.ndarray | None:
         """``(n_items, d)`` item vectors for :meth:`similar_items` (``None``: not available)."""

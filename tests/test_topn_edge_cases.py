@@ -264,6 +264,27 @@ def test_user_with_only_zero_counts_gets_the_fallback(make, options):
     assert not np.array_equal(other[0], [3.0, 3.0])
 
 
+@pytest.mark.parametrize("make", [
+    lambda: ImplicitALS(rank=2, n_iter=5, random_state=0), _ibpmf,
+    lambda: _hpf("cavi"), lambda: _hpf("gibbs"), lambda: MostPopular()],
+    ids=["ImplicitALS", "ImplicitBPMF", "HPF-cavi", "HPF-gibbs", "MostPopular"])
+def test_unknown_user_fallback_counts_positive_interactions_only(make):
+    """An unknown user's list ranks items by their interactions; stored zero counts are no
+    interactions.  Item 1 has four rows but three of them are zeros (one interaction), item 2
+    has two positive rows, item 3 none: the reference order, counted here from the dense
+    arrays, is 2, 1, 3 (by rows it would have been 1 first)."""
+    users = [1, 2, 3, 4, 5, 6, 6]
+    items = [1, 1, 1, 1, 2, 2, 3]
+    counts = [0, 0, 0, 4, 1, 2, 0]
+    r = Ratings.from_arrays(users, items, counts, implicit=True)
+    positives = {}
+    for i, y in zip(items, counts):
+        positives[i] = positives.get(i, 0) + (y > 0)
+    reference = sorted(positives, key=lambda i: -positives[i])
+    rec = make().fit(r).recommend("someone new", k=3)
+    assert rec["item"].tolist() == reference == [2, 1, 3]
+
+
 @pytest.mark.parametrize("method", ["cavi", "gibbs"])
 def test_hpf_diagnostics_without_tracked_pairs(data, method):
     """n_tracked=0 is allowed; diagnostics raised numpy's "zero-size array to reduction

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._validation import check_bool, check_interval, check_probability
 from ..rng import check_random_state
 from .ratings import Ratings
 
 
 def _check_fraction(test_size: float, name: str = "test_size") -> float:
-    from .._validation import check_probability
     return check_probability(name, test_size)
 
 
@@ -77,7 +77,6 @@ def _holdout_by_rank(ratings: Ratings, rank_from_end: np.ndarray, test_size, n_t
     counts = ratings.user_counts[ratings.users]
     if (test_size is None) == (n_test is None):
         raise ValueError("give exactly one of test_size (a fraction) or n_test (ratings per user)")
-    from .._validation import check_interval
     if n_test is not None:
         n_test = check_interval("n_test", n_test, low=1, closed="both", integer=True)
         per_user = np.full_like(counts, n_test)
@@ -118,7 +117,6 @@ def time_split(ratings: Ratings, test_size: float | None = None, cutoff=None,
     """
     if not ratings.has_timestamps:
         raise ValueError("time_split needs timestamps; build the Ratings with timestamp_col")
-    from .._validation import check_bool
     per_user = check_bool("per_user", per_user)
     # an argument of the other mode would be ignored: refuse it rather than drop it silently
     if per_user and cutoff is not None:
@@ -198,7 +196,6 @@ def kfold(ratings: Ratings, n_splits: int = 5, rng=None) -> Iterator[tuple[Ratin
 
     Every row is in exactly one test fold; fold sizes differ by at most one.
     """
-    from .._validation import check_interval
     n_splits = check_interval("n_splits", n_splits, low=2, closed="both", integer=True)
     if n_splits > len(ratings):
         raise ValueError(f"n_splits={n_splits} exceeds the number of ratings ({len(ratings)})")
