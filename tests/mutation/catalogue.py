@@ -273,7 +273,8 @@ MUTANTS = [
        "ks = prior.a_prime + prior.a", HPF_CAVI_TESTS,
        "HPF CAVI: shape of q(xi_u) a' + a instead of a' + K a"),
     _m("hpf_cavi_items_stale_users", HPF_CAVI,
-       "        update_users(state, prior, user_stat)\n        update_items(state, prior, item_stat)\n"
+       "        update_users(state, prior, user_stat)\n"
+       "        update_items(state, prior, item_stat)\n"
        "    return state, np.asarray(history), converged",
        "        gs, gr = state.gs, state.gr\n        update_users(state, prior, user_stat)\n"
        "        new = state.gs, state.gr\n        state.gs, state.gr = gs, gr\n"
