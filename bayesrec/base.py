@@ -285,6 +285,7 @@ class Recommender:
         k = min(check_positive("k", k, integer=True), train.n_items)
         exclude_seen = check_bool("exclude_seen", exclude_seen)
         block = check_positive("block", block, integer=True)
+        self._check_option_names(options)
         if "random_state" in options:
             # one Generator for every block: an int seed handed to each block would restart
             # the stream, and every block would reuse the same posterior draws
@@ -328,6 +329,7 @@ class Recommender:
         if np.ndim(user):
             raise ValueError(f"recommend takes one user id, got {user!r}; use "
                              f"recommend_indices for many users")
+        self._check_option_names(options)
         u = int(train.user_index([user])[0])
         if u >= 0 and train.user_counts[u] > 0:
             items, scores = self.recommend_indices(np.array([u]), k, exclude_seen, **options)
@@ -340,6 +342,19 @@ class Recommender:
         keep = np.isfinite(scores) & (items >= 0)
         return pd.DataFrame({"item": train.item_ids[items[keep]], "score": scores[keep],
                              "rank": np.arange(1, keep.sum() + 1)})
+
+    def _check_option_names(self, options: dict) -> None:
+        """``TypeError`` naming the model's per-call options when ``options`` holds another
+        (the options a model takes are the arguments of its ``_check_options``)."""
+        params = inspect.signature(self._check_options).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params) and not options:
+            return
+        known = [p.name for p in params if p.kind is not p.VAR_KEYWORD]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            takes = ", ".join(known) if known else "no options"
+            raise TypeError(f"{type(self).__name__}.recommend got unexpected option(s) "
+                            f"{unknown}; it takes: {takes}")
 
     def _check_options(self, **options) -> None:
         """Validate per-call ranking options (default: the model takes none)."""

@@ -373,3 +373,22 @@ def test_checkpoint_dir_must_be_a_directory_path(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["a_file"]
     _ibpmf(checkpoint_dir=tmp_path / "ckpt", checkpoint_every=1).fit(_interactions())
     assert (tmp_path / "ckpt").is_dir()
+
+
+@pytest.mark.parametrize("make, takes", [
+    (MostPopular, "no options"), (lambda: _hpf("cavi"), "strategy, random_state"),
+    (_ibpmf, "strategy, prob, random_state")], ids=["MostPopular", "HPF", "ImplicitBPMF"])
+@pytest.mark.parametrize("known_user", [True, False], ids=["known", "unknown"])
+def test_an_unknown_option_is_refused_naming_the_options_the_model_takes(data, make, takes,
+                                                                        known_user):
+    """A mistyped option (``strategy`` spelled ``stratgy``) is refused by the public method,
+    naming the model's options; the error named a private method before, and for an unknown
+    user it depended on the model.  (HPF's ``recommend`` spells its options out in its
+    signature, so there Python itself refuses the keyword, naming ``HPF.recommend()``.)"""
+    model = make().fit(data)
+    user = data.user_ids[0] if known_user else "someone new"
+    with pytest.raises(TypeError, match=r"recommend(\(\))? got (an )?unexpected.*stratgy"):
+        model.recommend(user, k=3, stratgy="thompson")
+    with pytest.raises(TypeError, match=rf"recommend got unexpected option\(s\) \['stratgy'\]"
+                                        rf"; it takes: {takes}$"):
+        model.recommend_indices(np.array([0, 1]), k=3, stratgy="thompson")
