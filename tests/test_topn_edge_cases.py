@@ -174,6 +174,9 @@ def test_hpf_gibbs_overflowing_prior_raises_instead_of_hanging(data):
     assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
 
 
+# the overflow is the input under test: its numpy warnings are expected
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
 def test_scale_move_gives_up_after_bounded_rounds():
     """Acceptance about (1 + p^2 / 4AB)^(-1/4) ~ 4e-7 here: a stuck rejection loop raises."""
     from bayesrec.factorization.implicit.hpf._data import HPFPrior
@@ -226,6 +229,9 @@ def test_hpf_gibbs_refuses_counts_it_cannot_allocate():
 
 
 # ------------------------------------------------------------------ weighted MF: overflow
+# the overflow is the input under test: its numpy warnings are expected
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
 @pytest.mark.parametrize("make", [
     lambda: ImplicitALS(rank=2, n_iter=5, init_scale=1e300, random_state=0),
     lambda: _ibpmf(init_scale=1e300),
