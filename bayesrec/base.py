@@ -346,9 +346,9 @@ class Recommender:
     def _check_option_names(self, options: dict) -> None:
         """``TypeError`` naming the model's per-call options when ``options`` holds another
         (the options a model takes are the arguments of its ``_check_options``)."""
-        params = inspect.signature(self._check_options).parameters.values()
-        if any(p.kind is p.VAR_KEYWORD for p in params) and not options:
+        if not options:
             return
+        params = inspect.signature(self._check_options).parameters.values()
         known = [p.name for p in params if p.kind is not p.VAR_KEYWORD]
         unknown = sorted(set(options) - set(known))
         if unknown:

@@ -105,7 +105,6 @@ def _hits(recommended: np.ndarray, relevant, k: int) -> tuple[np.ndarray, np.nda
     rec = np.asarray(recommended)
     if rec.ndim != 2:
         raise ValueError(f"recommended must be 2-D (users, positions), got shape {rec.shape}")
-    k = _check_k(k)
     if rec.shape[1] < k:
         raise ValueError(f"recommended has {rec.shape[1]} columns, fewer than k={k}")
     rel = sp.csr_matrix(relevant, copy=True)

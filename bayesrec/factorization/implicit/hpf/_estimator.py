@@ -244,14 +244,13 @@ class HPF(Recommender):
         data = build_data(ratings, y)
         prior = HPFPrior(p["rank"], p["a"], p["a_prime"], p["b_prime"], p["c"],
                          p["c_prime"], p["d_prime"])
-        for name, rate in (("a_prime / b_prime", p["a_prime"] / p["b_prime"]),
-                           ("c_prime / d_prime", p["c_prime"] / p["d_prime"])):
+        for name, what, rate in (("a_prime / b_prime", "activity xi", p["a_prime"] / p["b_prime"]),
+                                 ("c_prime / d_prime", "popularity eta",
+                                  p["c_prime"] / p["d_prime"])):
             # the prior rates of xi and eta: inf or 0 would make every draw degenerate
             if not np.isfinite(rate) or rate < np.finfo(float).tiny:
-                raise ValueError(f"{name} = {rate:g}, the prior rate of the "
-                                 f"{'activity xi' if name[0] == 'a' else 'popularity eta'}, "
-                                 "must be a finite positive float; the hyperparameters are "
-                                 "too extreme")
+                raise ValueError(f"{name} = {rate:g}, the prior rate of the {what}, must be a "
+                                 "finite positive float; the hyperparameters are too extreme")
         # separate streams: the tracked pairs (which depend on eval_set) never shift the fit
         fit_rng, track_rng, post_rng = check_random_state(p["random_state"]).spawn(3)
         tracked = self._tracked_pairs(ratings, eval_set, p["n_tracked"], track_rng)

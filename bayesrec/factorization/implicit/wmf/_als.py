@@ -38,14 +38,13 @@ from ._data import WMFData
 from ._sweep import init_state, make_prior, sweep
 
 
-def fallback_outside_likelihood(model, users: np.ndarray, rows: np.ndarray,
-                                scores: np.ndarray) -> np.ndarray:
+def fallback_outside_likelihood(model, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Give the fallback ranking to users outside the likelihood.
 
     A user whose training rows all hold a zero count has no positive cell: it is not part of
     the model (:mod:`._data`), its factor rows stay exactly 0 and every score would be 0 (a
     list in item order).  Such users are as unknown as a new one: they get
-    ``model._fallback_scores()``.  ``rows`` are their factor rows (``(len(users), K)``).
+    ``model._fallback_scores()``.  ``rows`` are the scored users' factor rows (``(n, K)``).
     """
     outside = ~rows.any(axis=1)
     if outside.any():
@@ -153,7 +152,7 @@ class ImplicitALS(Recommender):
     def _score_users(self, users, **options) -> np.ndarray:
         self._check_options(**options)
         rows = self.user_factors_[users]
-        return fallback_outside_likelihood(self, users, rows, rows @ self.item_factors_.T)
+        return fallback_outside_likelihood(self, rows, rows @ self.item_factors_.T)
 
     def _item_embeddings(self) -> np.ndarray:
         return gram_embeddings(self.user_factors_, self.item_factors_)

@@ -329,7 +329,7 @@ class ImplicitBPMF(Recommender):
                      random_state=None) -> np.ndarray:
         # users whose counts are all 0 are outside the likelihood (zero rows in every draw)
         return fallback_outside_likelihood(
-            self, users, self.bank_user_factors_[0, users],
+            self, self.bank_user_factors_[0, users],
             self._posterior_scores(users, strategy, prob, random_state))
 
     def _posterior_scores(self, users, strategy, prob, random_state) -> np.ndarray:
