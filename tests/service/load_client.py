@@ -6,7 +6,11 @@ Usage: ``python load_client.py URL EXPERIMENT EVENTS.json OUT.json [--batch N] [
 ``/experiments/EXPERIMENT/rewards``; on a connection error or a 5xx the same batch (same event
 ids, so idempotent) is sent again until ``--deadline`` seconds have passed.  ``OUT.json``
 records every acknowledgement: ``{"acks": [[t_ack, [new ids], [duplicate ids]], ...],
-"errors": n, "unacked": [ids]}`` with ``t_ack = time.time()`` taken after the answer arrived.
+"errors": n, "unacked": [ids], "uncertain": [ids]}`` with ``t_ack = time.time()`` taken after
+the answer arrived.  ``uncertain`` lists the events of every attempt whose outcome the client
+cannot know: the request may have reached the server, but no answer came back (a read
+timeout, a connection dropped mid-request).  The server may have committed such an attempt, so
+its retry can rightly be answered "duplicate" although no answer ever said "new".
 """
 
 import argparse
@@ -28,7 +32,7 @@ def main():
     with open(args.events) as f:
         events = json.load(f)
     stop_at = time.monotonic() + args.deadline
-    acks, errors, unacked = [], 0, []
+    acks, errors, unacked, uncertain = [], 0, [], []
     endpoint = f"{args.url}/experiments/{args.experiment}/rewards"
     with httpx.Client(timeout=10.0) as client:
         for start in range(0, len(events), args.batch):
@@ -43,15 +47,18 @@ def main():
                         break
                     if resp.status_code < 500:
                         raise SystemExit(f"unexpected {resp.status_code}: {resp.text}")
-                except httpx.HTTPError:
-                    pass
+                except httpx.ConnectError:
+                    pass                        # never reached the server
+                except httpx.HTTPError:         # sent, but the answer was lost
+                    uncertain.extend(e for e, _, _ in batch)
                 errors += 1
                 if time.monotonic() > stop_at:
                     unacked.extend(e for e, _, _ in batch)
                     break
                 time.sleep(0.05)
     with open(args.out, "w") as f:
-        json.dump({"acks": acks, "errors": errors, "unacked": unacked}, f)
+        json.dump({"acks": acks, "errors": errors, "unacked": unacked,
+                   "uncertain": uncertain}, f)
 
 
 if __name__ == "__main__":
