@@ -46,7 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import gammaln
 
-from .._validation import check_indices
+from .._validation import check_indices, check_positive
 from ..rng import check_random_state
 
 #: Largest number of float64 entries a dense sample may hold (about 800 MB).
@@ -73,11 +73,8 @@ def _as_count_matrix(counts) -> sp.csr_matrix:
 
 
 def _check_epsilon(epsilon) -> float:
-    eps = float(epsilon)
-    if not np.isfinite(eps) or eps < 0:
-        raise ValueError("epsilon (Dirichlet concentration) must be finite and >= 0, "
-                         f"got {epsilon}")
-    return eps
+    """The Dirichlet concentration: a finite number >= 0 (not a bool or a string)."""
+    return check_positive("epsilon", epsilon, allow_zero=True)
 
 
 @dataclass
