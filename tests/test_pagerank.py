@@ -210,3 +210,23 @@ def test_posterior_intervals_and_rank_intervals_by_hand():
         assert summ.loc[i, "rank_eti90_lb"] == ranks[int(np.ceil(0.05 * s)) - 1]
         assert summ.loc[i, "rank_eti90_ub"] == ranks[int(np.ceil(0.95 * s)) - 1]
         assert summ.loc[i, "eti90_lb"] == lo[i] and summ.loc[i, "eti90_ub"] == hi[i]
+
+
+def test_tied_pages_share_their_rank():
+    """Pages with the same in-links have exactly the same PageRank in every draw (here: no
+    in-links at all, only the teleport and the smoothing mass); they must get the same rank,
+    1 + the number of pages with a strictly larger PageRank (competition ranking, counted
+    here draw by draw), not an arbitrary order among the tied pages."""
+    c = np.zeros((10, 10))
+    rng = np.random.default_rng(15)
+    c[:, :4] = rng.integers(1, 5, (10, 4))          # pages 4..9 have no in-links
+    np.fill_diagonal(c, 0)
+    post = pagerank_posterior(c, n_samples=99, rng=16)
+    assert (post.draws[:, 4:] == post.draws[:, [4]]).all()       # exactly tied
+    ranks = np.array([[1 + sum(x > row[i] for x in row) for i in range(10)]
+                      for row in post.draws.tolist()])
+    np.testing.assert_array_equal(ranks[:, 4:], 5)
+    summ = post.summary(prob=0.9).set_index("page")
+    for i in range(10):
+        lo, hi = np.quantile(ranks[:, i], [0.05, 0.95], method="inverted_cdf")
+        assert summ.loc[i, "rank_eti90_lb"] == lo and summ.loc[i, "rank_eti90_ub"] == hi
