@@ -348,10 +348,14 @@ class PageRankPosterior:
         """Per-page point, posterior mean, sd, equal-tailed interval and rank; best first.
 
         ``rank_lb``/``rank_ub`` are the equal-tailed interval of the page's rank across draws.
+        A page's rank in a draw is 1 + the number of pages with a strictly larger PageRank, so
+        exactly tied pages (e.g. all pages without in-links) share a rank.
         """
+        from scipy.stats import rankdata
+
         lo, hi = self.interval(prob)
         pct = int(round(100 * prob))
-        ranks = (-self.draws).argsort(axis=1).argsort(axis=1) + 1
+        ranks = rankdata(-self.draws, method="min", axis=1).astype(np.int64)
         rlo, rhi = np.quantile(ranks, [(1 - prob) / 2, (1 + prob) / 2], axis=0,
                                method="inverted_cdf")  # ranks stay integers
         df = pd.DataFrame({"page": self.pages, "point": self.point, "mean": self.mean,
