@@ -42,7 +42,8 @@ def thompson_select(alpha, beta, rng: np.random.Generator, k: int = 1) -> np.nda
     decreasing order, shape ``(..., k)``.  ``k = 1`` plays ``argmax_k theta_k``, i.e. each arm
     with its posterior probability of being the best; ``k > 1`` ranks the arms by the same draws.
     """
-    theta = check_random_state(rng).beta(alpha, beta)
+    rng = check_random_state(rng)  # a Generator, or an int seed
+    theta = rng.beta(alpha, beta)
     n_arms = theta.shape[-1]
     k = check_positive("k", k, integer=True)
     if k > n_arms:
