@@ -119,6 +119,11 @@ class MarkovChain:
         else:
             flat = np.empty(int(lengths.sum()), dtype=object)
             flat[:] = list(chain.from_iterable(seqs))
+        missing = pd.isna(flat)
+        if missing.any():  # a NaN / None state is a data error, not a state called "nan"
+            seq = int(np.searchsorted(np.cumsum(lengths), np.flatnonzero(missing)[0],
+                                      side="right"))
+            raise ValueError(f"sequence {seq} holds a missing state (NaN/None)")
         if self.states is None:
             codes, uniques = pd.factorize(flat, use_na_sentinel=False)
             states = np.asarray(uniques)

@@ -346,3 +346,224 @@ def test_cli_out_must_not_be_a_file(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["--only", "ranking", "--out", os.fspath(target)])
     assert "is not a folder" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ rating models
+def test_truncated_svd_names_ratings_too_large_for_float64():
+    """Ratings of 1e300 overflowed the sum of squares, and ARPACK's failure was reported as
+    "lower rank"."""
+    from bayesrec.factorization import TruncatedSVD
+    big = _ratings()
+    big = Ratings.from_arrays(big.users, big.items, big.ratings * 1e300)
+    with pytest.raises(ValueError, match="ratings are too large"):
+        TruncatedSVD(rank=2, random_state=0).fit(big)
+
+
+@pytest.mark.parametrize("make", ["BPMF", "BayesianSVDpp"])
+def test_bayesian_mf_noise_precision_whose_square_overflows_is_refused(data, make):
+    """alpha = 1e300 raised a bare OverflowError ("Numerical result out of range") from the
+    bias-precision step, after the sampler had started."""
+    from bayesrec import factorization
+    model = getattr(factorization, make)(rank=2, alpha=1e300, n_samples=2, burn_in=1,
+                                         n_chains=1, verbose=False, random_state=0)
+    with pytest.raises(ValueError, match="alpha must be a number > 0 whose square is finite"):
+        model.fit(data)
+
+
+def test_bpmf_prior_mean_must_be_numbers(data):
+    """mu0="ab" gave numpy's "could not convert string to float"."""
+    from bayesrec.factorization import BPMF
+    with pytest.raises(ValueError, match="mu0 must be an array of numbers"):
+        BPMF(rank=2, mu0=["a", "b"], verbose=False).fit(data)
+    with pytest.raises(ValueError, match="W0 must be an array of numbers"):
+        BPMF(rank=2, W0=[[1, "x"], [0, 1]], verbose=False).fit(data)
+
+
+def test_bpmf_scale_move_out_of_float_range_is_a_convergence_error():
+    """W0 = 1e300 I made the scale move's GIG parameter sqrt(a b) underflow to 0, and scipy
+    raised "Domain error in arguments" (naming nothing of the model)."""
+    from bayesrec.exceptions import ConvergenceError
+    from bayesrec.factorization.bpmf._moves import rescale
+    from bayesrec.factorization.bpmf._sweep import BPMFPrior
+    from bayesrec.inference.normal_wishart import NormalWishart
+
+    class State:  # the attributes the move reads and writes
+        xu, xv = np.ones((3, 3)), np.ones((2, 3))
+        mu_u, mu_v = np.zeros(2), np.zeros(2)
+        lam_u, lam_v = np.eye(2) * 1e-300, np.eye(2) * 1e-300
+
+    nw = NormalWishart(np.zeros(2), 2.0, 2.0, np.eye(2) * 1e300)
+    prior = BPMFPrior(2, nw, 1.0, True, 1.0, 1.0, 2.0, 1.0, 1.0)
+    with pytest.raises(ConvergenceError, match="W0"):
+        rescale(State(), prior, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("name, value", [("factor_sd", 1e300), ("factor_sd", 1e-300),
+                                         ("noise", 1e300), ("bias_sd", 1e-30),
+                                         ("verbose", "False")])
+def test_neural_prior_scales_and_verbose_are_checked(data, name, value):
+    """sd = 1e300 raised a bare OverflowError, 1e-300 a ZeroDivisionError, 1e-30 gave an
+    inf float32 precision; verbose="False" (a true string) showed the progress bar."""
+    from bayesrec.factorization import NeuralRecommender
+    with pytest.raises(ValueError, match=f"{name} must"):
+        NeuralRecommender(rank=2, hidden=4, n_iter=2, **{name: value}).fit(data)
+
+
+# ------------------------------------------------------------------ model selection
+def test_search_and_cross_validation_flags_must_be_bools(data):
+    """refit="False" refitted the best model, verbose="False" showed the progress bar (true
+    strings)."""
+    from bayesrec.model_selection import GridSearch, cross_validate
+    with pytest.raises(ValueError, match="refit must be True or False"):
+        GridSearch(BiasBaseline(), {"damping": [1.0]}, cv=2, refit="False",
+                   verbose=False).fit(data)
+    with pytest.raises(ValueError, match="verbose must be True or False"):
+        cross_validate(BiasBaseline(), data, cv=2, metrics="rmse", verbose="False")
+
+
+def test_paired_bootstrap_refuses_resample_sums_that_overflow():
+    """Differences of 1e308 each: the mean overflowed, giving difference inf and a NaN
+    interval."""
+    from bayesrec.model_selection import paired_bootstrap
+    with pytest.raises(ValueError, match="overflows"):
+        paired_bootstrap([1e308, 1e308, 1e308], [0.0, 0.0, 0.0], n_boot=100, random_state=0)
+    out = paired_bootstrap([1e300, 2e300, 3e300], [0.0, 0.0, 0.0], n_boot=100, random_state=0)
+    assert out["difference"] == pytest.approx(2e300)
+    assert all(np.isfinite(out[k]) for k in ("low", "high", "se"))
+
+
+def test_summarize_names_the_frame_it_expects():
+    """A frame without the tidy columns raised pandas' KeyError 'Column not found: value'."""
+    import pandas as pd
+
+    from bayesrec.model_selection import summarize
+    with pytest.raises(ValueError, match="value"):
+        summarize(pd.DataFrame({"metric": ["rmse"], "a": [1.0]}))
+
+
+# ------------------------------------------------------------------ PageRank, rules
+def test_pagerank_flags_and_tolerance_are_checked():
+    """tol=True was read as 1 (one step), return_n_iter="False" returned a tuple and a
+    string matrix gave float()'s message."""
+    import scipy.sparse as sp
+
+    from bayesrec.pagerank import pagerank, pagerank_posterior
+    a = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [0, 1, 0]], float))
+    with pytest.raises(ValueError, match="tol must"):
+        pagerank(a, tol=True)
+    with pytest.raises(ValueError, match="return_n_iter must be True or False"):
+        pagerank(a, return_n_iter="False")
+    with pytest.raises(ValueError, match="adjacency must be a matrix of numbers"):
+        pagerank([["a", "b"], ["c", "d"]])
+    for name, value in (("prior", True), ("progress", "no")):
+        with pytest.raises(ValueError, match=f"{name} must"):
+            pagerank_posterior(a, n_samples=2, rng=0, **{name: value})
+
+
+def test_pagerank_teleport_vector_whose_sum_overflows_is_normalised():
+    """personalization = [1e308] * 3 summed to inf and was divided to zeros: the result was no
+    distribution (entries ~1e-10).  It is the uniform teleport vector."""
+    import scipy.sparse as sp
+
+    from bayesrec.pagerank import pagerank
+    a = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [0, 1, 0]], float))
+    np.testing.assert_allclose(pagerank(a, personalization=[1e308] * 3), pagerank(a),
+                               rtol=1e-12)
+
+
+def test_click_counts_too_large_are_named_as_counts():
+    """Counts of 1e308 were reported as "epsilon=0.333 is too large"."""
+    import scipy.sparse as sp
+
+    from bayesrec.pagerank import pagerank_posterior
+    a = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [0, 1, 0]], float) * 1e308)
+    with pytest.raises(ValueError, match="counts are too large"):
+        pagerank_posterior(a, n_samples=2, rng=0)
+
+
+@pytest.mark.parametrize("bad", [True, np.inf, np.nan, "2", 1.5])
+def test_rules_max_len_is_checked(bad):
+    """True was read as 1, inf raised OverflowError, nan int()'s message, "2" compared
+    unequal to 2 and gave a confusing message."""
+    from bayesrec.rules import frequent_itemsets
+    with pytest.raises(ValueError, match="max_len must"):
+        frequent_itemsets([[1, 2], [1]], 0.2, max_len=bad)
+
+
+def test_rules_thresholds_are_checked(data):
+    """min_lift="1" raised numpy's "ufunc 'isfinite' not supported", min_rating="4" a
+    UFuncTypeError."""
+    from bayesrec.rules import association_rules, frequent_itemsets
+    with pytest.raises(ValueError, match="min_lift must"):
+        association_rules([[1, 2], [1]], 0.2, min_lift="1")
+    with pytest.raises(ValueError, match="min_rating must"):
+        frequent_itemsets(data, 0.2, min_rating="4")
+
+
+def test_missing_items_and_states_are_refused():
+    """A NaN item (or Markov state) became an item called nan: frozenset({1, nan})."""
+    from bayesrec.rules import frequent_itemsets
+    with pytest.raises(ValueError, match="missing item .NaN/None. in basket 1"):
+        frequent_itemsets([[1, 2], [1, np.nan]], 0.2)
+    with pytest.raises(ValueError, match="sequence 1 holds a missing state"):
+        MarkovChain().fit([[1, 2], [1, None, 2]])
+    with pytest.raises(ValueError, match="sequence 0 holds a missing state"):
+        MarkovChain().fit([np.array([1.0, np.nan])])
+
+
+# ------------------------------------------------------------------ data helpers, baselines
+@pytest.mark.parametrize("kwargs, name", [
+    ({"rank": True}, "rank"), ({"n_items": np.inf}, "n_items"),
+    ({"with_timestamps": "no"}, "with_timestamps"), ({"rating_scale": (5, 1)}, "rating_scale"),
+    ({"rating_scale": "15"}, "rating_scale"), ({"step": -1.0}, "step"),
+], ids=["rank-bool", "items-inf", "timestamps-str", "scale-reversed", "scale-str", "step-neg"])
+def test_synthetic_ratings_arguments_are_checked(kwargs, name):
+    """rank=True raised numpy's "an integer is required", inf an OverflowError; the string
+    "no" gave timestamps, a reversed scale clipped every rating to 1 and was stored unchecked,
+    and a negative step was used as is."""
+    from bayesrec.data import synthetic_ratings
+    args = {"n_users": 10, "n_items": 10, "n_ratings": 20, "rng": 0, **kwargs}
+    with pytest.raises(ValueError, match=f"{name} (must|needs)"):
+        synthetic_ratings(**args)
+
+
+def test_damped_means_arguments_are_checked():
+    """A negative prior weight silently returned the prior mean (the denominator was
+    negative), and mismatched shapes raised a bare IndexError."""
+    from bayesrec.baseline import damped_means
+    with pytest.raises(ValueError, match="prior_weight must"):
+        damped_means(np.array([1.0]), np.array([1]), 3.0, -5)
+    with pytest.raises(ValueError, match="same shape"):
+        damped_means(np.array([1.0, 2.0]), np.array([1]), 3.0, 1.0)
+    # closed form: (sum + lambda mu0) / (n + lambda)
+    np.testing.assert_allclose(damped_means(np.array([6.0, 0.0]), np.array([2, 0]), 3.0, 1.0),
+                               [(6.0 + 3.0) / 3.0, 3.0])
+
+
+def test_baseline_biases_flags_are_checked(data):
+    """item="no" (a true string) kept the item biases."""
+    from bayesrec.baseline import baseline_biases
+    for name in ("user", "item"):
+        with pytest.raises(ValueError, match=f"{name} must be True or False"):
+            baseline_biases(data, **{name: "no"})
+    with pytest.raises(ValueError, match="global_mean must"):
+        baseline_biases(data, global_mean="3")
+
+
+def test_movielens_loader_arguments_are_checked():
+    """path=None / 3 gave pathlib's message; return_movies="no" returned a tuple."""
+    from bayesrec.data import load_movielens, movielens_small
+    for bad in (None, 3):
+        with pytest.raises(TypeError, match="path must be a file or folder path"):
+            load_movielens(bad)
+    with pytest.raises(ValueError, match="return_movies must be True or False"):
+        movielens_small(return_movies="no")
+
+
+def test_predict_refuses_nested_id_lists(data):
+    """predict([[0, 1]], [[0, 1]]) raised pandas' "Index data must be 1-dimensional"."""
+    model = BiasBaseline().fit(data)
+    with pytest.raises(ValueError, match="users must be one id or a 1-d sequence"):
+        model.predict([[0, 1]], [[0, 1]])
+    np.testing.assert_array_equal(model.predict([0, 1], [0, 1]),
+                                  [model.predict(0, 0)[0], model.predict(1, 1)[0]])

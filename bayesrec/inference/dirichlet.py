@@ -162,12 +162,17 @@ class DirichletRows:
     def __init__(self, counts, epsilon: float = 1.0):
         self.counts = _as_count_matrix(counts)
         self.epsilon = _check_epsilon(epsilon)
-        self.totals = np.asarray(self.counts.sum(axis=1)).ravel()
+        with np.errstate(over="ignore"):  # an overflowing total is refused just below
+            self.totals = np.asarray(self.counts.sum(axis=1)).ravel()
         self.n_rows, self.n_cols = self.counts.shape
         if self.n_cols == 0:
             raise ValueError("counts must have at least one column")
         if not np.isfinite(self.epsilon * self.n_cols + self.totals.max(initial=0.0)):
             # the row's total concentration n_i + epsilon V overflows: every entry would be 0
+            if np.isfinite(self.epsilon * self.n_cols):  # the counts, not epsilon
+                raise ValueError(f"the counts are too large: a row total "
+                                 f"{self.totals.max():g} plus epsilon * {self.n_cols} "
+                                 f"overflows float64")
             raise ValueError(f"epsilon={self.epsilon!r} is too large: its total over "
                              f"{self.n_cols} states overflows")
         # row index of every stored entry (for per-row sums of per-entry quantities)
