@@ -602,3 +602,55 @@ def test_predict_refuses_nested_id_lists(data):
         model.predict([[0, 1]], [[0, 1]])
     np.testing.assert_array_equal(model.predict([0, 1], [0, 1]),
                                   [model.predict(0, 0)[0], model.predict(1, 1)[0]])
+
+
+# ------------------------------------------------------------------ neighbour similarities
+def _centred(seed=0):
+    import scipy.sparse as sp
+    rng = np.random.default_rng(seed)
+    return sp.csr_matrix(rng.normal(size=(6, 5)) * (rng.random((6, 5)) < 0.7))
+
+
+def test_similarity_matrix_with_an_index_past_its_shape_is_refused():
+    """A CSR matrix whose column index exceeds its shape was read out of bounds by the
+    compiled kernel: a segmentation fault."""
+    import scipy.sparse as sp
+
+    from bayesrec.neighbors import top_k_similarities
+    bad = sp.csr_matrix((np.array([1.0, 2.0]), np.array([0, 1]), np.array([0, 1, 2])),
+                        shape=(2, 2))
+    bad.indices[1] = 50
+    with pytest.raises(ValueError, match="D is not a valid CSR matrix"):
+        top_k_similarities(bad, 1, 1)
+    nan = _centred()
+    nan.data[0] = np.nan
+    with pytest.raises(ValueError, match="D holds NaN"):
+        top_k_similarities(nan, 2, 1)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"k": 0}, "k"), ({"k": True}, "k"), ({"k": 1.5}, "k"), ({"min_overlap": np.nan},
+                                                             "min_overlap"),
+    ({"min_overlap": "1"}, "min_overlap"), ({"block_size": 0}, "block_size"),
+    ({"block_size": -1, "engine": "sparse"}, "block_size"), ({"rows": (4, 2)}, "rows"),
+    ({"rows": (-5, 3)}, "rows start"),
+], ids=["k0", "k-bool", "k-float", "overlap-nan", "overlap-str", "block0", "block-neg",
+        "rows-reversed", "rows-negative"])
+def test_similarity_arguments_are_checked(kwargs, name):
+    """k=0 crashed the sparse engine with a broadcast error, True / 1.5 gave numpy's
+    messages; min_overlap=nan silently dropped every neighbour and "1" raised numba's
+    TypingError; block_size=0 gave range()'s message and -1 (or reversed rows) silently
+    computed nothing."""
+    from bayesrec.neighbors import top_k_similarities
+    args = {"k": 2, "min_overlap": 1, **kwargs}
+    with pytest.raises(ValueError, match=f"{name} must"):
+        top_k_similarities(_centred(), **args)
+
+
+def test_similarity_engines_still_agree():
+    """Both engines give the same neighbours on valid input (the checks change no number)."""
+    from bayesrec.neighbors import top_k_similarities
+    a = top_k_similarities(_centred(1), 3, 1)
+    b = top_k_similarities(_centred(1), 3, 1, engine="sparse")
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.weights, b.weights, rtol=1e-12, atol=1e-12)
