@@ -56,7 +56,7 @@ def ref_ess(x):
     if np.ptp(x) == 0:
         return float(x.size)
     d = x - x.mean(axis=1, keepdims=True)
-    acov = np.array([[d[c, :n - t] @ d[c, t:] / n for t in range(n)] for c in range(m)])
+    acov = np.array([np.correlate(d[c], d[c], "full")[n - 1:] / n for c in range(m)])
     w = acov[:, 0].mean() * n / (n - 1)
     var_plus = w * (n - 1) / n + (x.mean(axis=1).var(ddof=1) if m > 1 else 0.0)
     rho = 1.0 - (w - acov.mean(axis=0)) / var_plus
