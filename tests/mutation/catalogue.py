@@ -517,7 +517,8 @@ MUTANTS += [
        "prior.linear_b + float(w @ w)", SVP_TESTS,
        "Bayesian SVD++ linear weights: Gamma rate b + w.w instead of b + w.w/2"),
     # ------------------------------------------------------------------ moves
-    _m("svdpp_split_jacobian_dropped", SVP_MOVES, "+ nw_log_marginal(nw_bag, c * c * yy, c * sy, n_g) + k * n_g * t)",
+    _m("svdpp_split_jacobian_dropped", SVP_MOVES,
+       "+ nw_log_marginal(nw_bag, c * c * yy, c * sy, n_g) + k * n_g * t)",
        "+ nw_log_marginal(nw_bag, c * c * yy, c * sy, n_g))", SVP_TESTS,
        "Bayesian SVD++ split move: Jacobian c^(K n_g) dropped"),
     _m("svdpp_split_shift_sign", SVP_MOVES, "x[:, :k] += (1.0 - c) * o",
