@@ -217,6 +217,23 @@ def test_online_use_of_a_policy():
         pol.update([0, 1], [1, 1])
 
 
+def test_regret_summaries_by_slow_loop():
+    """Mean regret, its standard error (sample sd / sqrt(R)) and the best-arm share, one
+    trial at a time by plain Python; a single replication has no standard error."""
+    res = simulate(EpsilonGreedy(3, epsilon=0.3), P, 60, 25, rng=4)
+    reg = res.regret
+    for t in (0, 17, 59):
+        col = [float(x) for x in reg[:, t]]
+        m = sum(col) / len(col)
+        sd = (sum((x - m) ** 2 for x in col) / (len(col) - 1)) ** 0.5
+        assert res.mean_regret()[t] == pytest.approx(m, rel=1e-12)
+        assert res.regret_standard_error()[t] == pytest.approx(sd / 5.0, rel=1e-12)
+        plays = sum(int(a == 2) for a in res.arms[:, : t + 1].ravel())
+        assert res.best_arm_share()[t] == pytest.approx(plays / (25 * (t + 1)), rel=1e-12)
+    one = simulate(UCB1(3), P, 10, 1, rng=0)
+    assert np.isnan(one.regret_standard_error()).all()
+
+
 # ---------------------------------------------------------------------------- ArviZ posterior
 def test_posterior_datatree():
     steps = [0, 5, 100, 1000]

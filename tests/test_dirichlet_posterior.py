@@ -103,3 +103,22 @@ def test_mean_and_evidence_closed_forms():
     dev2 = (draws - m) ** 2
     zv = (dev2.mean(0) - var) / (dev2.std(0) / np.sqrt(40_000))
     assert np.abs(z).max() < 4.5 and np.abs(zv).max() < 4.5, (z, zv)
+
+
+def test_sparse_mean_products_match_the_dense_matrix():
+    """``pi A``, ``A v``, rows and entries of the sparse + rank-one posterior mean against the
+    dense matrix ``(c_ij + eps) / (n_i + eps V)`` written out here (an empty row included)."""
+    rng = np.random.default_rng(35)
+    counts = rng.integers(0, 5, (7, 9)) * (rng.random((7, 9)) < 0.4)
+    counts[4] = 0
+    eps = 0.3
+    a = (counts + eps) / (counts.sum(1, keepdims=True) + eps * 9)
+    mean = DirichletRows(counts, eps).mean()
+    v = rng.normal(size=9)
+    pi = rng.dirichlet(np.ones(7), size=3)
+    np.testing.assert_allclose(mean.matvec(v), a @ v, atol=1e-14)
+    np.testing.assert_allclose(mean.vecmat(pi[0]), pi[0] @ a, atol=1e-14)
+    np.testing.assert_allclose(mean.vecmat(pi), pi @ a, atol=1e-14)
+    np.testing.assert_allclose(mean.rows([4, 0]), a[[4, 0]], atol=1e-14)
+    i, j = rng.integers(0, 7, 20), rng.integers(0, 9, 20)
+    np.testing.assert_allclose(mean.entries(i, j), a[i, j], atol=1e-14)

@@ -70,6 +70,20 @@ def test_next_states(fox):
     assert top.state[0] == "quick" and "lazy" not in set(top.state)
 
 
+def test_next_states_break_ties_by_overall_frequency(fox):
+    """Ranked by the count of the transition, equal counts by how often the candidate occurs
+    in the training sequences (counted here token by token); probabilities by hand."""
+    from collections import Counter
+
+    freq = Counter(w for s in FOX for w in s)
+    row = Counter(b for s in FOX for a, b in zip(s[:-1], s[1:]) if a == "the")
+    top = fox.next_states("the", k=9)
+    keys = [(row[w], freq[w]) for w in top.state]
+    assert keys == sorted(keys, reverse=True)
+    assert list(top.state[:4]) == ["lazy", "quick", "the", "dog"]
+    np.testing.assert_allclose(top.probability, [(row[w] + 1) / 12 for w in top.state])
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="epsilon"):
         MarkovChain(epsilon=-1).fit(FOX)

@@ -144,3 +144,61 @@ def test_residual_advi_end_to_end(data):
     assert cover == pytest.approx(0.9, abs=0.06)
     assert set(m.posterior["posterior"].data_vars) == {"U", "V", "b", "c", "W1", "b1", "w2",
                                                       "b2", "sigma"}
+
+
+def test_advi_driver_reads_softplus_sds_and_decays_the_step(monkeypatch):
+    """The driver around ``pm.fit``, without compiling an ADVI step: ``pm.fit`` is replaced by
+    a stand-in that builds PyMC's own mean-field group from the driver's start point, sets
+    its ``rho`` to known values and calls the driver's callback as ``pm.fit`` would.
+
+    * Mean-field ADVI parameterises each sd as ``softplus(rho) = log(1 + exp(rho))``
+      (PyMC's ``rho2sigma``); the returned sds must be exactly that, variable by variable
+      (``exp(rho)`` would be 4% off at rho = -3 and 100% at rho = 1).
+    * The step size (Adam's ``learning_rate``) is ``lr`` for the first half of the
+      iterations, then decreases by equal steps to ``lr / 10`` at the last one.
+    """
+    import pymc as pm
+
+    from bayesrec.factorization.neural import _advi
+
+    train = synthetic_ratings(6, 5, 12, rank=2, rng=0, with_timestamps=False)[0]
+    rng = np.random.default_rng(0)
+    n_iter, lr = 40, 0.02
+    seen = {"rates": []}
+
+    def fake_fit(n, method, start, start_sigma, random_seed, obj_optimizer, callbacks,
+                 progressbar):
+        assert n == n_iter and method == "advi"
+        approx = pm.MeanField(start=start, start_sigma=start_sigma)
+        rho = rng.uniform(-4.0, 1.5, approx.params[1].get_value().shape)
+        approx.params[1].set_value(rho)
+        seen["rho"], seen["mu"] = rho, approx.params[0].get_value()
+        seen["slices"] = {k: v[1] for k, v in approx.groups[0].ordering.items()}
+        rate = obj_optimizer.keywords["learning_rate"]
+        for i in range(n):
+            callbacks[0](approx, np.zeros(i + 1), i)
+            seen["rates"].append(float(rate.get_value()))
+        approx.hist = -np.arange(n, dtype=float)
+        return approx
+
+    monkeypatch.setattr(pm, "fit", fake_fit)
+    init = {"U": rng.normal(size=(6, 2)), "V": rng.normal(size=(5, 2)), "b": np.zeros(6),
+            "c": np.zeros(5)}
+    means, sds, losses, _ = _advi.fit_advi(
+        train, architecture="dot", rank=2, hidden=1, activation="relu",
+        prior_sds={"factor_sd": 0.5, "bias_sd": 0.5}, noise=None, noise_prior_sd=1.0,
+        global_mean=3.0, batch_size=8, n_iter=n_iter, lr=lr, init=init,
+        init_posterior_sd=0.1, seed=0)
+    assert set(sds) == set(seen["slices"]) == {"U", "V", "b", "c", "sigma_log__"}
+    for name, slc in seen["slices"].items():
+        rho = seen["rho"][slc]
+        np.testing.assert_allclose(sds[name].ravel(), np.log1p(np.exp(rho)), rtol=1e-12)
+        np.testing.assert_array_equal(means[name].ravel(), seen["mu"][slc])
+    np.testing.assert_array_equal(means["U"], init["U"])
+    np.testing.assert_array_equal(losses, -np.arange(n_iter))
+    rates = np.array(seen["rates"])
+    np.testing.assert_array_equal(rates[: n_iter // 2], lr)
+    assert rates[-1] == pytest.approx(lr / 10, rel=1e-12)
+    steps = np.diff(rates[n_iter // 2 - 1:])
+    np.testing.assert_allclose(steps, steps[0], rtol=1e-9)
+    assert steps[0] < 0

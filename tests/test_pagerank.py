@@ -181,3 +181,52 @@ def test_int64_index_path(monkeypatch):
     np.testing.assert_allclose(pagerank(b, tol=1e-13), expected[1], atol=1e-15)
     np.testing.assert_allclose(pagerank_posterior(a, n_samples=2, rng=0).draws, expected[2],
                                atol=1e-15)
+
+
+def test_posterior_intervals_and_rank_intervals_by_hand():
+    """Equal-tailed intervals of the PageRank draws and of each page's rank (1 = largest
+    PageRank in a draw), by sorting in plain Python (199 draws: no quantile level falls on a
+    sample point, so the interpolation rule is the only convention involved)."""
+    rng = np.random.default_rng(13)
+    c = rng.integers(1, 6, (12, 12)) * (rng.random((12, 12)) < 0.7)
+    c[np.arange(12), (np.arange(12) + 1) % 12] += 1    # every page has in-links: no ties
+    post = pagerank_posterior(c, n_samples=199, rng=14)
+    s = post.draws.shape[0]
+
+    def quantile(xs, q):                      # linear interpolation between order statistics
+        xs = sorted(xs)
+        h = (len(xs) - 1) * q
+        f = int(h)
+        return xs[f] + (h - f) * (xs[f + 1] - xs[f])
+
+    lo, hi = post.interval(0.9)
+    summ = post.summary(prob=0.9).set_index("page")
+    for i in range(12):
+        col = list(post.draws[:, i])
+        assert lo[i] == pytest.approx(quantile(col, 0.05), rel=1e-12)
+        assert hi[i] == pytest.approx(quantile(col, 0.95), rel=1e-12)
+        ranks = sorted(1 + sum(x > row[i] for x in row) for row in post.draws.tolist())
+        # inverted CDF: the smallest rank whose empirical CDF reaches the level
+        assert summ.loc[i, "rank_eti90_lb"] == ranks[int(np.ceil(0.05 * s)) - 1]
+        assert summ.loc[i, "rank_eti90_ub"] == ranks[int(np.ceil(0.95 * s)) - 1]
+        assert summ.loc[i, "eti90_lb"] == lo[i] and summ.loc[i, "eti90_ub"] == hi[i]
+
+
+def test_tied_pages_share_their_rank():
+    """Pages with the same in-links have exactly the same PageRank in every draw (here: no
+    in-links at all, only the teleport and the smoothing mass); they must get the same rank,
+    1 + the number of pages with a strictly larger PageRank (competition ranking, counted
+    here draw by draw), not an arbitrary order among the tied pages."""
+    c = np.zeros((10, 10))
+    rng = np.random.default_rng(15)
+    c[:, :4] = rng.integers(1, 5, (10, 4))          # pages 4..9 have no in-links
+    np.fill_diagonal(c, 0)
+    post = pagerank_posterior(c, n_samples=99, rng=16)
+    assert (post.draws[:, 4:] == post.draws[:, [4]]).all()       # exactly tied
+    ranks = np.array([[1 + sum(x > row[i] for x in row) for i in range(10)]
+                      for row in post.draws.tolist()])
+    np.testing.assert_array_equal(ranks[:, 4:], 5)
+    summ = post.summary(prob=0.9).set_index("page")
+    for i in range(10):
+        lo, hi = np.quantile(ranks[:, i], [0.05, 0.95], method="inverted_cdf")
+        assert summ.loc[i, "rank_eti90_lb"] == lo and summ.loc[i, "rank_eti90_ub"] == hi

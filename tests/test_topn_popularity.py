@@ -118,3 +118,17 @@ def test_saved_model_keeps_implicit_counts(tmp_path):
     assert back.train_.implicit
     np.testing.assert_array_equal(back.train_.interactions(), r.interactions())
     pd.testing.assert_frame_equal(back.similar_items(5, k=2), m.similar_items(5, k=2))
+
+
+def test_beta_popularity_counts_only_active_users(data):
+    """``N`` is the number of users with at least one interaction under the threshold: a user
+    whose ratings are all below it is no evidence about any item (counted here by pandas)."""
+    df = data.to_frame()
+    liked = df[df.rating >= 4.0]
+    n_active = liked.userId.nunique()
+    assert n_active < data.n_users                 # some users liked nothing
+    s = liked.groupby("movieId").userId.nunique().reindex(data.item_ids, fill_value=0)
+    m = BetaPopularity(a=2.0, b=3.0, threshold=4.0).fit(data)
+    assert m.n_active_users_ == n_active
+    np.testing.assert_allclose(m.alpha_, 2.0 + s.to_numpy())
+    np.testing.assert_allclose(m.beta_, 3.0 + n_active - s.to_numpy())

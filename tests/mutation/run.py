@@ -1,7 +1,8 @@
 """Mutation harness: plant each catalogued bug in a copy of the repository and run its tests.
 
-Every entry of :data:`catalogue.MUTANTS` is ``(id, file, original snippet, replacement, tests,
-description)``.  The harness copies the repository's tracked files once into a temporary
+Every entry of :data:`catalogue.MUTANTS` (the samplers) and :data:`catalogue_core.MUTANTS`
+(everything else) is ``(id, file, original snippet, replacement, tests, description)``.  The
+harness copies the repository's tracked files once into a temporary
 directory (the working tree is never touched), checks that the unmutated tests pass there,
 then for each mutant: replaces the snippet (which must occur exactly once), runs ``pytest -x``
 on the mutant's test files with a timeout, records which test failed first and how long it
@@ -33,7 +34,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
-from catalogue import MUTANTS  # noqa: E402
+from catalogue import MUTANTS as _SAMPLER_MUTANTS  # noqa: E402
+from catalogue_core import MUTANTS as _CORE_MUTANTS  # noqa: E402
+
+MUTANTS = _SAMPLER_MUTANTS + _CORE_MUTANTS
 
 
 def tracked_files(root: Path) -> list[str]:
