@@ -86,6 +86,41 @@ def test_merging_repeated_pairs_never_overflows_silently(policy):
     assert merged.ratings[0] == pytest.approx(2e307 if policy == "mean" else 4e307)
 
 
+@pytest.mark.parametrize("args, message", [
+    (([0, 1, 5_000_000], [0, 1, 2], [1.0, 2.0, 3.0], [0, 1], [0, 1, 2]), "users index 5000000"),
+    (([0, 1, 1], [0, -1, 2], [1.0, 2.0, 3.0], [0, 1], [0, 1, 2]), "items index -1"),
+    (([0, 1], [0, 1, 2], [1.0, 2.0, 3.0], [0, 1], [0, 1, 2]), "users must be 1-d"),
+    (([0, 1, 1], [0, 1, 2], [1.0, np.nan, 3.0], [0, 1], [0, 1, 2]), "non-finite rating"),
+], ids=["user-past-map", "negative-item", "short-users", "nan-rating"])
+def test_ratings_constructor_refuses_what_compiled_code_would_read_out_of_bounds(args,
+                                                                                 message):
+    """Ratings(...) stored an index past its id map or arrays of different lengths, and
+    FunkSVD / ItemKNN fits on it died with a segmentation fault."""
+    with pytest.raises(ValueError, match=message):
+        Ratings(*args)
+
+
+def test_a_model_file_with_training_indices_past_the_id_map_is_refused(tmp_path, data):
+    """The Ratings inside a model file was rebuilt unchecked: an index past the id map only
+    failed later, at recommend / predict (a crash in compiled code)."""
+    import io
+    path = tmp_path / "model.zip"
+    BiasBaseline().fit(data).save(path)
+    with zipfile.ZipFile(path) as zin:
+        meta = json.loads(zin.read("meta.json"))
+        arrays = dict(np.load(io.BytesIO(zin.read("arrays.npz"))))
+    key = meta["state"]["train_"]["__ratings__"]["users"]["__array__"]
+    arrays[key] = arrays[key] + 100
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zout:
+        zout.writestr("meta.json", json.dumps(meta))
+        zout.writestr("arrays.npz", buf.getvalue())
+    with pytest.raises(PersistenceError, match="outside its id map"):
+        bayesrec.load(bad)
+
+
 # ------------------------------------------------------------------ ranking scores
 @pytest.mark.parametrize("call", [
     lambda: ranking.hacker_news_score(np.inf, np.inf),

@@ -220,6 +220,27 @@ class Ratings:
         self.rating_scale = None if rating_scale is None else (
             float(rating_scale[0]), float(rating_scale[1]))
         self.implicit = bool(implicit)
+        self._check_consistent()
+
+    def _check_consistent(self) -> None:
+        """The invariants compiled code relies on: parallel 1-d arrays of one length and indices
+        inside the id maps (an index past them would be read out of bounds, a crash, not an
+        error).  O(n) reductions; the value checks of :meth:`from_arrays` are not repeated."""
+        n = len(self.ratings)
+        for name in ("users", "items", "ratings", "timestamps"):
+            a = getattr(self, name)
+            if a is not None and (a.ndim != 1 or len(a) != n):
+                raise ValueError(f"Ratings: {name} must be 1-d with one entry per rating "
+                                 f"({n}), got shape {a.shape}")
+        for name, idx, ids in (("users", self.users, self.user_ids),
+                               ("items", self.items, self.item_ids)):
+            if n and (idx.min() < 0 or idx.max() >= len(ids)):
+                bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+                raise ValueError(f"Ratings: {name} index {bad} is outside its id map "
+                                 f"[0, {len(ids)})")
+        if n and not np.isfinite(self.ratings).all():
+            r = _first_bad_row(~np.isfinite(self.ratings))
+            raise ValueError(f"Ratings: non-finite rating {self.ratings[r]} at row {r}")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
