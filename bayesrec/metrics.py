@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._validation import check_positive
+from ._validation import check_positive, check_sparse
 from .data import Ratings
 
 
@@ -107,7 +107,8 @@ def _hits(recommended: np.ndarray, relevant, k: int) -> tuple[np.ndarray, np.nda
         raise ValueError(f"recommended must be 2-D (users, positions), got shape {rec.shape}")
     if rec.shape[1] < k:
         raise ValueError(f"recommended has {rec.shape[1]} columns, fewer than k={k}")
-    rel = sp.csr_matrix(relevant, copy=True)
+    rel = sp.csr_matrix(check_sparse("relevant", relevant) if sp.issparse(relevant)
+                        else relevant, copy=True)
     rel.eliminate_zeros()
     rel.sort_indices()
     if rel.shape[0] != rec.shape[0]:

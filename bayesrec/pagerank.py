@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._validation import check_bool, check_positive
+from ._validation import check_bool, check_positive, check_sparse
 from .exceptions import ConvergenceError
 from .inference.dirichlet import DirichletRows
 from .rng import check_random_state
@@ -200,7 +200,7 @@ def _power_iteration(at, scale, leak, p, d, alpha, x0, tol, max_iter):
 def _as_adjacency(adjacency) -> tuple[sp.csr_matrix, bool]:
     """Validated CSR float64 adjacency (duplicates summed) and whether any weight is not 1."""
     if sp.issparse(adjacency):
-        a = adjacency.tocsr()
+        a = check_sparse("adjacency", adjacency)
         if a.dtype != np.float64:
             a = a.astype(np.float64)
     else:

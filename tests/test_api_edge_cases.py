@@ -27,6 +27,7 @@ from bayesrec.baseline import BiasBaseline
 from bayesrec.data import Ratings
 from bayesrec.exceptions import PersistenceError
 from bayesrec.markov import MarkovChain
+from bayesrec.metrics import ndcg_at_k
 from bayesrec.ranking import BetaPosteriorRanker
 
 
@@ -620,7 +621,7 @@ def test_similarity_matrix_with_an_index_past_its_shape_is_refused():
     bad = sp.csr_matrix((np.array([1.0, 2.0]), np.array([0, 1]), np.array([0, 1, 2])),
                         shape=(2, 2))
     bad.indices[1] = 50
-    with pytest.raises(ValueError, match="D is not a valid CSR matrix"):
+    with pytest.raises(ValueError, match="D is not a valid sparse matrix"):
         top_k_similarities(bad, 1, 1)
     nan = _centred()
     nan.data[0] = np.nan
@@ -654,3 +655,48 @@ def test_similarity_engines_still_agree():
     b = top_k_similarities(_centred(1), 3, 1, engine="sparse")
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_allclose(a.weights, b.weights, rtol=1e-12, atol=1e-12)
+
+
+def _corrupt_csr():
+    """A 3 x 3 CSR matrix whose second stored column index (500) is past its shape: scipy
+    builds it from raw arrays without checking."""
+    import scipy.sparse as sp
+    m = sp.csr_matrix((np.ones(3), np.array([1, 2, 0]), np.array([0, 2, 3, 3])), shape=(3, 3))
+    m.indices[1] = 500
+    return m
+
+
+def _entry(module, function, *args, **kwargs):
+    """``module.function(matrix, *args, **kwargs)`` as a one-argument call."""
+    import importlib
+    return lambda m: getattr(importlib.import_module(module), function)(m, *args, **kwargs)
+
+
+@pytest.mark.parametrize("name, call", [
+    ("adjacency", _entry("bayesrec.pagerank", "pagerank")),
+    ("adjacency", _entry("bayesrec.pagerank", "pagerank_posterior", n_samples=2, rng=0)),
+    ("baskets", _entry("bayesrec.rules", "frequent_itemsets", 0.1)),
+    ("counts", _entry("bayesrec.inference.dirichlet", "DirichletRows")),
+    ("relevant", lambda m: ndcg_at_k(np.array([[0, 1], [1, 2], [0, 2]]), m, k=2)),
+], ids=["pagerank", "pagerank-posterior", "rules", "dirichlet", "metrics"])
+def test_corrupt_sparse_input_is_refused_before_compiled_code_reads_it(name, call):
+    """pagerank_posterior and frequent_itemsets died with a segmentation fault; pagerank,
+    DirichletRows and the ranking metrics returned numbers computed from the bad index."""
+    with pytest.raises(ValueError, match=f"{name} is not a valid sparse matrix"):
+        call(_corrupt_csr())
+
+
+def test_check_sparse_leaves_the_callers_matrix_alone():
+    """The structure check runs on a view: the caller's index arrays keep their dtype."""
+    import scipy.sparse as sp
+
+    from bayesrec._validation import check_sparse
+    m = sp.csr_matrix(np.eye(3))
+    m.indices, m.indptr = m.indices.astype(np.int64), m.indptr.astype(np.int64)
+    assert check_sparse("m", m) is m and m.indices.dtype == np.int64
+    coo = sp.coo_matrix(np.eye(3))
+    coo.coords[1][0] = 9
+    with pytest.raises(ValueError, match="m is not a valid sparse matrix"):
+        check_sparse("m", coo)
+    with pytest.raises(TypeError, match="m must be a scipy sparse matrix"):
+        check_sparse("m", np.eye(3))

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import check_bool, check_choice, check_positive
+from .._validation import check_bool, check_choice, check_positive, check_sparse
 from ..progress import progress_bar
 
 #: default size of one dense ``(block_size, n)`` float64 work array, in bytes
@@ -158,13 +158,8 @@ def top_k_similarities(D: sp.csr_matrix, k: int, min_overlap: int,
     if block_size is not None:
         block_size = check_positive("block_size", block_size, integer=True)
     progress = check_bool("progress", progress)
-    D = sp.csr_matrix(D)
-    if D.dtype.kind not in "biuf":
-        raise ValueError(f"D must hold real numbers, got dtype {D.dtype}")
-    try:  # an index past the shape would be read out of bounds by the compiled kernel
-        D.check_format(full_check=True)
-    except ValueError as exc:
-        raise ValueError(f"D is not a valid CSR matrix: {exc}") from None
+    # an index past the shape would be read out of bounds by the compiled kernel
+    D = sp.csr_matrix(check_sparse("D", D) if sp.issparse(D) else D)
     if not np.isfinite(D.data).all():
         raise ValueError("D holds NaN or infinite values")
     D.sort_indices()
