@@ -422,6 +422,10 @@ class RatingModel(Recommender):
     def _indices(self, users, items) -> tuple[np.ndarray, np.ndarray]:
         """Original ids -> training indices, ``-1`` for unknown ids (or no training rows)."""
         train = self._check_fitted()
+        for name, ids in (("users", users), ("items", items)):
+            if np.ndim(ids) > 1:
+                raise ValueError(f"{name} must be one id or a 1-d sequence of ids, got shape "
+                                 f"{np.shape(ids)}")
         u = np.atleast_1d(train.user_index(np.asarray(users) if np.ndim(users) else [users]))
         i = np.atleast_1d(train.item_index(np.asarray(items) if np.ndim(items) else [items]))
         if u.shape != i.shape:

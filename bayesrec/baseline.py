@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import Boolean, Real
+from ._validation import Boolean, Real, check_bool, check_positive, resolve_global_mean
 from .base import RatingModel
 from .data import Ratings
 
@@ -42,6 +42,10 @@ def damped_means(sums: np.ndarray, counts: np.ndarray, prior_mean: float,
     """
     sums = np.asarray(sums, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
+    if sums.shape != counts.shape:
+        raise ValueError(f"sums and counts must have the same shape, got {sums.shape} and "
+                         f"{counts.shape}")
+    prior_weight = check_positive("prior_weight", prior_weight, allow_zero=True)
     denom = counts + prior_weight
     out = np.full(sums.shape, float(prior_mean))
     ok = denom > 0
@@ -55,7 +59,8 @@ def baseline_biases(ratings: Ratings, user: bool = True, item: bool = True,
                     global_mean: float | None = None) -> tuple[float, np.ndarray, np.ndarray]:
     """``(mu, b, c)`` of ``mu + b_u + c_i`` (module docstring): item biases first, then user
     biases on the residuals; a side that is switched off (or a row without ratings) is 0."""
-    mu = ratings.global_mean if global_mean is None else float(global_mean)
+    user, item = check_bool("user", user), check_bool("item", item)  # "no" is a true string
+    mu = resolve_global_mean(global_mean, ratings)
     c = np.zeros(ratings.n_items)
     b = np.zeros(ratings.n_users)
     if item:

@@ -36,7 +36,7 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ._validation import check_indices, check_positive
+from ._validation import check_finite, check_indices, check_positive
 from .data import Ratings
 from .exceptions import ConvergenceError, NotFittedError
 from .inference.dirichlet import DirichletRows, SparseRowStochastic, _check_epsilon
@@ -57,7 +57,8 @@ def _ordered_user_items(ratings: Ratings, min_rating=None, rng=None):
         raise TypeError(f"expected a bayesrec Ratings, got {type(ratings).__name__}")
     if not ratings.has_timestamps:
         raise ValueError("ratings have no timestamps: cannot order each user's items in time")
-    keep = np.ones(len(ratings), bool) if min_rating is None else ratings.ratings >= min_rating
+    keep = (np.ones(len(ratings), bool) if min_rating is None
+            else ratings.ratings >= check_finite("min_rating", min_rating))
     rows = np.flatnonzero(keep)
     tie = (np.arange(len(rows)) if rng is None
            else check_random_state(rng).permutation(len(rows)))
@@ -118,6 +119,11 @@ class MarkovChain:
         else:
             flat = np.empty(int(lengths.sum()), dtype=object)
             flat[:] = list(chain.from_iterable(seqs))
+        missing = pd.isna(flat)
+        if missing.any():  # a NaN / None state is a data error, not a state called "nan"
+            seq = int(np.searchsorted(np.cumsum(lengths), np.flatnonzero(missing)[0],
+                                      side="right"))
+            raise ValueError(f"sequence {seq} holds a missing state (NaN/None)")
         if self.states is None:
             codes, uniques = pd.factorize(flat, use_na_sentinel=False)
             states = np.asarray(uniques)
@@ -164,13 +170,19 @@ class MarkovChain:
         counts = sp.csr_matrix((np.ones(len(dst_pos)), (codes[dst_pos - 1], codes[dst_pos])),
                                shape=(v, v))
         counts.sum_duplicates()
+        initial_counts = np.bincount(codes[starts], minlength=v).astype(np.float64)
+        # every step that can fail runs before any attribute is set: a failed (re)fit keeps
+        # the previous fitted state
+        posterior = DirichletRows(counts, eps)
+        initial = DirichletRows(initial_counts[None, :], eps)
+        transitions = posterior.mean()
         self.states_ = states
         self.n_states_ = v
         self.transition_counts_ = counts
-        self.initial_counts_ = np.bincount(codes[starts], minlength=v).astype(np.float64)
-        self.posterior_ = DirichletRows(counts, eps)
-        self._initial = DirichletRows(self.initial_counts_[None, :], eps)
-        self._A = self.posterior_.mean()
+        self.initial_counts_ = initial_counts
+        self.posterior_ = posterior
+        self._initial = initial
+        self._A = transitions
         self._index = pd.Index(states)
         self.epsilon_ = eps
         return self
@@ -290,11 +302,13 @@ class MarkovChain:
         with neither, the fitted initial distribution is used.  ``k`` sparse products.
         """
         self._check_fitted()
-        if int(k) < 0:
-            raise ValueError(f"k must be >= 0, got {k}")
+        k = check_positive("k", k, integer=True, allow_zero=True)
         pi = self._as_distribution(pi0, state)
-        for _ in range(int(k)):
-            pi = self._A.vecmat(pi)
+        for _ in range(k):
+            new = self._A.vecmat(pi)
+            if np.array_equal(new, pi):  # an exact fixed point: every further step repeats it
+                break
+            pi = new
         return pi
 
     def _tie_break(self) -> np.ndarray:

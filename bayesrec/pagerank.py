@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._validation import check_positive
+from ._validation import check_bool, check_positive
 from .exceptions import ConvergenceError
 from .inference.dirichlet import DirichletRows
 from .rng import check_random_state
@@ -204,7 +204,10 @@ def _as_adjacency(adjacency) -> tuple[sp.csr_matrix, bool]:
         if a.dtype != np.float64:
             a = a.astype(np.float64)
     else:
-        a = sp.csr_matrix(np.asarray(adjacency, dtype=np.float64))
+        raw = np.asarray(adjacency)
+        if raw.dtype.kind not in "biuf":
+            raise ValueError(f"adjacency must be a matrix of numbers, got dtype {raw.dtype}")
+        a = sp.csr_matrix(raw.astype(np.float64))
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError(f"adjacency must be a square matrix, got shape {a.shape}")
     if not a.has_canonical_format:
@@ -233,9 +236,7 @@ def _check_damping(damping) -> float:
 
 
 def _check_tol(tol, max_iter) -> None:
-    if not (isinstance(tol, (int, float, np.integer, np.floating)) and np.isfinite(tol)
-            and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    check_positive("tol", tol)  # True is no tolerance
     if (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
             or max_iter < 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
@@ -250,9 +251,13 @@ def _distribution(vec, n: int, name: str) -> np.ndarray:
         raise ValueError(f"{name} must have shape ({n},), got {v.shape}")
     if not np.isfinite(v).all() or (v < 0).any():
         raise ValueError(f"{name} must be finite and non-negative")
-    total = v.sum()
+    with np.errstate(over="ignore"):
+        total = v.sum()
     if total <= 0:
         raise ValueError(f"{name} must have a positive sum")
+    if not np.isfinite(total):  # finite entries whose sum overflows: v / inf would be all 0
+        v = v / v.max()
+        total = v.sum()
     return v / total
 
 
@@ -298,6 +303,7 @@ def pagerank(adjacency, damping: float = 0.85, personalization=None, tol: float 
     a, weighted = _as_adjacency(adjacency)
     alpha = _check_damping(damping)
     _check_tol(tol, max_iter)
+    return_n_iter = check_bool("return_n_iter", return_n_iter)
     n = a.shape[0]
     if n == 0:
         return (np.zeros(0), 0) if return_n_iter else np.zeros(0)
@@ -425,10 +431,9 @@ def pagerank_posterior(link_counts, damping: float = 0.85, prior: float = 1.0,
 
     alpha = _check_damping(damping)
     _check_tol(tol, max_iter)
-    prior = float(prior)
-    if not (np.isfinite(prior) and prior >= 0):
-        raise ValueError(f"prior must be a finite number >= 0, got {prior}")
+    prior = check_positive("prior", prior, allow_zero=True)
     n_samples = check_positive("n_samples", n_samples, integer=True)
+    progress = check_bool("progress", progress)
     rng = check_random_state(rng)
     counts, _ = _as_adjacency(link_counts)
     n = counts.shape[0]

@@ -217,13 +217,21 @@ class _Reader:
             return m
         if "__generator__" in value:
             state = self.decode(value["__generator__"])
-            bitgen = getattr(np.random, state["bit_generator"])()
+            name = state.get("bit_generator") if isinstance(state, dict) else None
+            kind = getattr(np.random, name, None) if isinstance(name, str) else None
+            if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
+                raise PersistenceError(f"{self.path}: a saved random generator names no numpy "
+                                       f"bit generator ({name!r}; corrupted file)")
+            bitgen = kind()
             bitgen.state = state
             return np.random.Generator(bitgen)
         if "__datatree__" in value:
             return self._datatree(value["__datatree__"])
         if "__object__" in value:
             cls = _import(value["__object__"], self.path)
+            if not isinstance(cls, type) or not isinstance(value.get("attrs"), dict):
+                raise PersistenceError(f"{self.path}: {value['__object__']!r} is not a saved "
+                                       "bayesrec object (corrupted file)")
             obj = cls.__new__(cls)
             vars(obj).update({k: self.decode(v) for k, v in value["attrs"].items()})
             return obj
@@ -253,6 +261,9 @@ class _Reader:
 
 
 def _import(path: str, file: str):
+    if not isinstance(path, str):
+        raise PersistenceError(f"{file}: a class path must be a string, got {path!r} "
+                               "(corrupted file)")
     module, _, name = path.rpartition(".")
     if module.split(".")[0] != "bayesrec":
         raise PersistenceError(f"{file}: refuses to build {path!r}, which is not a bayesrec "
@@ -320,6 +331,9 @@ def load(path):
         Not a bayesrec model file, truncated or corrupted, or written by a newer format
         version (the message names the file).
     """
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path), got "
+                        f"{type(path).__name__} {path!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no saved model at {path}")
@@ -339,7 +353,7 @@ def load(path):
                 raise PersistenceError(f"{where} is not a bayesrec model file (format "
                                        f"{found!r})")
             version = meta.get("format_version")
-            if not isinstance(version, int) or version < 1:
+            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
                 raise PersistenceError(f"{where}: invalid format_version {version!r}")
             if version > FORMAT_VERSION:
                 raise PersistenceError(
@@ -348,6 +362,11 @@ def load(path):
                     f"reads versions up to {FORMAT_VERSION}: upgrade bayesrec")
             if "arrays.npz" not in names:
                 raise PersistenceError(f"{where}: arrays.npz is missing (truncated file)")
+            for field, kind in (("class", str), ("params", dict), ("state", dict)):
+                if not isinstance(meta.get(field), kind):
+                    raise PersistenceError(f"{where}: meta.json field {field!r} must be a "
+                                           f"{'string' if kind is str else 'JSON object'}, got "
+                                           f"{meta.get(field)!r} (corrupted file)")
             with np.load(io.BytesIO(zf.read("arrays.npz")), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             cls = _import(meta["class"], where)

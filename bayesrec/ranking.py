@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ._validation import check_indices, check_positive
+from ._validation import check_finite, check_indices, check_positive
+from .data import Ratings
 from .exceptions import NotFittedError
 from .inference.beta import (
     bernoulli_counts,
@@ -48,20 +49,26 @@ def _out(x):
 
 
 def _array(x, name: str, nonnegative: bool = False) -> np.ndarray:
-    """``x`` as a float64 array; ``ValueError`` on NaN (and on negatives if ``nonnegative``).
+    """``x`` as a float64 array; ``ValueError`` on NaN or infinity (and on negatives if
+    ``nonnegative``), naming the first bad entry.
 
-    One reduction pass checks both: ``min`` propagates NaN.  Integer input cannot hold NaN.
+    Numbers (or booleans, read as 0/1) only: strings and dates are refused rather than cast.
+    Two reduction passes check everything: ``min`` propagates NaN, ``max`` catches ``+inf``.
+    Integer input cannot hold NaN or infinity.
     """
     raw = x if isinstance(x, np.ndarray) else np.asarray(x)
-    try:
-        arr = raw.astype(np.float64, copy=False)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric") from None
-    if arr.size and (nonnegative or raw.dtype.kind not in "iub"):
+    if raw.dtype.kind not in "iufb":
+        raise ValueError(f"{name} must be numeric, got dtype {raw.dtype}")
+    arr = raw.astype(np.float64, copy=False)
+    if arr.size and (nonnegative or raw.dtype.kind == "f"):
         low = arr.min()
         if np.isnan(low):
             bad = int(np.flatnonzero(np.isnan(arr.ravel()))[0])
             raise ValueError(f"{name} contains NaN (first at flat index {bad})")
+        if raw.dtype.kind == "f" and not (np.isfinite(low) and np.isfinite(arr.max())):
+            bad = int(np.flatnonzero(np.isinf(arr.ravel()))[0])
+            raise ValueError(f"{name} must be finite, got {arr.ravel()[bad]} at flat index "
+                             f"{bad}")
         if nonnegative and low < 0:
             raise ValueError(f"{name} must be >= 0, got {low} at flat index "
                              f"{int(np.argmin(arr.ravel()))}")
@@ -96,9 +103,7 @@ def hacker_news_score(votes, age_hours, gravity: float = 1.8, penalty=1.0):
     votes = _array(votes, "votes")
     age = _nonnegative(age_hours, "age_hours")
     penalty = _nonnegative(penalty, "penalty")
-    gravity = float(gravity)
-    if not np.isfinite(gravity) or gravity < 0:
-        raise ValueError(f"gravity must be a finite number >= 0, got {gravity}")
+    gravity = check_positive("gravity", gravity, allow_zero=True)
     points = np.maximum(votes - 1.0, 0.0)  # votes < 1 -> 0 (see docstring)
     score = points ** 0.8 / (age + 2.0) ** gravity
     return _out(score if penalty.ndim == 0 and penalty == 1.0 else score * penalty)
@@ -109,10 +114,13 @@ def _epoch_seconds(created) -> np.ndarray:
 
     Naive datetimes are taken as UTC; time-zone aware ones are converted to UTC.
     """
+    if pd.api.types.is_bool_dtype(getattr(created, "dtype", None)) or np.asarray(
+            created).dtype.kind == "b":
+        raise ValueError("created must be epoch seconds or date-times, got booleans")
     if isinstance(created, (pd.Series, pd.Index)) and pd.api.types.is_numeric_dtype(created):
         return _array(created.to_numpy(), "created")
     arr = np.asarray(created)
-    if arr.dtype.kind in "iufb" and not isinstance(created, (pd.Series, pd.Index)):
+    if arr.dtype.kind in "iuf" and not isinstance(created, (pd.Series, pd.Index)):
         return _array(arr, "created")
     if arr.dtype.kind == "M":                      # numpy datetime64: no parsing needed
         if np.isnat(arr).any():
@@ -245,10 +253,11 @@ def _rank(scores: np.ndarray, k: int | None) -> np.ndarray:
     O(n)); the result equals the first ``k`` of the full stable sort, ties at the cut included.
     """
     n = scores.size
-    if k is None or int(k) >= n:
+    if k is not None:
+        k = check_positive("k", k, integer=True, allow_zero=True)
+    if k is None or k >= n:
         return np.argsort(-scores, kind="stable")
-    k = int(k)
-    if k <= 0:
+    if k == 0:
         return np.zeros(0, dtype=np.intp)
     cut = np.partition(scores, n - k)[n - k]             # the k-th largest score
     above = np.flatnonzero(scores > cut)
@@ -299,27 +308,37 @@ class BetaPosteriorRanker:
     # -- fitting and online updates
     def fit(self, successes, failures, item_ids=None) -> BetaPosteriorRanker:
         """Set the likes / dislikes of every item (1-d arrays of the same length)."""
+        # everything is checked into locals first: a failed fit keeps the previous state
         s, f = check_counts(successes, failures)
         if s.ndim != 1 or s.shape != f.shape:
             raise ValueError(f"successes and failures must be 1-d of equal length, got shapes "
                              f"{s.shape} and {f.shape}")
-        self.prior_a_, self.prior_b_ = check_beta_parameters(self.a, self.b)
-        for name, v in (("a", self.prior_a_), ("b", self.prior_b_)):
+        a, b = check_beta_parameters(self.a, self.b)
+        for name, v in (("a", a), ("b", b)):
             if v.ndim and v.shape != s.shape:
                 raise ValueError(f"prior {name} has shape {v.shape}; give a scalar or one "
                                  f"value per item ({s.shape})")
-        self.credible_ = check_credible(self.credible)
-        self.successes_ = s.copy()
-        self.failures_ = f.copy()
-        self.item_ids_ = np.arange(s.size) if item_ids is None else np.asarray(item_ids)
-        if self.item_ids_.shape != s.shape:
-            raise ValueError(f"item_ids has shape {self.item_ids_.shape}, expected {s.shape}")
-        self.rng_ = check_random_state(self.random_state)
+        with np.errstate(over="ignore"):
+            total = np.max(a + b + s + f, initial=0.0)
+        if not np.isfinite(total):  # a / (a + b) would read inf and give 0 or NaN
+            raise ValueError("a + b + successes + failures overflows float64 for some item: "
+                             "rescale the prior and the counts")
+        credible = check_credible(self.credible)
+        ids = np.arange(s.size) if item_ids is None else np.asarray(item_ids)
+        if ids.shape != s.shape:
+            raise ValueError(f"item_ids has shape {ids.shape}, expected {s.shape}")
+        rng = check_random_state(self.random_state)
+        self.prior_a_, self.prior_b_, self.credible_ = a, b, credible
+        self.successes_, self.failures_ = s.copy(), f.copy()
+        self.item_ids_, self.rng_ = ids, rng
         return self
 
     @classmethod
     def from_ratings(cls, ratings, threshold: float = 4.0, **params) -> BetaPosteriorRanker:
         """A ranker fitted on the likes (rating >= threshold) and dislikes of a ``Ratings``."""
+        if not isinstance(ratings, Ratings):
+            raise TypeError(f"from_ratings expects a bayesrec Ratings, got "
+                            f"{type(ratings).__name__}")
         stats = item_statistics(ratings, threshold)
         return cls(**params).fit(stats["likes"].to_numpy(), stats["dislikes"].to_numpy(),
                                  stats.index.to_numpy())
@@ -332,7 +351,10 @@ class BetaPosteriorRanker:
         """
         self._check_fitted()
         items = np.asarray(items).ravel()
-        liked = np.asarray(liked, dtype=np.float64).ravel()
+        liked = np.asarray(liked).ravel()
+        if liked.dtype.kind not in "biuf":
+            raise ValueError(f"liked must be boolean (0/1), got dtype {liked.dtype}")
+        liked = liked.astype(np.float64)
         if items.shape != liked.shape:
             raise ValueError(f"items and liked differ in length: {items.size} vs {liked.size}")
         if items.size == 0:
@@ -433,9 +455,10 @@ def item_statistics(ratings, threshold: float = 4.0) -> pd.DataFrame:
     items), ``likes`` (ratings ``>= threshold``) and ``dislikes`` (``count - likes``).
     O(n_ratings) through ``np.bincount``.
     """
-    threshold = float(threshold)
-    if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
+    if not isinstance(ratings, Ratings):
+        raise TypeError(f"item_statistics expects a bayesrec Ratings, got "
+                        f"{type(ratings).__name__}")
+    threshold = check_finite("threshold", threshold)
     n = ratings.n_items
     count = np.bincount(ratings.items, minlength=n)
     total = np.bincount(ratings.items, weights=ratings.ratings, minlength=n)

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._validation import check_interval
+from ._validation import check_finite, check_interval, check_positive
 from .data import Ratings
 
 #: Columns of the rules frame: mlxtend's ``association_rules`` columns plus ``cosine`` (IS).
@@ -61,7 +61,7 @@ def basket_matrix(baskets, min_rating: float = 4.0) -> tuple[sp.csr_matrix, np.n
     * any iterable of collections of hashable items (repeats inside a basket count once).
     """
     if isinstance(baskets, Ratings):
-        keep = baskets.ratings >= min_rating
+        keep = baskets.ratings >= check_finite("min_rating", min_rating)
         x = sp.csr_matrix((np.ones(int(keep.sum()), np.int8),
                            (baskets.users[keep], baskets.items[keep])), shape=baskets.shape)
         labels = np.asarray(baskets.item_ids)
@@ -83,6 +83,11 @@ def basket_matrix(baskets, min_rating: float = 4.0) -> tuple[sp.csr_matrix, np.n
         lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
         flat = np.empty(int(lengths.sum()), dtype=object)
         flat[:] = [item for r in rows for item in r]
+        missing = pd.isna(flat)
+        if missing.any():  # a NaN / None item is a data error, not an item called "nan"
+            basket = int(np.searchsorted(np.cumsum(lengths), np.flatnonzero(missing)[0],
+                                         side="right"))
+            raise ValueError(f"baskets hold a missing item (NaN/None) in basket {basket}")
         codes, uniques = pd.factorize(flat, use_na_sentinel=False)
         basket_id = np.repeat(np.arange(len(rows)), lengths)
         x = sp.csr_matrix((np.ones(len(codes), np.int8), (basket_id, codes)),
@@ -345,9 +350,7 @@ def _check_max_itemsets(max_itemsets):
 def _check_max_len(max_len):
     if max_len is None:
         return None
-    if int(max_len) != max_len or max_len < 1:
-        raise ValueError(f"max_len must be a positive integer or None, got {max_len}")
-    return int(max_len)
+    return check_positive("max_len", max_len, integer=True)
 
 
 # --------------------------------------------------------------------------- rules
@@ -423,8 +426,8 @@ def association_rules(baskets, min_support: float, min_confidence: float = 0.0,
     x, labels = basket_matrix(baskets, min_rating)
     min_support = _check_fraction("min_support", min_support, allow_zero=False)
     min_confidence = _check_fraction("min_confidence", min_confidence)
-    if min_lift is not None and not (np.isfinite(min_lift) and min_lift >= 0):
-        raise ValueError(f"min_lift must be a non-negative number or None, got {min_lift}")
+    if min_lift is not None:
+        min_lift = check_positive("min_lift", min_lift, allow_zero=True)
     if sort_by is not None and sort_by not in RULE_COLUMNS[2:]:
         raise ValueError(f"sort_by must be one of {RULE_COLUMNS[2:]} or None, got {sort_by!r}")
     max_len = _check_max_len(max_len)

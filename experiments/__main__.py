@@ -88,7 +88,13 @@ def main(argv=None) -> int:
         for name, module in suite.items():
             print(f"{name:20s} {module.TITLE}")
         return 0
-    wanted = [n for item in args.only for n in item.split(",") if n]
+    wanted = [n.strip() for item in args.only for n in item.split(",") if n.strip()]
+    if args.only and not wanted:  # "--only ," must not silently run the whole suite
+        parser.error(f"--only names no experiment; choose from {list(suite)}")
+    if args.data is not None and not Path(args.data).exists():
+        parser.error(f"--data {args.data}: no such file or folder")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} exists and is not a folder")
     unknown = [n for n in wanted if n not in suite]
     if unknown:
         parser.error(f"unknown experiment(s) {unknown}; choose from {list(suite)}")

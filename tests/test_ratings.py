@@ -93,7 +93,7 @@ def test_most_active_matches_pandas_reference():
                                   check_dtype=False)
     # densely re-indexed: every kept id has a row
     assert (small.user_counts > 0).all() and (small.item_counts > 0).all()
-    with pytest.raises(ValueError, match="n_users must be a positive integer"):
+    with pytest.raises(ValueError, match="n_users must be a finite integer > 0"):
         small.most_active(0, 3)
 
 

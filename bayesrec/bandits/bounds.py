@@ -56,7 +56,10 @@ def lai_robbins_bound(probabilities, n_trials):
     ``n_trials`` may be an array (e.g. ``np.arange(1, T + 1)`` for the whole curve); scalar in,
     float out.  ``t`` must be >= 1.
     """
-    t = np.asarray(n_trials, dtype=np.float64)
+    t = np.asarray(n_trials)
+    if t.dtype.kind not in "iuf":  # True would be read as 1 trial, "10" as a string
+        raise ValueError(f"n_trials must be a number >= 1, got {n_trials!r}")
+    t = t.astype(np.float64)
     if np.isnan(t).any() or (t.size and t.min() < 1):
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     out = lai_robbins_constant(probabilities) * np.log(t)

@@ -15,11 +15,14 @@ or many independent simulated bandits at once through :func:`bayesrec.bandits.si
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from .._validation import check_positive
+from .._validation import check_interval, check_positive
 from ..exceptions import NotFittedError
 from ..inference.beta import check_beta_parameters
+from ..rng import check_random_state
 
 
 def argmax_random_ties(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -39,6 +42,7 @@ def thompson_select(alpha, beta, rng: np.random.Generator, k: int = 1) -> np.nda
     decreasing order, shape ``(..., k)``.  ``k = 1`` plays ``argmax_k theta_k``, i.e. each arm
     with its posterior probability of being the best; ``k > 1`` ranks the arms by the same draws.
     """
+    rng = check_random_state(rng)  # a Generator, or an int seed
     theta = rng.beta(alpha, beta)
     n_arms = theta.shape[-1]
     k = check_positive("k", k, integer=True)
@@ -114,7 +118,11 @@ class BetaBernoulliThompson(BanditPolicy):
 
     def __init__(self, n_arms: int, a: float = 1.0, b: float = 1.0):
         super().__init__(n_arms)
-        self.a = float(check_beta_parameters(a, b)[0])
+        for name, value in (("a", a), ("b", b)):  # one scalar each, not a bool or a string
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise ValueError(f"Beta parameter {name} must be a number > 0, got {value!r}")
+        a, b = check_beta_parameters(a, b)
+        self.a = float(a)
         self.b = float(b)
 
     def choose(self, pulls, successes, t, rng):
@@ -150,10 +158,7 @@ class EpsilonGreedy(BanditPolicy):
 
     def __init__(self, n_arms: int, epsilon: float = 0.1):
         super().__init__(n_arms)
-        epsilon = float(epsilon)
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
-        self.epsilon = epsilon
+        self.epsilon = check_interval("epsilon", epsilon, 0.0, 1.0, closed="both")
 
     def choose(self, pulls, successes, t, rng):
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_positive
+from .._validation import check_bool, check_positive
 from ..inference.beta import beta_draws, check_beta_parameters
 from ..progress import progress_bar
 from ..rng import check_random_state
@@ -177,7 +177,12 @@ def simulate(policy: BanditPolicy, probabilities, n_trials: int, n_replications:
         raise ValueError(f"{p.size} probabilities for a policy with {policy.n_arms} arms")
     T = check_positive("n_trials", n_trials, integer=True)
     R = check_positive("n_replications", n_replications, integer=True)
-    steps = np.array([T] if posterior_steps is None else posterior_steps, dtype=np.int64).ravel()
+    progress = check_bool("progress", progress)
+    steps = np.asarray([T] if posterior_steps is None else posterior_steps).ravel()
+    if steps.size and steps.dtype.kind not in "iu":  # 2.7 would be cut to 2, True read as 1
+        raise ValueError(f"posterior_steps must be integers (numbers of trials), got "
+                         f"{posterior_steps!r}")
+    steps = steps.astype(np.int64)
     if steps.size and (steps.min() < 0 or steps.max() > T):
         raise ValueError(f"posterior_steps must lie in [0, n_trials={T}], got {steps}")
     gen = check_random_state(rng)

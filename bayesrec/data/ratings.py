@@ -24,6 +24,7 @@ test set refer to the same users and items; :meth:`Ratings.compact` drops ids no
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Hashable, Sequence
 from functools import cached_property
 
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._validation import check_positive
 from .sorting import sorted_unique, stable_argsort
 
 DUPLICATE_POLICIES = ("error", "last", "mean")
@@ -218,6 +220,27 @@ class Ratings:
         self.rating_scale = None if rating_scale is None else (
             float(rating_scale[0]), float(rating_scale[1]))
         self.implicit = bool(implicit)
+        self._check_consistent()
+
+    def _check_consistent(self) -> None:
+        """The invariants compiled code relies on: parallel 1-d arrays of one length and indices
+        inside the id maps (an index past them would be read out of bounds, a crash, not an
+        error).  O(n) reductions; the value checks of :meth:`from_arrays` are not repeated."""
+        n = len(self.ratings)
+        for name in ("users", "items", "ratings", "timestamps"):
+            a = getattr(self, name)
+            if a is not None and (a.ndim != 1 or len(a) != n):
+                raise ValueError(f"Ratings: {name} must be 1-d with one entry per rating "
+                                 f"({n}), got shape {a.shape}")
+        for name, idx, ids in (("users", self.users, self.user_ids),
+                               ("items", self.items, self.item_ids)):
+            if n and (idx.min() < 0 or idx.max() >= len(ids)):
+                bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+                raise ValueError(f"Ratings: {name} index {bad} is outside its id map "
+                                 f"[0, {len(ids)})")
+        if n and not np.isfinite(self.ratings).all():
+            r = _first_bad_row(~np.isfinite(self.ratings))
+            raise ValueError(f"Ratings: non-finite rating {self.ratings[r]} at row {r}")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -481,6 +504,7 @@ class Ratings:
             sel = sel.astype(np.int64)
             if sel.size and (sel.min() < -len(self) or sel.max() >= len(self)):
                 raise ValueError(f"row index out of range for {len(self)} ratings")
+            sel = np.where(sel < 0, sel + len(self), sel)  # -1 and n - 1 are the same row
             if sorted_unique(sel).size != sel.size:
                 raise ValueError("take: repeated row indices would duplicate (user, item) pairs")
         return Ratings(self.users[sel], self.items[sel], self.ratings[sel], self.user_ids,
@@ -504,9 +528,8 @@ class Ratings:
         (ties broken by index), rows outside both sets are dropped, and the result is
         re-indexed densely.
         """
-        for name, v in (("n_users", n_users), ("n_items", n_items)):
-            if int(v) != v or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        n_users = check_positive("n_users", n_users, integer=True)
+        n_items = check_positive("n_items", n_items, integer=True)
         top_u = np.argsort(-self.user_counts, kind="stable")[:n_users]
         top_i = np.argsort(-self.item_counts, kind="stable")[:n_items]
         ku = np.zeros(self.n_users, bool)
@@ -564,10 +587,14 @@ class Ratings:
 
 
 def _check_scale(scale) -> tuple[float, float]:
-    try:
-        lo, hi = (float(scale[0]), float(scale[1]))
-    except (TypeError, IndexError, ValueError):
-        raise ValueError(f"rating_scale must be a (low, high) pair, got {scale!r}") from None
+    # exactly two real numbers: a string "15" or a triple (0, 5, 10) is no scale
+    ok = (not isinstance(scale, (str, bytes)) and hasattr(scale, "__len__")
+          and len(scale) == 2 and all(
+              isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+              for v in scale))
+    if not ok:
+        raise ValueError(f"rating_scale must be a (low, high) pair of numbers, got {scale!r}")
+    lo, hi = float(scale[0]), float(scale[1])
     if not lo < hi:
         raise ValueError(f"rating_scale needs low < high, got {scale!r}")
     return lo, hi
@@ -593,6 +620,11 @@ def _resolve_duplicates(order, sorted_key, users, items, values, ts, policy):
     sums = np.bincount(group, weights=values[order])
     counts = np.bincount(group)
     mean_by_group = sums if policy == "sum" else sums / counts
+    if not np.isfinite(mean_by_group).all():  # finite values whose sum overflows float64
+        g = int(np.flatnonzero(~np.isfinite(mean_by_group))[0])
+        r = int(last_rows[g])
+        raise ValueError(f"the {policy} of the ratings of the repeated pair at row {r} "
+                         f"overflows float64: rescale the ratings")
     # place each group at the position of its last row, keeping input order
     pos = np.argsort(last_rows, kind="stable")
     keep = last_rows[pos]

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_bool, check_positive
 from ..rng import check_random_state
-from .ratings import Ratings
+from .ratings import Ratings, _check_scale
 from .sorting import sorted_unique
 
 MOVIELENS_20M_SHAPE = dict(n_users=138_493, n_items=26_744, n_ratings=20_000_263)
@@ -119,10 +120,15 @@ def synthetic_ratings(n_users: int = 1000, n_items: int = 500, n_ratings: int = 
         User ids ``1..n_users`` and item ids ``1..n_items``.
     truth : SyntheticTruth
     """
-    for name, v in (("n_users", n_users), ("n_items", n_items), ("n_ratings", n_ratings),
-                    ("rank", rank)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    n_users, n_items, n_ratings, rank = (
+        check_positive(name, v, integer=True) for name, v in (
+            ("n_users", n_users), ("n_items", n_items), ("n_ratings", n_ratings),
+            ("rank", rank)))
+    with_timestamps = check_bool("with_timestamps", with_timestamps)
+    if rating_scale is not None:
+        rating_scale = _check_scale(rating_scale)
+    if step is not None:
+        step = check_positive("step", step)
     if not n_users <= n_ratings <= n_users * n_items:
         raise ValueError(f"n_ratings={n_ratings} must lie in [n_users, n_users * n_items] = "
                          f"[{n_users}, {n_users * n_items}]")

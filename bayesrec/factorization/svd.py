@@ -119,6 +119,11 @@ class TruncatedSVD(FactorModel):
         sides.fill_targets(mu, b, c)
         resid = sides.targets_u.copy()                # X - B on the observed cells (CSR)
         resid_data = resid.data.copy()
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(np.dot(resid_data, resid_data))
+        if not finite:  # ARPACK would fail with a message about the rank
+            raise ValueError("the ratings are too large: the sum of squares of their "
+                             "deviations from the baseline overflows float64; rescale them")
         v0 = rng.uniform(-1.0, 1.0, min(ratings.shape))
         rows = []
         U = s = Vt = None

@@ -46,7 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import gammaln
 
-from .._validation import check_indices
+from .._validation import check_indices, check_positive
 from ..rng import check_random_state
 
 #: Largest number of float64 entries a dense sample may hold (about 800 MB).
@@ -73,11 +73,8 @@ def _as_count_matrix(counts) -> sp.csr_matrix:
 
 
 def _check_epsilon(epsilon) -> float:
-    eps = float(epsilon)
-    if not np.isfinite(eps) or eps < 0:
-        raise ValueError("epsilon (Dirichlet concentration) must be finite and >= 0, "
-                         f"got {epsilon}")
-    return eps
+    """The Dirichlet concentration: a finite number >= 0 (not a bool or a string)."""
+    return check_positive("epsilon", epsilon, allow_zero=True)
 
 
 @dataclass
@@ -165,12 +162,17 @@ class DirichletRows:
     def __init__(self, counts, epsilon: float = 1.0):
         self.counts = _as_count_matrix(counts)
         self.epsilon = _check_epsilon(epsilon)
-        self.totals = np.asarray(self.counts.sum(axis=1)).ravel()
+        with np.errstate(over="ignore"):  # an overflowing total is refused just below
+            self.totals = np.asarray(self.counts.sum(axis=1)).ravel()
         self.n_rows, self.n_cols = self.counts.shape
         if self.n_cols == 0:
             raise ValueError("counts must have at least one column")
         if not np.isfinite(self.epsilon * self.n_cols + self.totals.max(initial=0.0)):
             # the row's total concentration n_i + epsilon V overflows: every entry would be 0
+            if np.isfinite(self.epsilon * self.n_cols):  # the counts, not epsilon
+                raise ValueError(f"the counts are too large: a row total "
+                                 f"{self.totals.max():g} plus epsilon * {self.n_cols} "
+                                 f"overflows float64")
             raise ValueError(f"epsilon={self.epsilon!r} is too large: its total over "
                              f"{self.n_cols} states overflows")
         # row index of every stored entry (for per-row sums of per-entry quantities)

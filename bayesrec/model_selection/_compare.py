@@ -54,8 +54,12 @@ def paired_bootstrap(a, b, n_boot: int = 10_000, level: float = 0.95,
     rng = check_random_state(random_state)
     with np.errstate(over="ignore"):
         d = a - b
-    if not np.isfinite(d).all():  # finite values whose difference overflows float64
-        raise ValueError("a - b overflows float64: rescale the values")
+        # n * max |d| bounds the sum of every resample: the means below stay finite
+        bound = len(d) * np.abs(d).max()
+    if not (np.isfinite(d).all() and np.isfinite(bound)):
+        # finite values whose difference, or a resample's sum of differences, overflows
+        raise ValueError("a - b (or the sum of a resample of it) overflows float64: rescale "
+                         "the values")
     n = len(d)
     means = np.empty(n_boot)
     block = max(1, _BLOCK_CELLS // n)
@@ -64,8 +68,13 @@ def paired_bootstrap(a, b, n_boot: int = 10_000, level: float = 0.95,
         means[s:s + m] = d[rng.integers(0, n, (m, n))].mean(axis=1)
     tail = 0.5 * (1.0 - level)
     low, high = np.quantile(means, [tail, 1.0 - tail])
+    with np.errstate(over="ignore"):
+        se = means.std()
+    if not np.isfinite(se):  # squares of differences near 1e300 overflow: scale them first
+        scale = np.abs(means).max()
+        se = scale * (means / scale).std()
     return {"difference": float(d.mean()), "low": float(low), "high": float(high),
-            "se": float(means.std()), "share_above_zero": float(np.mean(means > 0)),
+            "se": float(se), "share_above_zero": float(np.mean(means > 0)),
             "n_users": int(n)}
 
 

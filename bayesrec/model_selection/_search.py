@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from .._validation import check_bool
 from ..data import Ratings
 from ..rng import check_random_state, spawn
 from ._params import check_param_names
@@ -60,6 +61,7 @@ class _Search:
         """Cross-validate every candidate on ``ratings``; with ``refit``, fit the best one on
         all of ``ratings``.  Returns ``self``."""
         metrics = check_metrics(self.metric)
+        refit = check_bool("refit", self.refit)  # "False" is a true string
         primary = metrics[0]
         sample_rng, cv_rng, refit_rng = spawn(self.random_state, 3)
         candidates = self._candidates(sample_rng)
@@ -89,7 +91,7 @@ class _Search:
         self.best_index_ = best
         self.best_params_ = dict(candidates[best])
         self.best_score_ = float(results.loc[best, f"mean_{primary}"])
-        if self.refit:
+        if refit:
             self.best_estimator_ = seeded_clone(self.model, self.best_params_,
                                                 refit_rng).fit(ratings)
         return self

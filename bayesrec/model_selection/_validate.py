@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from .._validation import check_bool
 from ..data import Ratings
 from ..parallel import check_n_jobs, run_tasks
 from ..progress import progress_bar
@@ -55,6 +56,7 @@ def evaluate(model, candidates: list[dict], ratings: Ratings, cv, metrics, n_job
     ``candidate, fold, metric, value, fit_seconds, predict_seconds``."""
     if not isinstance(ratings, Ratings):
         raise TypeError(f"ratings must be a bayesrec.data.Ratings, got {type(ratings).__name__}")
+    verbose = check_bool("verbose", verbose)  # "False" is a true string
     metrics = check_metrics(metrics)
     check_model_supports(model, metrics)
     n_jobs = check_n_jobs(n_jobs)
@@ -80,6 +82,14 @@ def evaluate(model, candidates: list[dict], ratings: Ratings, cv, metrics, n_job
 def summarize(results: pd.DataFrame, by=("metric",)) -> pd.DataFrame:
     """Mean, standard error (``sd / sqrt(n_folds)``, the usual CV figure: folds share
     training data, so it understates the uncertainty), and mean fit / predict seconds."""
+    if not isinstance(results, pd.DataFrame):
+        raise TypeError(f"summarize expects the DataFrame of cross_validate, got "
+                        f"{type(results).__name__}")
+    missing = [c for c in (*by, "value", "fit_seconds", "predict_seconds")
+               if c not in results.columns]
+    if missing:
+        raise ValueError(f"summarize expects the tidy frame of cross_validate; columns "
+                         f"{missing} are missing (it has {list(results.columns)})")
     g = results.groupby(list(by), sort=False)
     out = g["value"].agg(["mean", "std", "count"])
     out["se"] = out["std"] / np.sqrt(out["count"])

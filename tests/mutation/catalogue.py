@@ -59,7 +59,8 @@ MUTANTS = [
     _m("rescale_dropped_jacobian", MOVES,
        "p = 0.5 * k * (state.xu.shape[0] - state.xv.shape[0])", "p = 0.0", BPMF_TESTS,
        "scale move without hyperprior: Jacobian c^((nU - nV) K) dropped"),
-    _m("rescale_scale_inverted", MOVES, "t = float(np.sqrt(a / b) *", "t = float(np.sqrt(b / a) *",
+    _m("rescale_scale_inverted", MOVES, "scale, shape = np.sqrt(a / b),",
+       "scale, shape = np.sqrt(b / a),",
        BPMF_TESTS, "scale move: GIG scale sqrt(b/a) instead of sqrt(a/b)"),
     _m("rescale_lambda_by_c", MOVES, "state.lam_u = state.lam_u / t",
        "state.lam_u = state.lam_u / c", BPMF_TESTS,
@@ -416,4 +417,216 @@ MUTANTS = [
        "sse[s] = scale[s] * (quad + cells)", "sse[s] = quad + cells",
        ["tests/test_implicit_wmf.py"],
        "weighted MF single-site sampler: row's squared error without its activity weight"),
+]
+
+# ---------------------------------------------------------------------------------------------
+# Bayesian SVD++ (sweep, moves, design, sampler, estimator), the slice sampler, the chain
+# driver and the diagnostics table
+SVP_SWEEP = "bayesrec/factorization/svdpp_bayes/_sweep.py"
+SVP_MOVES = "bayesrec/factorization/svdpp_bayes/_moves.py"
+SVP_DESIGN = "bayesrec/factorization/svdpp_bayes/_design.py"
+SVP_SAMPLER = "bayesrec/factorization/svdpp_bayes/_sampler.py"
+SVP_EST = "bayesrec/factorization/svdpp_bayes/_estimator.py"
+SLICE = "bayesrec/inference/slice.py"
+CHAINS = "bayesrec/inference/chains.py"
+ARVIZ_IO = "bayesrec/inference/arviz_io.py"
+SVP_EXACT = "tests/test_svdpp_exact.py"
+SVP_TESTS = [SVP_EXACT, "tests/test_bayesian_svdpp_conditionals.py",
+             "tests/test_bayesian_svdpp_moves.py", "tests/test_bayesian_svdpp.py",
+             "tests/test_bayesian_svdpp_geweke.py"]
+SLICE_TESTS = ["tests/test_slice_sampler.py", "tests/test_reliability.py"]
+DIAG_TESTS = ["tests/test_chains_diagnostics.py", "tests/test_bayesian_svdpp.py"]
+CHAIN_TESTS = ["tests/test_chains_diagnostics.py", "tests/test_bayesian_svdpp.py",
+               "tests/test_chains.py"]
+
+MUTANTS += [
+    # ------------------------------------------------------------------ bag columns (compiled)
+    _m("svdpp_bag_weight_not_squared", SVP_SWEEP, "acc[t] += m2 * gram[u, t]",
+       "acc[t] += m * gram[u, t]", SVP_TESTS,
+       "Bayesian SVD++ bag column: data precision sum_u M_uc G_u instead of sum_u M_uc^2 G_u"),
+    _m("svdpp_bag_stale_residual", SVP_SWEEP, "h[a] = prior_h[grp, a] + alpha * (h[a] + lin)",
+       "h[a] = prior_h[grp, a] + alpha * h[a]", SVP_TESTS,
+       "Bayesian SVD++ bag column: the column's own current term left in the residual"),
+    _m("svdpp_bag_propagate_sign", SVP_SWEEP, "                s[u, a] -= v\n",
+       "                s[u, a] += v\n", SVP_TESTS,
+       "Bayesian SVD++ bag column: cached residuals of the column's rows updated with the "
+       "wrong sign (later columns condition on a wrong residual)"),
+    _m("svdpp_bag_total_stale", SVP_SWEEP, "                total[u, a] += w[a]\n",
+       "                total[u, a] += 0.0 * w[a]\n", SVP_TESTS,
+       "Bayesian SVD++ bag column: the rows' bag offsets not updated after a column moves "
+       "(own rows then drawn given the previous bag)"),
+    _m("svdpp_bag_noise_not_whitened", SVP_SWEEP, "        for a in range(d):\n"
+       "            w[a] += z[j, a]\n", "        for a in range(d):\n"
+       "            w[a] += z[j, a] * chol[a, a]\n", SVP_TESTS,
+       "Bayesian SVD++ bag column: noise scaled by the Cholesky diagonal (wrong covariance)"),
+    _m("svdpp_bag_prior_tau_as_variance", SVP_SWEEP,
+       "prec[g, k, k] = hyper.tau[g] if linear[g] else 1.0",
+       "prec[g, k, k] = 1.0 / hyper.tau[g] if linear[g] else 1.0", SVP_TESTS,
+       "Bayesian SVD++ bag prior: linear-weight precision used as a variance"),
+    _m("svdpp_bag_prior_mean_no_lambda", SVP_SWEEP, "h[g, :k] = hyper.lam[g] @ hyper.mu[g]",
+       "h[g, :k] = hyper.mu[g]", SVP_TESTS,
+       "Bayesian SVD++ bag prior: Lambda mu term written as mu"),
+    # ------------------------------------------------------------------ collapsed statistics
+    _m("svdpp_collapse_svec_prior_sign", SVP_SWEEP, "acc = -prior_h[i] - pv[i]",
+       "acc = prior_h[i] - pv[i]", SVP_TESTS,
+       "Bayesian SVD++ collapsed bag: prior mean term added instead of subtracted in s_u"),
+    _m("svdpp_collapse_offset_dropped", SVP_SWEEP,
+       "acc += prior_prec[i, j] * offset[u, j]", "acc += 0.0 * offset[u, j]", SVP_TESTS,
+       "Bayesian SVD++ collapsed bag: a_u = m0 instead of m0 + o_u (bag offset forgotten)"),
+    # ------------------------------------------------------------------ own rows, side update
+    _m("svdpp_own_offset_sign", SVP_SWEEP, "g_own = g - go", "g_own = g + go", SVP_TESTS,
+       "Bayesian SVD++ own rows: bag offset added to the target instead of subtracted"),
+    _m("svdpp_own_sse_cross_sign", SVP_SWEEP, "t2_own = t2 - 2.0 * np.einsum",
+       "t2_own = t2 + 2.0 * np.einsum", SVP_TESTS,
+       "Bayesian SVD++ own rows: wrong sign of the cross term of the SSE (alpha conditions on "
+       "a wrong SSE)"),
+    _m("svdpp_tau_residual_with_bag", SVP_SWEEP,
+       "tau = collapsed_tau(gram, g - go, x, prior.own, alpha, tau, rng)",
+       "tau = collapsed_tau(gram, g, x, prior.own, alpha, tau, rng)", SVP_TESTS,
+       "Bayesian SVD++ collapsed bias precision: the bag offset's contribution left in the "
+       "bias residual"),
+    _m("svdpp_bag_alpha_twice", SVP_SWEEP,
+       "n2 = draw_bag(bag, s_mat, s_vec, offset, y, hyper, 1.0, rng)",
+       "n2 = draw_bag(bag, s_mat, s_vec, offset, y, hyper, alpha, rng)", SVP_TESTS,
+       "Bayesian SVD++ collapsed bag: alpha applied twice (already inside S_u, s_u)"),
+    _m("svdpp_collapse_uses_tau_stale", SVP_SWEEP,
+       "        prec, h = own_prior(lam, mu, tau)\n        s_mat, s_vec",
+       "        prec, h = own_prior(lam, mu, 1.0)\n        s_mat, s_vec", SVP_TESTS,
+       "Bayesian SVD++ collapsed bag: own-bias prior precision 1 instead of the drawn tau"),
+    # ------------------------------------------------------------------ sweep order / alpha
+    _m("svdpp_item_side_previous_users", SVP_SWEEP,
+       "state.xv, state.yv, pu, state.mu_v,", "state.xv, state.yv, state.pu, state.mu_v,",
+       SVP_TESTS,
+       "Bayesian SVD++ sweep: item side conditioned on the previous user totals, not the "
+       "updated ones"),
+    _m("svdpp_alpha_shape_off_by_one", SVP_SWEEP, "own.alpha_a + 0.5 * data.n_ratings",
+       "own.alpha_a + 0.5 * (data.n_ratings - 1)", SVP_TESTS,
+       "Bayesian SVD++ alpha: Gamma shape a + (n - 1)/2 instead of a + n/2"),
+    _m("svdpp_alpha_rate_no_half", SVP_SWEEP, "own.alpha_b + 0.5 * state.sse",
+       "own.alpha_b + state.sse", SVP_TESTS,
+       "Bayesian SVD++ alpha: Gamma rate b + SSE instead of b + SSE/2"),
+    # ------------------------------------------------------------------ hyperparameters
+    _m("svdpp_hyper_from_totals", SVP_SWEEP,
+       "state.mu_v, state.lam_v = nw.posterior(state.xv[:, :k]).sample(rng)",
+       "state.mu_v, state.lam_v = nw.posterior(state.pv[:, :k]).sample(rng)", SVP_TESTS,
+       "Bayesian SVD++ hyperparameters: (mu_V, Lambda_V) drawn given the totals q_i instead "
+       "of the own rows v_i"),
+    _m("svdpp_linear_tau_shape_off", SVP_SWEEP, "prior.linear_a + 0.5 * len(w)",
+       "prior.linear_a + 0.5 * (len(w) - 1)", SVP_TESTS,
+       "Bayesian SVD++ linear weights: Gamma shape a + (n - 1)/2 instead of a + n/2"),
+    _m("svdpp_linear_tau_rate_no_half", SVP_SWEEP, "prior.linear_b + 0.5 * float(w @ w)",
+       "prior.linear_b + float(w @ w)", SVP_TESTS,
+       "Bayesian SVD++ linear weights: Gamma rate b + w.w instead of b + w.w/2"),
+    # ------------------------------------------------------------------ moves
+    _m("svdpp_split_jacobian_dropped", SVP_MOVES,
+       "+ nw_log_marginal(nw_bag, c * c * yy, c * sy, n_g) + k * n_g * t)",
+       "+ nw_log_marginal(nw_bag, c * c * yy, c * sy, n_g))", SVP_TESTS,
+       "Bayesian SVD++ split move: Jacobian c^(K n_g) dropped"),
+    _m("svdpp_split_shift_sign", SVP_MOVES, "x[:, :k] += (1.0 - c) * o",
+       "x[:, :k] -= (1.0 - c) * o", SVP_TESTS,
+       "Bayesian SVD++ split move: own rows shifted the wrong way (totals change)"),
+    _m("svdpp_split_offset_all_groups", SVP_MOVES, "if len(cols) == bag.n_cols:",
+       "if True:", SVP_TESTS,
+       "Bayesian SVD++ split move: the whole bag offset instead of the group's part"),
+    _m("svdpp_scale_nnet_sign", SVP_MOVES, "return up + dn + k * n_net * t",
+       "return up + dn - k * n_net * t", SVP_TESTS,
+       "Bayesian SVD++ scale move: Jacobian exponent with the wrong sign"),
+    _m("svdpp_scale_item_times_c", SVP_SWEEP, "tv = np.linalg.inv(a).T / c",
+       "tv = np.linalg.inv(a).T * c", SVP_TESTS,
+       "Bayesian SVD++ scale move: item side multiplied by c instead of divided"),
+    _m("svdpp_linear_walk_stale_scatters", SVP_SWEEP,
+       "a = linear_move(scaled_scatters(sides[0], c * c), scaled_scatters(sides[1], 1 / (c * c)),",
+       "a = linear_move(sides[0], sides[1],", SVP_TESTS,
+       "Bayesian SVD++ GL(K) walk: target built from the scatters before the scale move"),
+    _m("svdpp_linear_accept_sign", SVP_MOVES, "if np.log(rng.uniform()) < new - cur:",
+       "if np.log(rng.uniform()) < cur - new:", SVP_TESTS,
+       "Bayesian SVD++ GL(K) walk: Metropolis ratio inverted"),
+    _m("svdpp_linear_not_inversion_symmetric", SVP_MOVES, "if rng.uniform() < 0.5:",
+       "if rng.uniform() < 0.0:", SVP_TESTS,
+       "Bayesian SVD++ GL(K) walk: proposal I + step Z never inverted (not symmetric)"),
+    _m("svdpp_translate_tau_swapped", SVP_MOVES,
+       "(state.xv, state.pv, state.xu, state.pu, \"mu_v\", \"lam_v\", state.tau_b)",
+       "(state.xv, state.pv, state.xu, state.pu, \"mu_v\", \"lam_v\", state.tau_c)", SVP_TESTS,
+       "Bayesian SVD++ translation: item shift weighted by the item-bias precision instead "
+       "of the user-bias one"),
+    _m("svdpp_translate_own_rows", SVP_MOVES, "        f = fix_p[:, :k]\n",
+       "        f = fix_x[:, :k]\n", SVP_TESTS,
+       "Bayesian SVD++ translation: bias shift p_u . d computed from the own rows u_u instead "
+       "of the totals p_u"),
+    _m("svdpp_translate_total_not_moved", SVP_MOVES, "        mov_p[:, :k] += d\n",
+       "        mov_p[:, :k] += 0.0 * d\n", SVP_TESTS,
+       "Bayesian SVD++ translation: own rows shifted but their totals left behind"),
+    _m("svdpp_translate_mu_not_moved", SVP_MOVES, "setattr(state, attr_mu, mu + d)",
+       "setattr(state, attr_mu, mu)", SVP_TESTS,
+       "Bayesian SVD++ translation: the group mean not shifted with the rows"),
+    _m("svdpp_nw_marginal_nu_off", SVP_MOVES,
+       "return -0.5 * (nw.nu0 + n) * _logdet(", "return -0.5 * (nw.nu0 + n - 1) * _logdet(",
+       SVP_TESTS, "Bayesian SVD++ collapsed Normal-Wishart marginal: nu0 + n - 1 degrees"),
+    # ------------------------------------------------------------------ design, sampler, bank
+    _m("svdpp_implicit_weight_inverse_count", SVP_DESIGN,
+       "1.0 / np.sqrt(np.maximum(counts, 1))", "1.0 / np.maximum(counts, 1)", SVP_TESTS,
+       "Bayesian SVD++ design: implicit weights |N(u)|^-1 instead of |N(u)|^-1/2"),
+    _m("svdpp_implicit_extra_ignored", SVP_DESIGN,
+       "blocks_u = [(\"implicit\", normalized_pattern(implicit_pattern(train, implicit)),",
+       "blocks_u = [(\"implicit\", normalized_pattern(implicit_pattern(train)),", SVP_TESTS,
+       "Bayesian SVD++ design: y_j summed over the rated items only (extra implicit "
+       "interactions ignored)"),
+    _m("svdpp_eval_unknown_item_wrong_mean", SVP_SAMPLER,
+       "pred[only_u] += pu[:, :k] @ state.mu_v + pu[:, k]",
+       "pred[only_u] += pu[:, :k] @ state.mu_u + pu[:, k]", SVP_TESTS,
+       "Bayesian SVD++ evaluation: an unknown item predicted with the user-side mean"),
+    _m("svdpp_bank_precision_as_covariance", SVP_EST, "bank.sig_u = np.linalg.inv(bank.lam_u)",
+       "bank.sig_u = bank.lam_u", SVP_TESTS,
+       "Bayesian SVD++ predictive bank: Lambda_U used as the covariance of an unknown user"),
+    _m("svdpp_bank_bias_precisions_swapped", SVP_EST,
+       "\"tau_b\", \"tau_c\"), BANK_FIELDS):", "\"tau_c\", \"tau_b\"), BANK_FIELDS):", SVP_TESTS,
+       "Bayesian SVD++ predictive bank: user- and item-bias precisions swapped"),
+    # ------------------------------------------------------------------ slice sampler
+    _m("slice_stale_level", SLICE, "                y, fy = y1, f1\n",
+       "                y = y1\n", SLICE_TESTS,
+       "slice sampler: the next iteration's slice level drawn under the old point's density"),
+    _m("slice_level_uniform", SLICE, "level = fy - rng.exponential()",
+       "level = fy - rng.uniform()", SLICE_TESTS,
+       "slice sampler: log u with u ~ U(0, f) drawn as f - U(0, 1) instead of f - Exp(1)"),
+    _m("slice_interval_not_random", SLICE, "lo = y - width * rng.uniform()",
+       "lo = y - width * 0.5", SLICE_TESTS,
+       "slice sampler: initial interval centred instead of randomly positioned"),
+    _m("slice_interval_from_y", SLICE, "hi = lo + width", "hi = y + width", SLICE_TESTS,
+       "slice sampler: initial interval [y - wU, y + w] (asymmetric, too long)"),
+    _m("slice_shrink_wrong_side", SLICE, "if y1 < y:", "if y1 > y:", SLICE_TESTS,
+       "slice sampler: shrinkage cuts the side that holds the current point"),
+    _m("slice_stepout_right_short", SLICE, "            hi += width\n",
+       "            hi += 0.5 * width\n", SLICE_TESTS,
+       "slice sampler: stepping out by half a width on the right"),
+    # ------------------------------------------------------------------ chain driver
+    _m("chains_burn_in_draw_kept", CHAINS, "if kept > 0 and kept % settings.thin == 0:",
+       "if kept >= 0 and kept % settings.thin == 0:", CHAIN_TESTS,
+       "chain driver: the last burn-in sweep accumulated as a draw"),
+    _m("chains_same_stream", CHAINS,
+       "return [run_chain(sampler, c, rngs[c], settings, report=bar.update)",
+       "return [run_chain(sampler, c, rngs[0], settings, report=bar.update)", CHAIN_TESTS,
+       "chain driver: every in-process chain on the same random stream (r_hat = 1 trivially)"),
+    _m("chains_resume_rng_not_restored", CHAINS, "rng.bit_generator.state = saved[\"rng\"]",
+       "saved[\"rng\"]", CHAIN_TESTS,
+       "chain driver: a resumed chain restarts its random stream"),
+    _m("svdpp_traces_chain_draw_swapped", SVP_EST,
+       "traces = {k: np.stack([r.traces[k] for r in results]) for k in results[0].traces}",
+       "traces = {k: np.stack([r.traces[k] for r in results], axis=1) "
+       "for k in results[0].traces}", DIAG_TESTS,
+       "Bayesian SVD++ posterior: chain and draw axes swapped (r_hat over the wrong axis)"),
+    # ------------------------------------------------------------------ diagnostics table
+    _m("diag_rhat_not_split", ARVIZ_IO, "\"r_hat\": az.rhat(dt, var_names=names),",
+       "\"r_hat\": az.rhat(dt, var_names=names, method=\"identity\"),", DIAG_TESTS,
+       "diagnostics: classic R-hat (no split, no rank normalization) instead of the "
+       "rank-normalized split R-hat"),
+    _m("diag_ess_bulk_is_tail", ARVIZ_IO,
+       "\"ess_bulk\": az.ess(dt, var_names=names, method=\"bulk\"),",
+       "\"ess_bulk\": az.ess(dt, var_names=names, method=\"tail\"),", DIAG_TESTS,
+       "diagnostics: tail ESS reported as bulk ESS"),
+    _m("diag_sd_within_chain", ARVIZ_IO, "sd = da.std((\"chain\", \"draw\")).values",
+       "sd = da.std(\"draw\").mean(\"chain\").values", DIAG_TESTS,
+       "diagnostics: sd averaged over chains (between-chain spread lost)"),
+    _m("diag_max_rhat_is_min", ARVIZ_IO, "return float(rh.to_dataset().to_array().max())",
+       "return float(rh.to_dataset().to_array().min())", DIAG_TESTS,
+       "diagnostics: max_rhat returns the smallest r_hat"),
 ]

@@ -48,10 +48,18 @@ from ...parallel import check_n_jobs
 from ...rng import check_random_state
 from ._predict import Bank
 from ._sampler import BPMFSampler, bank_schedule
-from ._sweep import BPMFPrior, SweepData
+from ._sweep import BPMFPrior, SweepData, check_noise_precision
 
 _SCALARS = ["alpha", "U_norm", "V_norm", "mu_U_norm", "mu_V_norm", "tau_b", "tau_c",
             "train_rmse", "test_rmse"]
+
+
+def _float_array(name: str, value) -> np.ndarray:
+    """A hyperparameter array as float64; a string or an object inside is named."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {value!r}") from None
 
 
 class BPMF(RatingModel):
@@ -176,8 +184,8 @@ class BPMF(RatingModel):
         k = check_positive("rank", self.rank, integer=True)
         nw = None
         if self.hyperprior:
-            mu0 = np.zeros(k) if self.mu0 is None else np.asarray(self.mu0, float)
-            w0 = np.eye(k) if self.W0 is None else np.asarray(self.W0, float)
+            mu0 = np.zeros(k) if self.mu0 is None else _float_array("mu0", self.mu0)
+            w0 = np.eye(k) if self.W0 is None else _float_array("W0", self.W0)
             if mu0.shape != (k,):
                 raise ValueError(f"mu0 must have shape ({k},), got {mu0.shape}")
             if w0.shape != (k, k):
@@ -199,7 +207,7 @@ class BPMF(RatingModel):
                                  f"{self.alpha!r}")
             alpha = None
         else:
-            alpha = check_positive("alpha", self.alpha)
+            alpha = check_noise_precision(self.alpha)
         for name, pr in (("bias_prior", self.bias_prior), ("alpha_prior", self.alpha_prior)):
             if not isinstance(pr, (tuple, list, np.ndarray)) or len(pr) != 2:
                 raise ValueError(f"{name} must be (shape, rate), got {pr!r}")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.stats import geninvgauss
 
+from ...exceptions import ConvergenceError
 from ._linalg import gram as _gram
 from ._linalg import packed_matvec
 
@@ -179,7 +180,14 @@ def rescale(state: State, prior: BPMFPrior, rng: np.random.Generator) -> None:
         b = lam * float(np.sum(state.xu[:, :k] ** 2))
         p = 0.5 * k * (state.xu.shape[0] - state.xv.shape[0])
     # density of t: t^(p-1) exp(-(a / t + b t) / 2); t = sqrt(a / b) * Y, Y ~ GIG(p, sqrt(ab))
-    t = float(np.sqrt(a / b) * geninvgauss.rvs(p, np.sqrt(a * b), random_state=rng))
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        scale, shape = np.sqrt(a / b), np.sqrt(a * b)
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(shape) and shape > 0):
+        # scipy would raise a bare "domain error"; name the settings that lead here
+        raise ConvergenceError(
+            f"BPMF scale move: the factor precisions left float64 range (GIG parameters "
+            f"a={a:g}, b={b:g}); check W0 / factor_precision and init_scale")
+    t = float(scale * geninvgauss.rvs(p, shape, random_state=rng))
     c = np.sqrt(t)
     state.xu[:, :k] *= c
     state.xv[:, :k] /= c

@@ -46,11 +46,22 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from ..._validation import check_positive
 from ...data import Ratings
 from ...inference.normal_wishart import NormalWishart
 from ...inference.slice import slice_sample
 from ._linalg import draw_rows
 from ._moves import linear_move, rescale, translate, weighted_shift
+
+
+def check_noise_precision(alpha) -> float:
+    """A fixed noise precision ``alpha > 0`` whose square is finite: the bias-precision step
+    uses ``alpha^2`` (``alpha = 1e300`` raised a bare ``OverflowError`` there)."""
+    value = check_positive("alpha", alpha)
+    if not np.isfinite(value * value):
+        raise ValueError(f"alpha must be a number > 0 whose square is finite in float64, got "
+                         f"{alpha!r}")
+    return value
 
 
 @dataclass(frozen=True)

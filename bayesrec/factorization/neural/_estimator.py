@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ..._validation import check_positive, check_probability, resolve_global_mean
+from ..._validation import check_bool, check_positive, check_probability, resolve_global_mean
 from ...base import RatingModel
 from ...data import Ratings
 from ...exceptions import ConvergenceError
@@ -66,6 +66,17 @@ _DEFAULTS = {  # (method, has an MLP branch) -> defaults of the None hyperparame
     ("advi", True): {"n_iter": 5, "batch_size": 128},
 }
 _DEFAULT_LR = {("map", "adam"): 1e-3, ("map", "momentum"): 0.05, ("advi", "adam"): 1e-2}
+
+
+def _check_sd(name: str, value, dtype: str) -> float:
+    """A standard deviation ``> 0`` whose precision term ``0.5 / sd^2`` is a finite, non-zero
+    number of the graph's ``dtype`` (1e300 overflowed ``sd^2``, 1e-300 divided by zero)."""
+    sd = check_positive(name, value)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        precision = np.float64(0.5) / np.float64(sd) ** 2
+    if not 0 < precision < np.finfo(dtype).max or np.float64(sd) ** 2 == 0:
+        raise ValueError(f"{name} must have 0.5 / {name}^2 within {dtype} range, got {value!r}")
+    return sd
 
 
 class NeuralRecommender(RatingModel):
@@ -208,10 +219,12 @@ class NeuralRecommender(RatingModel):
         cfg["momentum"] = check_positive("momentum", self.momentum, allow_zero=True)
         if cfg["momentum"] >= 1:
             raise ValueError(f"momentum must be < 1, got {self.momentum!r}")
-        cfg["prior_sds"] = {name: check_positive(name, getattr(self, name))
+        cfg["prior_sds"] = {name: _check_sd(name, getattr(self, name), cfg["dtype"])
                             for name in ("factor_sd", "bias_sd", "weight_sd")}
-        cfg["noise"] = None if self.noise is None else check_positive("noise", self.noise)
-        cfg["noise_prior_sd"] = check_positive("noise_prior_sd", self.noise_prior_sd)
+        cfg["noise"] = None if self.noise is None else _check_sd("noise", self.noise,
+                                                                 cfg["dtype"])
+        cfg["noise_prior_sd"] = _check_sd("noise_prior_sd", self.noise_prior_sd, cfg["dtype"])
+        cfg["verbose"] = check_bool("verbose", self.verbose)
         cfg["init_scale"] = check_positive("init_scale", self.init_scale)
         cfg["init_posterior_sd"] = check_positive("init_posterior_sd", self.init_posterior_sd)
         cfg["n_draws"] = check_positive("n_draws", self.n_draws, integer=True)

@@ -67,7 +67,7 @@ from ...parallel import check_n_jobs
 from ...rng import check_random_state
 from ..bpmf._predict import Bank
 from ..bpmf._sampler import bank_schedule
-from ..bpmf._sweep import BPMFPrior, SweepData
+from ..bpmf._sweep import BPMFPrior, SweepData, check_noise_precision
 from ._design import build_bags
 from ._sampler import BANK_FIELDS, SVDppSampler
 from ._sweep import SVDppData, SVDppPrior
@@ -195,7 +195,7 @@ class BayesianSVDpp(RatingModel):
                                  f"{self.alpha!r}")
             alpha = None
         else:
-            alpha = check_positive("alpha", self.alpha)
+            alpha = check_noise_precision(self.alpha)
         pr = {}
         for name in ("bias_prior", "linear_prior", "alpha_prior"):
             val = getattr(self, name)
