@@ -700,3 +700,46 @@ def test_check_sparse_leaves_the_callers_matrix_alone():
         check_sparse("m", coo)
     with pytest.raises(TypeError, match="m must be a scipy sparse matrix"):
         check_sparse("m", np.eye(3))
+
+
+# ------------------------------------------------------------------ stateful objects
+def test_bandit_update_checks_arms_and_rewards_before_counting():
+    """Arm -1 updated the last arm, a reward of 2 made successes exceed pulls (Thompson then
+    drew from a Beta with a negative parameter), 0.5 was cut to 0, and a string reward failed
+    after the pull had been counted."""
+    policy = BetaBernoulliThompson(2).reset(1)
+    for arms, rewards, name in (([-1], [1], "arms"), ([2], [1], "arms"), ([0.0], [1], "arms"),
+                                ([0], [2], "rewards"), ([0], [0.5], "rewards"),
+                                ([0], ["1"], "rewards")):
+        with pytest.raises(ValueError, match=f"{name} must"):
+            policy.update(arms, rewards)
+        assert policy.pulls_.sum() == 0 and policy.successes_.sum() == 0 and policy.t_ == 0
+    policy.update([1], [True])
+    np.testing.assert_array_equal(policy.pulls_, [[0, 1]])
+    np.testing.assert_array_equal(policy.successes_, [[0, 1]])
+
+
+class _FailsOnFullData(BiasBaseline):
+    """Fits on the cross-validation folds, fails on the whole data set (the refit)."""
+
+    _test_params = None  # not a model of the library: the contract suite skips it
+
+    def _fit(self, ratings, eval_set):
+        if len(ratings) > 25:
+            raise ValueError("refit refused")
+        return super()._fit(ratings, eval_set)
+
+
+def test_a_failed_refit_leaves_the_previous_search_intact(data):
+    """best_params_, results_ ... of the new search were published before the refit failed,
+    next to the best_estimator_ of the previous search."""
+    from bayesrec.model_selection import GridSearch
+    search = GridSearch(BiasBaseline(), {"damping": [1.0, 50.0]}, cv=2, random_state=0,
+                        verbose=False).fit(data)
+    before = (search.best_params_, search.results_.copy(), search.best_estimator_)
+    search.model = _FailsOnFullData()
+    search.param_grid = {"damping": [3.0, 4.0]}
+    with pytest.raises(ValueError, match="refit refused"):
+        search.fit(data)
+    assert search.best_params_ == before[0] and search.best_estimator_ is before[2]
+    assert search.results_.equals(before[1])

@@ -85,15 +85,17 @@ class _Search:
         for m in metrics:
             results[f"rank_{m}"] = results[f"mean_{m}"].rank(
                 ascending=not greater_is_better(m), method="min").astype(int)
-        self.results_ = results
-        self.fold_results_ = tidy
         best = int(np.argmin(results[f"rank_{primary}"].to_numpy()))  # first of the ties
-        self.best_index_ = best
-        self.best_params_ = dict(candidates[best])
-        self.best_score_ = float(results.loc[best, f"mean_{primary}"])
+        learned = {"results_": results, "fold_results_": tidy, "best_index_": best,
+                   "best_params_": dict(candidates[best]),
+                   "best_score_": float(results.loc[best, f"mean_{primary}"])}
         if refit:
-            self.best_estimator_ = seeded_clone(self.model, self.best_params_,
-                                                refit_rng).fit(ratings)
+            learned["best_estimator_"] = seeded_clone(self.model, learned["best_params_"],
+                                                      refit_rng).fit(ratings)
+        # published together: a failed refit leaves the previous search intact (and no
+        # best_estimator_ of another search next to these results)
+        vars(self).pop("best_estimator_", None)
+        vars(self).update(learned)
         return self
 
 
