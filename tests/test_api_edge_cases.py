@@ -743,3 +743,18 @@ def test_a_failed_refit_leaves_the_previous_search_intact(data):
         search.fit(data)
     assert search.best_params_ == before[0] and search.best_estimator_ is before[2]
     assert search.results_.equals(before[1])
+
+
+def test_neural_plot_history_names_a_wrong_axes(data):
+    """ax=3 raised AttributeError ("'int' object has no attribute 'figure'")."""
+    import matplotlib
+    import pandas as pd
+
+    from bayesrec.factorization import NeuralRecommender
+    matplotlib.use("Agg")
+    model = NeuralRecommender()
+    vars(model).update(train_=data, history_=pd.DataFrame({"loss": [2.0, 1.0]}))
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes or None"):
+        model.plot_history(3)
+    fig = model.plot_history()
+    assert fig.axes[0].lines[0].get_ydata().tolist() == [2.0, 1.0]

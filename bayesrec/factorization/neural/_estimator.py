@@ -492,6 +492,8 @@ class NeuralRecommender(RatingModel):
         h = self.history_
         if ax is None:
             fig, ax = plt.subplots(figsize=(6, 4))
+        elif not (hasattr(ax, "plot") and hasattr(ax, "figure")):
+            raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
         else:
             fig = ax.figure
         if "train_rmse" in h:
