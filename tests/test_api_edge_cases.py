@@ -122,6 +122,41 @@ def test_a_model_file_with_training_indices_past_the_id_map_is_refused(tmp_path,
         bayesrec.load(bad)
 
 
+def test_one_column_per_role_when_reading_and_writing_frames(data):
+    """to_frame(user_col="x", item_col="x") silently dropped the user column (and a rating /
+    timestamp clash the ratings); from_frame read one column as both users and items, or as
+    ratings and timestamps."""
+    import pandas as pd
+    with pytest.raises(ValueError, match="item_col and user_col name the same column 'x'"):
+        data.to_frame(user_col="x", item_col="x")
+    timed = _ratings(timestamps=True)
+    with pytest.raises(ValueError, match="timestamp_col and rating_col"):
+        timed.to_frame(rating_col="t", timestamp_col="t")
+    assert list(data.to_frame(timestamp_col="rating").columns) == ["userId", "movieId",
+                                                                   "rating"]
+    df = pd.DataFrame({"u": [1, 2], "i": [3, 4], "r": [3.0, 4.0]})
+    for kwargs in ({"item_col": "u"}, {"rating_col": "u"}, {"timestamp_col": "r"}):
+        with pytest.raises(ValueError, match="name the same column"):
+            Ratings.from_frame(df, **{"user_col": "u", "item_col": "i", "rating_col": "r",
+                                      **kwargs})
+
+
+@pytest.mark.parametrize("bad", [True, False, np.True_])
+def test_a_bool_is_no_random_seed(data, bad):
+    """rng=True was taken as seed 1 (and False as seed 0)."""
+    from bayesrec.data import random_split
+    from bayesrec.rng import check_random_state
+    with pytest.raises(TypeError, match="random_state must be"):
+        check_random_state(bad)
+    with pytest.raises(TypeError, match="random_state"):
+        random_split(data, 0.2, rng=bad)
+    with pytest.raises(TypeError, match="random_state"):
+        BetaPosteriorRanker(random_state=bad).fit([1], [0])
+    from bayesrec.factorization import FunkSVD
+    with pytest.raises(TypeError, match="random_state"):
+        FunkSVD(rank=2, n_iter=1, random_state=bad).fit(data)
+
+
 # ------------------------------------------------------------------ ranking scores
 @pytest.mark.parametrize("call", [
     lambda: ranking.hacker_news_score(np.inf, np.inf),
