@@ -598,6 +598,23 @@ def test_synthetic_ratings_arguments_are_checked(kwargs, name):
         synthetic_ratings(**args)
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"noise": np.nan}, "noise"), ({"noise": np.inf}, "noise"), ({"signal": np.inf}, "signal"),
+    ({"global_mean": np.nan}, "global_mean"), ({"user_bias_sd": -1.0}, "user_bias_sd"),
+    ({"activity_sigma": 1e3}, "activity_sigma"), ({"popularity_exponent": -5},
+                                                  "popularity_exponent"),
+    ({"popularity_exponent": 1e3}, "popularity_exponent"),
+], ids=["noise-nan", "noise-inf", "signal-inf", "mean-nan", "bias-sd-neg", "sigma-huge",
+        "exponent-neg", "exponent-huge"])
+def test_synthetic_ratings_floats_are_checked(kwargs, message):
+    """noise=nan silently drew noiseless ratings (nan > 0 is False); the others gave numpy's
+    "scale < 0", "Probabilities contain NaN" or "Integers to negative integer powers", or
+    NaN ratings."""
+    from bayesrec.data import synthetic_ratings
+    with pytest.raises(ValueError, match=message):
+        synthetic_ratings(n_users=100, n_items=50, n_ratings=1000, rng=0, **kwargs)
+
+
 def test_damped_means_arguments_are_checked():
     """A negative prior weight silently returned the prior mean (the denominator was
     negative), and mismatched shapes raised a bare IndexError."""
