@@ -810,3 +810,23 @@ def test_neural_plot_history_names_a_wrong_axes(data):
         model.plot_history(3)
     fig = model.plot_history()
     assert fig.axes[0].lines[0].get_ydata().tolist() == [2.0, 1.0]
+
+
+def test_pmf_objective_needs_the_training_id_maps(data):
+    """neg_log_posterior on a Ratings with other id maps of the same size silently paired the
+    factors with the wrong users (larger maps: IndexError; a frame: AttributeError), and a
+    hyperparameter set to -1 after the fit was used unchecked."""
+    from bayesrec.data import random_split
+    from bayesrec.factorization import PMF
+    model = PMF(rank=2, n_iter=3, random_state=0).fit(data)
+    other = Ratings.from_arrays(data.user_ids[data.users] + 100, data.item_ids[data.items],
+                                data.ratings)
+    with pytest.raises(ValueError, match="must share the training id maps"):
+        model.neg_log_posterior(other)
+    with pytest.raises(TypeError, match="Ratings"):
+        model.neg_log_posterior(data.to_frame())
+    _, test = random_split(data, 0.3, rng=0)  # same maps: accepted
+    assert np.isfinite(model.neg_log_posterior(test))
+    model.set_params(alpha=-1)
+    with pytest.raises(ValueError, match="alpha must"):
+        model.neg_log_posterior()
