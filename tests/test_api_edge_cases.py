@@ -830,3 +830,18 @@ def test_pmf_objective_needs_the_training_id_maps(data):
     model.set_params(alpha=-1)
     with pytest.raises(ValueError, match="alpha must"):
         model.neg_log_posterior()
+
+
+def test_save_names_the_path_it_cannot_write(tmp_path, data):
+    """A missing folder or a folder as the target raised an OSError naming the temporary file
+    (".model.zip.tmp<pid>"), and None gave pathlib's message."""
+    model = BiasBaseline().fit(data)
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        model.save(tmp_path / "missing" / "model.zip")
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        model.save(tmp_path)
+    with pytest.raises(TypeError, match="path must be a file path"):
+        model.save(None)
+    model.save(str(tmp_path / "model.zip"))
+    np.testing.assert_array_equal(bayesrec.load(tmp_path / "model.zip").predict([0], [0]),
+                                  model.predict([0], [0]))
