@@ -845,3 +845,14 @@ def test_save_names_the_path_it_cannot_write(tmp_path, data):
     model.save(str(tmp_path / "model.zip"))
     np.testing.assert_array_equal(bayesrec.load(tmp_path / "model.zip").predict([0], [0]),
                                   model.predict([0], [0]))
+
+
+def test_bernoulli_kl_takes_probabilities_only():
+    """p = 1.5, q = -1 or nan gave nan; the string "0.5" was cast."""
+    from bayesrec.bandits import bernoulli_kl
+    for p, q in ((1.5, 0.5), (np.nan, 0.5), (0.5, -1.0), ("0.5", 0.5), (0.5, [0.2, 2.0])):
+        with pytest.raises(ValueError, match="must be probabilities in"):
+            bernoulli_kl(p, q)
+    # closed form, and the documented infinite case
+    assert bernoulli_kl(0.2, 0.5) == pytest.approx(0.2 * np.log(0.4) + 0.8 * np.log(1.6))
+    assert bernoulli_kl(0.5, 1.0) == np.inf and bernoulli_kl(1, 1) == 0.0
