@@ -27,8 +27,11 @@ from .data import Ratings
 
 
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(y_true, dtype=np.float64)
-    b = np.asarray(y_pred, dtype=np.float64)
+    a, b = np.asarray(y_true), np.asarray(y_pred)
+    for name, v in (("y_true", a), ("y_pred", b)):  # "4" or True would be cast silently
+        if v.dtype.kind not in "iuf":
+            raise ValueError(f"{name} must hold numbers, got dtype {v.dtype}")
+    a, b = a.astype(np.float64), b.astype(np.float64)
     if a.shape != b.shape:
         raise ValueError(f"y_true and y_pred shapes differ: {a.shape} vs {b.shape}")
     if a.size == 0:

@@ -856,3 +856,14 @@ def test_bernoulli_kl_takes_probabilities_only():
     # closed form, and the documented infinite case
     assert bernoulli_kl(0.2, 0.5) == pytest.approx(0.2 * np.log(0.4) + 0.8 * np.log(1.6))
     assert bernoulli_kl(0.5, 1.0) == np.inf and bernoulli_kl(1, 1) == 0.0
+
+
+def test_rating_errors_take_numbers_only():
+    """rmse(["1", "2"], ...) cast the strings and rmse([True, False], ...) read 1 and 0."""
+    from bayesrec.metrics import mae, rmse
+    for bad in (["1", "2"], [True, False], [None, 1.0]):
+        with pytest.raises(ValueError, match="y_true must hold numbers"):
+            rmse(bad, [1.0, 3.0])
+        with pytest.raises(ValueError, match="y_pred must hold numbers"):
+            mae([1.0, 3.0], bad)
+    assert rmse([1, 2], [1.0, 4.0]) == pytest.approx(np.sqrt(2.0))
