@@ -867,3 +867,14 @@ def test_rating_errors_take_numbers_only():
         with pytest.raises(ValueError, match="y_pred must hold numbers"):
             mae([1.0, 3.0], bad)
     assert rmse([1, 2], [1.0, 4.0]) == pytest.approx(np.sqrt(2.0))
+
+
+def test_sgd_divergence_and_arpack_tolerance_messages_name_the_setting(data):
+    """reg = 1e300 diverged with the advice "lower lr" only; TruncatedSVD(tol=1e300) raised a
+    bare OverflowError from scipy."""
+    from bayesrec.exceptions import ConvergenceError
+    from bayesrec.factorization import FunkSVD, TruncatedSVD
+    with pytest.raises(ConvergenceError, match="check reg"):
+        FunkSVD(rank=2, n_iter=2, reg=1e300, random_state=0).fit(data)
+    with pytest.raises(ValueError, match="tol=1e.300 is too large"):
+        TruncatedSVD(rank=2, n_iter=1, tol=1e300, random_state=0).fit(data)
