@@ -878,3 +878,18 @@ def test_sgd_divergence_and_arpack_tolerance_messages_name_the_setting(data):
         FunkSVD(rank=2, n_iter=2, reg=1e300, random_state=0).fit(data)
     with pytest.raises(ValueError, match="tol=1e.300 is too large"):
         TruncatedSVD(rank=2, n_iter=1, tol=1e300, random_state=0).fit(data)
+
+
+def test_pagerank_posterior_summary_arguments_are_checked():
+    """top=True gave one row and prob="0.5" raised a bare TypeError from a comparison."""
+    import scipy.sparse as sp
+
+    from bayesrec.pagerank import pagerank_posterior
+    a = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [0, 1, 0]], float))
+    post = pagerank_posterior(a, n_samples=5, rng=0)
+    for bad in (True, -1, 1.5):
+        with pytest.raises(ValueError, match="top must"):
+            post.summary(top=bad)
+    with pytest.raises(ValueError, match="prob must"):
+        post.interval(prob="0.5")
+    assert len(post.summary(top=2)) == 2 and len(post.summary(top=0)) == 0
