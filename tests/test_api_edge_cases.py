@@ -3,7 +3,7 @@ clear error naming the argument, never a hang, a silent NaN / inf, an argument s
 ignored or misread, or a half-updated model after a failed fit.
 
 Each test names the input class it covers and the behaviour before the fix.  Everything runs on
-tiny data (no sampler, no PyTensor), so the file takes a few seconds warm.
+tiny data, no sampler sweeps and no graph is compiled, so the file takes a few seconds warm.
 """
 
 import json
