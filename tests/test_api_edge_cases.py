@@ -893,3 +893,15 @@ def test_pagerank_posterior_summary_arguments_are_checked():
     with pytest.raises(ValueError, match="prob must"):
         post.interval(prob="0.5")
     assert len(post.summary(top=2)) == 2 and len(post.summary(top=0)) == 0
+
+
+def test_grid_values_given_as_a_generator_are_read_once(data):
+    """A generator of values was consumed by the emptiness check, and the search then
+    reported "param_grid is empty"."""
+    from bayesrec.model_selection import GridSearch
+    search = GridSearch(BiasBaseline(), {"damping": (d for d in [1.0, 50.0])}, cv=2,
+                        random_state=0, verbose=False, refit=False).fit(data)
+    listed = GridSearch(BiasBaseline(), {"damping": [1.0, 50.0]}, cv=2, random_state=0,
+                        verbose=False, refit=False).fit(data)
+    assert search.best_params_ == listed.best_params_
+    assert search.results_["mean_rmse"].tolist() == listed.results_["mean_rmse"].tolist()

@@ -27,15 +27,17 @@ def _check_grid(param_grid) -> list[dict]:
             raise ValueError(f"param_grid must be a dict of lists or a list of dicts, got {g!r}")
         if not g:
             raise ValueError("param_grid is empty: a grid needs at least one parameter")
+        lists = {}
         for name, values in g.items():
             if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
                 raise ValueError(f"param_grid[{name!r}] must be a list of values, got "
                                  f"{values!r}")
-            if len(list(values)) == 0:
+            lists[name] = list(values)  # once: a generator would be empty the second time
+            if len(lists[name]) == 0:
                 raise ValueError(f"param_grid[{name!r}] is empty: no values to try")
-        names = list(g)
+        names = list(lists)
         points += [dict(zip(names, combo)) for combo in
-                   itertools.product(*(list(g[n]) for n in names))]
+                   itertools.product(*(lists[n] for n in names))]
     if not points:
         raise ValueError("param_grid is empty: no parameter points to try")
     return points
