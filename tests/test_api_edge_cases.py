@@ -905,3 +905,11 @@ def test_grid_values_given_as_a_generator_are_read_once(data):
                         verbose=False, refit=False).fit(data)
     assert search.best_params_ == listed.best_params_
     assert search.results_["mean_rmse"].tolist() == listed.results_["mean_rmse"].tolist()
+
+
+def test_random_search_values_given_as_a_generator_are_read_once(data):
+    """The same for RandomizedSearch: the generator was consumed by the check."""
+    from bayesrec.model_selection import RandomizedSearch
+    search = RandomizedSearch(BiasBaseline(), {"damping": (d for d in [1.0, 50.0])}, n_iter=2,
+                              cv=2, random_state=0, verbose=False, refit=False).fit(data)
+    assert sorted(p["damping"] for p in search.results_["params"]) == [1.0, 50.0]

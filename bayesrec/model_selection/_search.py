@@ -165,12 +165,19 @@ class RandomizedSearch(_Search):
         if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, (int, np.integer)) \
                 or self.n_iter < 1:
             raise ValueError(f"n_iter must be a positive integer, got {self.n_iter!r}")
+        listed = {}
         for name, d in dists.items():
             if hasattr(d, "rvs"):
+                listed[name] = d
                 continue
-            if isinstance(d, (str, bytes)) or not hasattr(d, "__iter__") or len(list(d)) == 0:
+            if isinstance(d, (str, bytes)) or not hasattr(d, "__iter__"):
+                listed[name] = []
+            else:
+                listed[name] = list(d)  # once: a generator would be empty the second time
+            if len(listed[name]) == 0:
                 raise ValueError(f"param_distributions[{name!r}] must be a non-empty list or "
                                  f"a scipy distribution, got {d!r}")
+        dists = listed
         rng = check_random_state(rng)
         if all(not hasattr(d, "rvs") for d in dists.values()):
             grid = _check_grid({k: list(v) for k, v in dists.items()})
