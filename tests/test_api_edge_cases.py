@@ -409,6 +409,16 @@ def test_cli_refuses_arguments_it_would_ignore(argv, message, capsys, tmp_path):
     assert not (tmp_path / "report").exists()
 
 
+def test_cli_refuses_data_that_is_no_movielens_file(capsys, tmp_path):
+    """A folder without a rating file failed every experiment one after the other."""
+    from experiments.__main__ import main
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        main(["--only", "ranking", "--data", str(tmp_path / "empty"),
+              "--out", str(tmp_path / "report")])
+    assert "no MovieLens rating file" in capsys.readouterr().err
+
+
 def test_cli_out_must_not_be_a_file(capsys, tmp_path):
     """--out naming a file failed deep inside with NotADirectoryError."""
     from experiments.__main__ import main
