@@ -923,3 +923,27 @@ def test_random_search_values_given_as_a_generator_are_read_once(data):
     search = RandomizedSearch(BiasBaseline(), {"damping": (d for d in [1.0, 50.0])}, n_iter=2,
                               cv=2, random_state=0, verbose=False, refit=False).fit(data)
     assert sorted(p["damping"] for p in search.results_["params"]) == [1.0, 50.0]
+
+
+def test_posterior_predict_flags_are_checked(data):
+    """BPMF.predict(return_std="False") returned a tuple (a true string), and noise=True
+    without return_std was silently ignored (it only changes the sd)."""
+    from bayesrec.factorization import BPMF
+    model = BPMF(rank=2, n_samples=3, burn_in=1, n_chains=1, n_predictive_draws=2,
+                 verbose=False, random_state=0).fit(data)
+    with pytest.raises(ValueError, match="return_std must be True or False"):
+        model.predict([0], [0], return_std="False")
+    with pytest.raises(ValueError, match="pass return_std=True"):
+        model.predict([0], [0], noise=True)
+    mean, sd = model.predict([0], [0], return_std=True, noise=True)
+    np.testing.assert_array_equal(mean, model.predict([0], [0]))
+    assert (sd > model.predict([0], [0], return_std=True)[1]).all()  # noise adds 1 / alpha
+
+
+def test_neural_predictive_draws_noise_flag_is_checked(data):
+    """noise="False" (a true string) drew with noise."""
+    from bayesrec.factorization import NeuralRecommender
+    model = NeuralRecommender()
+    vars(model).update(train_=data, _cfg_={"method": "advi", "n_draws": 2}, _draw_seed_=0)
+    with pytest.raises(ValueError, match="noise must be True or False"):
+        model.predictive_draws([0], [0], noise="False")
