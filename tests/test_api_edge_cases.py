@@ -947,3 +947,13 @@ def test_neural_predictive_draws_noise_flag_is_checked(data):
     vars(model).update(train_=data, _cfg_={"method": "advi", "n_draws": 2}, _draw_seed_=0)
     with pytest.raises(ValueError, match="noise must be True or False"):
         model.predictive_draws([0], [0], noise="False")
+
+
+def test_normal_wishart_prior_must_be_finite():
+    """A nan scale matrix passed the Cholesky check and made a nan prior."""
+    from bayesrec.inference.normal_wishart import NormalWishart
+    with pytest.raises(ValueError, match="W0 must be finite"):
+        NormalWishart(np.zeros(2), 2.0, 2.0, np.array([[1.0, np.nan], [np.nan, 1.0]]))
+    with pytest.raises(ValueError, match="mu0 must be finite"):
+        NormalWishart(np.array([0.0, np.inf]), 2.0, 2.0, np.eye(2))
+    assert NormalWishart.default(2).dim == 2

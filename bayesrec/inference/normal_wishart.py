@@ -67,6 +67,9 @@ class NormalWishart:
         k = len(self.mu0)
         if self.W0.shape != (k, k):
             raise ValueError(f"W0 must be ({k}, {k}), got {self.W0.shape}")
+        for name, value in (("mu0", self.mu0), ("W0", self.W0)):
+            if not np.isfinite(value).all():  # cholesky accepts a nan W0 without complaint
+                raise ValueError(f"{name} must be finite (it has nan or inf entries)")
         if not self.beta0 > 0:
             raise ValueError(f"beta0 must be > 0, got {self.beta0}")
         if not self.nu0 > k - 1:
