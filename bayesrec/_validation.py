@@ -27,7 +27,8 @@ import numpy as np
 from .rng import check_random_state
 
 __all__ = ["check_positive", "check_interval", "check_probability", "check_finite",
-           "check_choice", "check_bool", "check_random_state", "check_indices", "known_index",
+           "check_choice", "check_bool", "check_random_state", "check_indices", "check_sparse",
+           "known_index",
            "resolve_global_mean", "Integer", "Real", "Probability", "Choice", "Boolean",
            "OptionalCheck", "RandomState", "Directory", "Anything"]
 
@@ -150,6 +151,37 @@ def check_indices(name: str, index, n: int) -> np.ndarray:
         bad = int(lo) if lo < 0 else int(hi)
         raise ValueError(f"{name} must lie in [0, {n}), got {bad}")
     return arr.astype(np.int64, copy=False)
+
+
+def check_sparse(name: str, matrix):
+    """A scipy sparse matrix as CSR whose structure is consistent: every index inside the
+    shape, ``indptr`` non-decreasing and ending at ``nnz`` (scipy builds a matrix from raw
+    arrays without checking them, and compiled code would read out of bounds), and real
+    values.  Returns the CSR matrix (a converted copy unless ``matrix`` was CSR already).
+    """
+    import scipy.sparse as sp
+
+    if not sp.issparse(matrix):
+        raise TypeError(f"{name} must be a scipy sparse matrix, got {type(matrix).__name__}")
+    if matrix.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {matrix.dtype}")
+    try:  # before any conversion: converting a corrupt matrix reads it out of bounds too
+        if matrix.format in ("csr", "csc"):
+            # a view on the same arrays: check_format may reassign its arrays (index dtype),
+            # which must not touch the caller's matrix
+            view = type(matrix)((matrix.data, matrix.indices, matrix.indptr),
+                                shape=matrix.shape, copy=False)
+            view.check_format(full_check=True)
+        elif hasattr(matrix, "check_format"):  # BSR
+            matrix.copy().check_format(full_check=True)
+        elif matrix.format == "coo" and matrix.nnz:
+            for axis, idx in enumerate(matrix.coords):
+                if idx.min() < 0 or idx.max() >= matrix.shape[axis]:
+                    raise ValueError(f"axis {axis} index out of range for shape "
+                                     f"{matrix.shape}")
+    except ValueError as exc:
+        raise ValueError(f"{name} is not a valid sparse matrix: {exc}") from None
+    return matrix.tocsr()
 
 
 def known_index(index, counts) -> np.ndarray:

@@ -36,7 +36,7 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ._validation import check_finite, check_indices, check_positive
+from ._validation import check_finite, check_indices, check_positive, check_sparse
 from .data import Ratings
 from .exceptions import ConvergenceError, NotFittedError
 from .inference.dirichlet import DirichletRows, SparseRowStochastic, _check_epsilon
@@ -337,6 +337,8 @@ class MarkovChain:
             if exclude.shape != (len(idx), self.n_states_):
                 raise ValueError(f"exclude must have shape ({len(idx)}, {self.n_states_}), got "
                                  f"{exclude.shape}")
+            if sp.issparse(exclude):
+                exclude = check_sparse("exclude", exclude)
         tie = self._tie_break()
         out = np.empty((len(idx), k), dtype=np.int64)
         step = max(1, 2_000_000 // self.n_states_)  # bounded dense block

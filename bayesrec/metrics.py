@@ -22,13 +22,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._validation import check_positive
+from ._validation import check_positive, check_sparse
 from .data import Ratings
 
 
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(y_true, dtype=np.float64)
-    b = np.asarray(y_pred, dtype=np.float64)
+    a, b = np.asarray(y_true), np.asarray(y_pred)
+    for name, v in (("y_true", a), ("y_pred", b)):  # "4" or True would be cast silently
+        if v.dtype.kind not in "iuf":
+            raise ValueError(f"{name} must hold numbers, got dtype {v.dtype}")
+    a, b = a.astype(np.float64), b.astype(np.float64)
     if a.shape != b.shape:
         raise ValueError(f"y_true and y_pred shapes differ: {a.shape} vs {b.shape}")
     if a.size == 0:
@@ -107,7 +110,8 @@ def _hits(recommended: np.ndarray, relevant, k: int) -> tuple[np.ndarray, np.nda
         raise ValueError(f"recommended must be 2-D (users, positions), got shape {rec.shape}")
     if rec.shape[1] < k:
         raise ValueError(f"recommended has {rec.shape[1]} columns, fewer than k={k}")
-    rel = sp.csr_matrix(relevant, copy=True)
+    rel = sp.csr_matrix(check_sparse("relevant", relevant) if sp.issparse(relevant)
+                        else relevant, copy=True)
     rel.eliminate_zeros()
     rel.sort_indices()
     if rel.shape[0] != rec.shape[0]:

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._validation import check_bool, check_positive
+from ._validation import check_bool, check_positive, check_probability, check_sparse
 from .exceptions import ConvergenceError
 from .inference.dirichlet import DirichletRows
 from .rng import check_random_state
@@ -200,7 +200,7 @@ def _power_iteration(at, scale, leak, p, d, alpha, x0, tol, max_iter):
 def _as_adjacency(adjacency) -> tuple[sp.csr_matrix, bool]:
     """Validated CSR float64 adjacency (duplicates summed) and whether any weight is not 1."""
     if sp.issparse(adjacency):
-        a = adjacency.tocsr()
+        a = check_sparse("adjacency", adjacency)
         if a.dtype != np.float64:
             a = a.astype(np.float64)
     else:
@@ -345,8 +345,7 @@ class PageRankPosterior:
 
     def interval(self, prob: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
         """Equal-tailed credible interval per page (ArviZ's ``eti``)."""
-        if not 0 < prob < 1:
-            raise ValueError(f"prob must be in (0, 1), got {prob}")
+        prob = check_probability("prob", prob)
         lo, hi = np.quantile(self.draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
         return lo, hi
 
@@ -368,7 +367,8 @@ class PageRankPosterior:
                            "sd": self.sd, f"eti{pct}_lb": lo, f"eti{pct}_ub": hi,
                            f"rank_eti{pct}_lb": rlo, f"rank_eti{pct}_ub": rhi})
         df = df.sort_values("mean", ascending=False, kind="stable").reset_index(drop=True)
-        return df if top is None else df.head(int(top))
+        return df if top is None else df.head(check_positive("top", top, integer=True,
+                                                             allow_zero=True))
 
     def to_datatree(self):
         """ArviZ ``DataTree``: variable ``pagerank`` with dims (chain=1, draw, page).

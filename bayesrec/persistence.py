@@ -288,7 +288,16 @@ def save(model, path) -> None:
     from .base import Recommender
     if not isinstance(model, Recommender):
         raise TypeError(f"save expects a bayesrec Recommender, got {type(model).__name__}")
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path), got "
+                        f"{type(path).__name__} {path!r}")
     path = Path(path)
+    # named here: the errors of the temporary file below would name a file the caller never
+    # gave
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save to {path}: no folder {path.parent}")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save to {path}: it is a folder; give a file name")
     w = _Writer()
     name = type(model).__name__
     cls = type(model)

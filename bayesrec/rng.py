@@ -13,6 +13,9 @@ def check_random_state(random_state=None) -> np.random.Generator:
     """
     if isinstance(random_state, np.random.Generator):
         return random_state
+    if isinstance(random_state, (bool, np.bool_)):  # True would silently be seed 1
+        raise TypeError(f"random_state must be None, an int or a numpy Generator, got "
+                        f"{random_state!r}")
     if random_state is None or isinstance(random_state, (int, np.integer, np.random.SeedSequence)):
         if isinstance(random_state, (int, np.integer)) and random_state < 0:
             raise ValueError(f"random seed must be non-negative, got {random_state}")

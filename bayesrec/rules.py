@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._validation import check_finite, check_interval, check_positive
+from ._validation import check_finite, check_interval, check_positive, check_sparse
 from .data import Ratings
 
 #: Columns of the rules frame: mlxtend's ``association_rules`` columns plus ``cosine`` (IS).
@@ -72,7 +72,7 @@ def basket_matrix(baskets, min_rating: float = 4.0) -> tuple[sp.csr_matrix, np.n
         x = sp.csr_matrix(values.astype(np.int8))
         labels = np.asarray(baskets.columns)
     elif sp.issparse(baskets):
-        x = sp.csr_matrix(baskets)
+        x = sp.csr_matrix(check_sparse("baskets", baskets))
         x.eliminate_zeros()
         x = sp.csr_matrix((np.ones(x.nnz, np.int8), x.indices, x.indptr), shape=x.shape)
         labels = np.arange(x.shape[1])

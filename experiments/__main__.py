@@ -102,6 +102,11 @@ def main(argv=None) -> int:
         suite = {n: m for n, m in suite.items() if n in wanted}
 
     ctx = Context(args.data, Path(args.out), full=args.full)
+    if args.data is not None:
+        try:  # once, here: a file that is no MovieLens data would fail every experiment
+            _ = ctx.data
+        except (ValueError, OSError) as err:
+            parser.error(f"--data {args.data}: {err}")
     index = ["# bayesrec experiment report", "",
              f"Data: {ctx.data_name}. Settings: {'full' if args.full else 'quick'}.", ""]
     failed = []

@@ -3,7 +3,7 @@ clear error naming the argument, never a hang, a silent NaN / inf, an argument s
 ignored or misread, or a half-updated model after a failed fit.
 
 Each test names the input class it covers and the behaviour before the fix.  Everything runs on
-tiny data (no sampler, no PyTensor), so the file takes a few seconds warm.
+tiny data, no sampler sweeps and no graph is compiled, so the file takes a few seconds warm.
 """
 
 import json
@@ -27,6 +27,7 @@ from bayesrec.baseline import BiasBaseline
 from bayesrec.data import Ratings
 from bayesrec.exceptions import PersistenceError
 from bayesrec.markov import MarkovChain
+from bayesrec.metrics import ndcg_at_k
 from bayesrec.ranking import BetaPosteriorRanker
 
 
@@ -119,6 +120,41 @@ def test_a_model_file_with_training_indices_past_the_id_map_is_refused(tmp_path,
         zout.writestr("arrays.npz", buf.getvalue())
     with pytest.raises(PersistenceError, match="outside its id map"):
         bayesrec.load(bad)
+
+
+def test_one_column_per_role_when_reading_and_writing_frames(data):
+    """to_frame(user_col="x", item_col="x") silently dropped the user column (and a rating /
+    timestamp clash the ratings); from_frame read one column as both users and items, or as
+    ratings and timestamps."""
+    import pandas as pd
+    with pytest.raises(ValueError, match="item_col and user_col name the same column 'x'"):
+        data.to_frame(user_col="x", item_col="x")
+    timed = _ratings(timestamps=True)
+    with pytest.raises(ValueError, match="timestamp_col and rating_col"):
+        timed.to_frame(rating_col="t", timestamp_col="t")
+    assert list(data.to_frame(timestamp_col="rating").columns) == ["userId", "movieId",
+                                                                   "rating"]
+    df = pd.DataFrame({"u": [1, 2], "i": [3, 4], "r": [3.0, 4.0]})
+    for kwargs in ({"item_col": "u"}, {"rating_col": "u"}, {"timestamp_col": "r"}):
+        with pytest.raises(ValueError, match="name the same column"):
+            Ratings.from_frame(df, **{"user_col": "u", "item_col": "i", "rating_col": "r",
+                                      **kwargs})
+
+
+@pytest.mark.parametrize("bad", [True, False, np.True_])
+def test_a_bool_is_no_random_seed(data, bad):
+    """rng=True was taken as seed 1 (and False as seed 0)."""
+    from bayesrec.data import random_split
+    from bayesrec.rng import check_random_state
+    with pytest.raises(TypeError, match="random_state must be"):
+        check_random_state(bad)
+    with pytest.raises(TypeError, match="random_state"):
+        random_split(data, 0.2, rng=bad)
+    with pytest.raises(TypeError, match="random_state"):
+        BetaPosteriorRanker(random_state=bad).fit([1], [0])
+    from bayesrec.factorization import FunkSVD
+    with pytest.raises(TypeError, match="random_state"):
+        FunkSVD(rank=2, n_iter=1, random_state=bad).fit(data)
 
 
 # ------------------------------------------------------------------ ranking scores
@@ -373,6 +409,16 @@ def test_cli_refuses_arguments_it_would_ignore(argv, message, capsys, tmp_path):
     assert not (tmp_path / "report").exists()
 
 
+def test_cli_refuses_data_that_is_no_movielens_file(capsys, tmp_path):
+    """A folder without a rating file failed every experiment one after the other."""
+    from experiments.__main__ import main
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        main(["--only", "ranking", "--data", str(tmp_path / "empty"),
+              "--out", str(tmp_path / "report")])
+    assert "no MovieLens rating file" in capsys.readouterr().err
+
+
 def test_cli_out_must_not_be_a_file(capsys, tmp_path):
     """--out naming a file failed deep inside with NotADirectoryError."""
     from experiments.__main__ import main
@@ -562,6 +608,23 @@ def test_synthetic_ratings_arguments_are_checked(kwargs, name):
         synthetic_ratings(**args)
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"noise": np.nan}, "noise"), ({"noise": np.inf}, "noise"), ({"signal": np.inf}, "signal"),
+    ({"global_mean": np.nan}, "global_mean"), ({"user_bias_sd": -1.0}, "user_bias_sd"),
+    ({"activity_sigma": 1e3}, "activity_sigma"), ({"popularity_exponent": -5},
+                                                  "popularity_exponent"),
+    ({"popularity_exponent": 1e3}, "popularity_exponent"),
+], ids=["noise-nan", "noise-inf", "signal-inf", "mean-nan", "bias-sd-neg", "sigma-huge",
+        "exponent-neg", "exponent-huge"])
+def test_synthetic_ratings_floats_are_checked(kwargs, message):
+    """noise=nan silently drew noiseless ratings (nan > 0 is False); the others gave numpy's
+    "scale < 0", "Probabilities contain NaN" or "Integers to negative integer powers", or
+    NaN ratings."""
+    from bayesrec.data import synthetic_ratings
+    with pytest.raises(ValueError, match=message):
+        synthetic_ratings(n_users=100, n_items=50, n_ratings=1000, rng=0, **kwargs)
+
+
 def test_damped_means_arguments_are_checked():
     """A negative prior weight silently returned the prior mean (the denominator was
     negative), and mismatched shapes raised a bare IndexError."""
@@ -602,3 +665,285 @@ def test_predict_refuses_nested_id_lists(data):
         model.predict([[0, 1]], [[0, 1]])
     np.testing.assert_array_equal(model.predict([0, 1], [0, 1]),
                                   [model.predict(0, 0)[0], model.predict(1, 1)[0]])
+
+
+# ------------------------------------------------------------------ neighbour similarities
+def _centred(seed=0):
+    import scipy.sparse as sp
+    rng = np.random.default_rng(seed)
+    return sp.csr_matrix(rng.normal(size=(6, 5)) * (rng.random((6, 5)) < 0.7))
+
+
+def test_similarity_matrix_with_an_index_past_its_shape_is_refused():
+    """A CSR matrix whose column index exceeds its shape was read out of bounds by the
+    compiled kernel: a segmentation fault."""
+    import scipy.sparse as sp
+
+    from bayesrec.neighbors import top_k_similarities
+    bad = sp.csr_matrix((np.array([1.0, 2.0]), np.array([0, 1]), np.array([0, 1, 2])),
+                        shape=(2, 2))
+    bad.indices[1] = 50
+    with pytest.raises(ValueError, match="D is not a valid sparse matrix"):
+        top_k_similarities(bad, 1, 1)
+    nan = _centred()
+    nan.data[0] = np.nan
+    with pytest.raises(ValueError, match="D holds NaN"):
+        top_k_similarities(nan, 2, 1)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"k": 0}, "k"), ({"k": True}, "k"), ({"k": 1.5}, "k"), ({"min_overlap": np.nan},
+                                                             "min_overlap"),
+    ({"min_overlap": "1"}, "min_overlap"), ({"block_size": 0}, "block_size"),
+    ({"block_size": -1, "engine": "sparse"}, "block_size"), ({"rows": (4, 2)}, "rows"),
+    ({"rows": (-5, 3)}, "rows start"),
+], ids=["k0", "k-bool", "k-float", "overlap-nan", "overlap-str", "block0", "block-neg",
+        "rows-reversed", "rows-negative"])
+def test_similarity_arguments_are_checked(kwargs, name):
+    """k=0 crashed the sparse engine with a broadcast error, True / 1.5 gave numpy's
+    messages; min_overlap=nan silently dropped every neighbour and "1" raised numba's
+    TypingError; block_size=0 gave range()'s message and -1 (or reversed rows) silently
+    computed nothing."""
+    from bayesrec.neighbors import top_k_similarities
+    args = {"k": 2, "min_overlap": 1, **kwargs}
+    with pytest.raises(ValueError, match=f"{name} must"):
+        top_k_similarities(_centred(), **args)
+
+
+def test_similarity_engines_still_agree():
+    """Both engines give the same neighbours on valid input (the checks change no number)."""
+    from bayesrec.neighbors import top_k_similarities
+    a = top_k_similarities(_centred(1), 3, 1)
+    b = top_k_similarities(_centred(1), 3, 1, engine="sparse")
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.weights, b.weights, rtol=1e-12, atol=1e-12)
+
+
+def _corrupt_csr():
+    """A 3 x 3 CSR matrix whose second stored column index (500) is past its shape: scipy
+    builds it from raw arrays without checking."""
+    import scipy.sparse as sp
+    m = sp.csr_matrix((np.ones(3), np.array([1, 2, 0]), np.array([0, 2, 3, 3])), shape=(3, 3))
+    m.indices[1] = 500
+    return m
+
+
+def _entry(module, function, *args, **kwargs):
+    """``module.function(matrix, *args, **kwargs)`` as a one-argument call."""
+    import importlib
+    return lambda m: getattr(importlib.import_module(module), function)(m, *args, **kwargs)
+
+
+@pytest.mark.parametrize("name, call", [
+    ("adjacency", _entry("bayesrec.pagerank", "pagerank")),
+    ("adjacency", _entry("bayesrec.pagerank", "pagerank_posterior", n_samples=2, rng=0)),
+    ("baskets", _entry("bayesrec.rules", "frequent_itemsets", 0.1)),
+    ("counts", _entry("bayesrec.inference.dirichlet", "DirichletRows")),
+    ("relevant", lambda m: ndcg_at_k(np.array([[0, 1], [1, 2], [0, 2]]), m, k=2)),
+], ids=["pagerank", "pagerank-posterior", "rules", "dirichlet", "metrics"])
+def test_corrupt_sparse_input_is_refused_before_compiled_code_reads_it(name, call):
+    """pagerank_posterior and frequent_itemsets died with a segmentation fault; pagerank,
+    DirichletRows and the ranking metrics returned numbers computed from the bad index."""
+    with pytest.raises(ValueError, match=f"{name} is not a valid sparse matrix"):
+        call(_corrupt_csr())
+
+
+def test_check_sparse_leaves_the_callers_matrix_alone():
+    """The structure check runs on a view: the caller's index arrays keep their dtype."""
+    import scipy.sparse as sp
+
+    from bayesrec._validation import check_sparse
+    m = sp.csr_matrix(np.eye(3))
+    m.indices, m.indptr = m.indices.astype(np.int64), m.indptr.astype(np.int64)
+    assert check_sparse("m", m) is m and m.indices.dtype == np.int64
+    coo = sp.coo_matrix(np.eye(3))
+    coo.coords[1][0] = 9
+    with pytest.raises(ValueError, match="m is not a valid sparse matrix"):
+        check_sparse("m", coo)
+    with pytest.raises(TypeError, match="m must be a scipy sparse matrix"):
+        check_sparse("m", np.eye(3))
+
+
+# ------------------------------------------------------------------ stateful objects
+def test_bandit_update_checks_arms_and_rewards_before_counting():
+    """Arm -1 updated the last arm, a reward of 2 made successes exceed pulls (Thompson then
+    drew from a Beta with a negative parameter), 0.5 was cut to 0, and a string reward failed
+    after the pull had been counted."""
+    policy = BetaBernoulliThompson(2).reset(1)
+    for arms, rewards, name in (([-1], [1], "arms"), ([2], [1], "arms"), ([0.0], [1], "arms"),
+                                ([0], [2], "rewards"), ([0], [0.5], "rewards"),
+                                ([0], ["1"], "rewards")):
+        with pytest.raises(ValueError, match=f"{name} must"):
+            policy.update(arms, rewards)
+        assert policy.pulls_.sum() == 0 and policy.successes_.sum() == 0 and policy.t_ == 0
+    policy.update([1], [True])
+    np.testing.assert_array_equal(policy.pulls_, [[0, 1]])
+    np.testing.assert_array_equal(policy.successes_, [[0, 1]])
+
+
+class _FailsOnFullData(BiasBaseline):
+    """Fits on the cross-validation folds, fails on the whole data set (the refit)."""
+
+    _test_params = None  # not a model of the library: the contract suite skips it
+
+    def _fit(self, ratings, eval_set):
+        if len(ratings) > 25:
+            raise ValueError("refit refused")
+        return super()._fit(ratings, eval_set)
+
+
+def test_a_failed_refit_leaves_the_previous_search_intact(data):
+    """best_params_, results_ ... of the new search were published before the refit failed,
+    next to the best_estimator_ of the previous search."""
+    from bayesrec.model_selection import GridSearch
+    search = GridSearch(BiasBaseline(), {"damping": [1.0, 50.0]}, cv=2, random_state=0,
+                        verbose=False).fit(data)
+    before = (search.best_params_, search.results_.copy(), search.best_estimator_)
+    search.model = _FailsOnFullData()
+    search.param_grid = {"damping": [3.0, 4.0]}
+    with pytest.raises(ValueError, match="refit refused"):
+        search.fit(data)
+    assert search.best_params_ == before[0] and search.best_estimator_ is before[2]
+    assert search.results_.equals(before[1])
+
+
+def test_neural_plot_history_names_a_wrong_axes(data):
+    """ax=3 raised AttributeError ("'int' object has no attribute 'figure'")."""
+    import matplotlib
+    import pandas as pd
+
+    from bayesrec.factorization import NeuralRecommender
+    matplotlib.use("Agg")
+    model = NeuralRecommender()
+    vars(model).update(train_=data, history_=pd.DataFrame({"loss": [2.0, 1.0]}))
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes or None"):
+        model.plot_history(3)
+    fig = model.plot_history()
+    assert fig.axes[0].lines[0].get_ydata().tolist() == [2.0, 1.0]
+
+
+def test_pmf_objective_needs_the_training_id_maps(data):
+    """neg_log_posterior on a Ratings with other id maps of the same size silently paired the
+    factors with the wrong users (larger maps: IndexError; a frame: AttributeError), and a
+    hyperparameter set to -1 after the fit was used unchecked."""
+    from bayesrec.data import random_split
+    from bayesrec.factorization import PMF
+    model = PMF(rank=2, n_iter=3, random_state=0).fit(data)
+    other = Ratings.from_arrays(data.user_ids[data.users] + 100, data.item_ids[data.items],
+                                data.ratings)
+    with pytest.raises(ValueError, match="must share the training id maps"):
+        model.neg_log_posterior(other)
+    with pytest.raises(TypeError, match="Ratings"):
+        model.neg_log_posterior(data.to_frame())
+    _, test = random_split(data, 0.3, rng=0)  # same maps: accepted
+    assert np.isfinite(model.neg_log_posterior(test))
+    model.set_params(alpha=-1)
+    with pytest.raises(ValueError, match="alpha must"):
+        model.neg_log_posterior()
+
+
+def test_save_names_the_path_it_cannot_write(tmp_path, data):
+    """A missing folder or a folder as the target raised an OSError naming the temporary file
+    (".model.zip.tmp<pid>"), and None gave pathlib's message."""
+    model = BiasBaseline().fit(data)
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        model.save(tmp_path / "missing" / "model.zip")
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        model.save(tmp_path)
+    with pytest.raises(TypeError, match="path must be a file path"):
+        model.save(None)
+    model.save(str(tmp_path / "model.zip"))
+    np.testing.assert_array_equal(bayesrec.load(tmp_path / "model.zip").predict([0], [0]),
+                                  model.predict([0], [0]))
+
+
+def test_bernoulli_kl_takes_probabilities_only():
+    """p = 1.5, q = -1 or nan gave nan; the string "0.5" was cast."""
+    from bayesrec.bandits import bernoulli_kl
+    for p, q in ((1.5, 0.5), (np.nan, 0.5), (0.5, -1.0), ("0.5", 0.5), (0.5, [0.2, 2.0])):
+        with pytest.raises(ValueError, match="must be probabilities in"):
+            bernoulli_kl(p, q)
+    # closed form, and the documented infinite case
+    assert bernoulli_kl(0.2, 0.5) == pytest.approx(0.2 * np.log(0.4) + 0.8 * np.log(1.6))
+    assert bernoulli_kl(0.5, 1.0) == np.inf and bernoulli_kl(1, 1) == 0.0
+
+
+def test_rating_errors_take_numbers_only():
+    """rmse(["1", "2"], ...) cast the strings and rmse([True, False], ...) read 1 and 0."""
+    from bayesrec.metrics import mae, rmse
+    for bad in (["1", "2"], [True, False], [None, 1.0]):
+        with pytest.raises(ValueError, match="y_true must hold numbers"):
+            rmse(bad, [1.0, 3.0])
+        with pytest.raises(ValueError, match="y_pred must hold numbers"):
+            mae([1.0, 3.0], bad)
+    assert rmse([1, 2], [1.0, 4.0]) == pytest.approx(np.sqrt(2.0))
+
+
+def test_sgd_divergence_and_arpack_tolerance_messages_name_the_setting(data):
+    """reg = 1e300 diverged with the advice "lower lr" only; TruncatedSVD(tol=1e300) raised a
+    bare OverflowError from scipy."""
+    from bayesrec.exceptions import ConvergenceError
+    from bayesrec.factorization import FunkSVD, TruncatedSVD
+    with pytest.raises(ConvergenceError, match="check reg"):
+        FunkSVD(rank=2, n_iter=2, reg=1e300, random_state=0).fit(data)
+    with pytest.raises(ValueError, match="tol=1e.300 is too large"):
+        TruncatedSVD(rank=2, n_iter=1, tol=1e300, random_state=0).fit(data)
+
+
+def test_pagerank_posterior_summary_arguments_are_checked():
+    """top=True gave one row and prob="0.5" raised a bare TypeError from a comparison."""
+    import scipy.sparse as sp
+
+    from bayesrec.pagerank import pagerank_posterior
+    a = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [0, 1, 0]], float))
+    post = pagerank_posterior(a, n_samples=5, rng=0)
+    for bad in (True, -1, 1.5):
+        with pytest.raises(ValueError, match="top must"):
+            post.summary(top=bad)
+    with pytest.raises(ValueError, match="prob must"):
+        post.interval(prob="0.5")
+    assert len(post.summary(top=2)) == 2 and len(post.summary(top=0)) == 0
+
+
+def test_grid_values_given_as_a_generator_are_read_once(data):
+    """A generator of values was consumed by the emptiness check, and the search then
+    reported "param_grid is empty"."""
+    from bayesrec.model_selection import GridSearch
+    search = GridSearch(BiasBaseline(), {"damping": (d for d in [1.0, 50.0])}, cv=2,
+                        random_state=0, verbose=False, refit=False).fit(data)
+    listed = GridSearch(BiasBaseline(), {"damping": [1.0, 50.0]}, cv=2, random_state=0,
+                        verbose=False, refit=False).fit(data)
+    assert search.best_params_ == listed.best_params_
+    assert search.results_["mean_rmse"].tolist() == listed.results_["mean_rmse"].tolist()
+
+
+def test_random_search_values_given_as_a_generator_are_read_once(data):
+    """The same for RandomizedSearch: the generator was consumed by the check."""
+    from bayesrec.model_selection import RandomizedSearch
+    search = RandomizedSearch(BiasBaseline(), {"damping": (d for d in [1.0, 50.0])}, n_iter=2,
+                              cv=2, random_state=0, verbose=False, refit=False).fit(data)
+    assert sorted(p["damping"] for p in search.results_["params"]) == [1.0, 50.0]
+
+
+def test_posterior_predict_flags_are_checked(data):
+    """BPMF.predict(return_std="False") returned a tuple (a true string), and noise=True
+    without return_std was silently ignored (it only changes the sd)."""
+    from bayesrec.factorization import BPMF
+    model = BPMF(rank=2, n_samples=3, burn_in=1, n_chains=1, n_predictive_draws=2,
+                 verbose=False, random_state=0).fit(data)
+    with pytest.raises(ValueError, match="return_std must be True or False"):
+        model.predict([0], [0], return_std="False")
+    with pytest.raises(ValueError, match="pass return_std=True"):
+        model.predict([0], [0], noise=True)
+    mean, sd = model.predict([0], [0], return_std=True, noise=True)
+    np.testing.assert_array_equal(mean, model.predict([0], [0]))
+    assert (sd > model.predict([0], [0], return_std=True)[1]).all()  # noise adds 1 / alpha
+
+
+def test_neural_predictive_draws_noise_flag_is_checked(data):
+    """noise="False" (a true string) drew with noise."""
+    from bayesrec.factorization import NeuralRecommender
+    model = NeuralRecommender()
+    vars(model).update(train_=data, _cfg_={"method": "advi", "n_draws": 2}, _draw_seed_=0)
+    with pytest.raises(ValueError, match="noise must be True or False"):
+        model.predictive_draws([0], [0], noise="False")

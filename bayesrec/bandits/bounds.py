@@ -26,8 +26,12 @@ def _probabilities(probabilities) -> np.ndarray:
 
 def bernoulli_kl(p, q):
     """``KL(Bernoulli(p) || Bernoulli(q))``, elementwise; ``inf`` when q is 0 or 1 and p is not."""
-    p = np.asarray(p, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
+    p, q = np.asarray(p), np.asarray(q)
+    for name, v in (("p", p), ("q", q)):  # outside [0, 1] (or nan) the divergence is nan
+        if v.dtype.kind not in "iuf" or not ((v >= 0) & (v <= 1)).all():
+            raise ValueError(f"{name} must be probabilities in [0, 1], got {v!r}")
+    p = p.astype(np.float64)
+    q = q.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         # xlogy(0, .) = 0 handles p in {0, 1}; q in {0, 1} with p not equal gives inf
         kl = (special.xlogy(p, p) - special.xlogy(p, q)

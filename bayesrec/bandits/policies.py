@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import check_interval, check_positive
+from .._validation import check_indices, check_interval, check_positive
 from ..exceptions import NotFittedError
 from ..inference.beta import check_beta_parameters
 from ..rng import check_random_state
@@ -89,6 +89,15 @@ class BanditPolicy:
         if arms.shape != self._rows.shape or rewards.shape != self._rows.shape:
             raise ValueError(f"one arm and one reward per replication expected "
                              f"({self._rows.size}), got shapes {arms.shape}, {rewards.shape}")
+        # checked before any count moves: arm -1 would update the last arm, a reward of 2
+        # make successes exceed pulls (a negative Beta parameter), 0.5 be cut to 0
+        arms = check_indices("arms", arms, self.n_arms)
+        if rewards.dtype.kind not in "biuf" or not np.isin(rewards, (0, 1)).all():
+            raise ValueError(f"rewards must be 0 or 1 (Bernoulli), got {rewards!r}")
+        self._record(arms, rewards)
+
+    def _record(self, arms: np.ndarray, rewards: np.ndarray) -> None:
+        """:meth:`update` without the checks (the simulator's own valid arms and rewards)."""
         self.pulls_[self._rows, arms] += 1
         self.successes_[self._rows, arms] += rewards.astype(np.int64)
         self.t_ += 1

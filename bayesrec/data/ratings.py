@@ -280,6 +280,8 @@ class Ratings:
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"from_frame expects a pandas DataFrame, got {type(df).__name__}")
+        _distinct_columns(user_col=user_col, item_col=item_col, rating_col=rating_col,
+                          timestamp_col=timestamp_col)
         others = set(df.columns) - {user_col, item_col, timestamp_col}
         if rating_col == "rating" and rating_col not in df.columns and not others \
                 and not implicit:
@@ -485,6 +487,8 @@ class Ratings:
     def to_frame(self, user_col: str = "userId", item_col: str = "movieId",
                  rating_col: str = "rating", timestamp_col: str = "timestamp") -> pd.DataFrame:
         """The rows as a DataFrame with the original ids."""
+        _distinct_columns(user_col=user_col, item_col=item_col, rating_col=rating_col,
+                          timestamp_col=timestamp_col if self.has_timestamps else None)
         cols = {user_col: self.user_ids[self.users], item_col: self.item_ids[self.items],
                 rating_col: np.array(self.ratings)}
         if self.has_timestamps:
@@ -584,6 +588,18 @@ class Ratings:
         """Random holdout split; see :func:`bayesrec.data.splits.random_split`."""
         from .splits import random_split
         return random_split(self, test_size=test_size, rng=rng)
+
+
+def _distinct_columns(**columns) -> None:
+    """One column per role: the same name for two roles would read one column twice (or, when
+    writing, keep only the last)."""
+    seen = {}
+    for role, name in columns.items():
+        if name is None:
+            continue
+        if name in seen:
+            raise ValueError(f"{role} and {seen[name]} name the same column {name!r}")
+        seen[name] = role
 
 
 def _check_scale(scale) -> tuple[float, float]:

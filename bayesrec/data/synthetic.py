@@ -12,11 +12,12 @@ every user has at least one rating, and no pair repeats.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_bool, check_positive
+from .._validation import check_bool, check_finite, check_positive
 from ..rng import check_random_state
 from .ratings import Ratings, _check_scale
 from .sorting import sorted_unique
@@ -41,6 +42,10 @@ class SyntheticTruth:
         items = np.asarray(items)
         return (self.global_mean + self.user_bias[users] + self.item_bias[items]
                 + np.einsum("nk,nk->n", self.user_factors[users], self.item_factors[items]))
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
 
 
 def _capped_shares(weights: np.ndarray, total: int, cap: float) -> np.ndarray:
@@ -135,15 +140,30 @@ def synthetic_ratings(n_users: int = 1000, n_items: int = 500, n_ratings: int = 
     if n_ratings > 0.5 * n_users * n_items:
         raise ValueError("n_ratings above half of all cells: the rejection sampler is meant for "
                          "sparse data")
-    if noise < 0 or signal < 0:
+    if not (_is_number(noise) and _is_number(signal) and noise >= 0 and signal >= 0):
         raise ValueError(f"noise and signal must be non-negative, got {noise}, {signal}")
+    # a nan noise was skipped silently (nan > 0 is False); the other floats met numpy's
+    # messages ("scale < 0", "Probabilities contain NaN") or gave nan ratings
+    noise, signal = check_positive("noise", noise, allow_zero=True), check_positive(
+        "signal", signal, allow_zero=True)
+    global_mean = check_finite("global_mean", global_mean)
+    for name, value in (("user_bias_sd", user_bias_sd), ("item_bias_sd", item_bias_sd),
+                        ("activity_sigma", activity_sigma),
+                        ("popularity_exponent", popularity_exponent)):
+        check_positive(name, value, allow_zero=True)
     rng = check_random_state(rng)
     # caps as in MovieLens-20M: the top movie is rated by ~half the users, the most active
     # user rates ~a third of the movies
-    p_user = _capped_shares(rng.lognormal(0.0, activity_sigma, n_users), n_ratings,
-                            0.35 * n_items)
-    zipf = 1.0 / np.arange(1, n_items + 1) ** popularity_exponent
-    p_item = _capped_shares(zipf[rng.permutation(n_items)], n_ratings, 0.5 * n_users)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
+        p_user = _capped_shares(rng.lognormal(0.0, activity_sigma, n_users), n_ratings,
+                                0.35 * n_items)
+        zipf = 1.0 / np.arange(1, n_items + 1) ** popularity_exponent
+        p_item = _capped_shares(zipf[rng.permutation(n_items)], n_ratings, 0.5 * n_users)
+    for name, value, shares in (("activity_sigma", activity_sigma, p_user),
+                                ("popularity_exponent", popularity_exponent, p_item)):
+        if not np.isfinite(shares).all():  # weights that overflow (or all underflow)
+            raise ValueError(f"{name}={value!r} is too extreme: the sampling weights it "
+                             "gives are not finite")
     keys = _sample_pairs(n_users, n_items, n_ratings, p_user, p_item, rng)
     users = (keys // n_items).astype(np.int32)
     items = (keys % n_items).astype(np.int32)

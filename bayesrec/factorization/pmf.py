@@ -151,8 +151,19 @@ class PMF(FactorModel):
         """
         train = self._check_fitted()
         r = train if ratings is None else ratings
+        if not isinstance(r, Ratings):
+            raise TypeError(f"ratings must be a bayesrec Ratings or None, got "
+                            f"{type(r).__name__}")
+        # other id maps would pair the factors with the wrong users and items (silently when
+        # the sizes agree)
+        for side in ("user_ids", "item_ids"):
+            mine, theirs = getattr(train, side), getattr(r, side)
+            if theirs is not mine and not np.array_equal(theirs, mine):
+                raise ValueError(f"ratings must share the training id maps ({side} differ); "
+                                 "take it from the same Ratings or split")
+        p = self._validated()  # the hyperparameters as set now, checked
         return pmf_neg_log_posterior(r, self.user_factors_, self.item_factors_,
                                      self.user_bias_, self.item_bias_, self.global_mean_,
-                                     alpha=self.alpha, lambda_u=self.lambda_u,
-                                     lambda_v=self.lambda_v,
-                                     lambda_b=self.lambda_b if self.biases else 0.0)
+                                     alpha=p["alpha"], lambda_u=p["lambda_u"],
+                                     lambda_v=p["lambda_v"],
+                                     lambda_b=p["lambda_b"] if p["biases"] else 0.0)

@@ -51,7 +51,9 @@ def _record(ratings: Ratings, users, items, values, mu, b, c, W, V, epoch_sse: f
                                           float(scale[0]), float(scale[1]))
     loss = sse + penalty
     if not np.isfinite(loss):
-        raise ConvergenceError(f"SGD diverged (non-finite loss); lower {lr_name}")
+        raise ConvergenceError(f"SGD diverged (non-finite loss); lower {lr_name}, or check "
+                               "reg (each step shrinks by 1 - lr * reg, which must stay in "
+                               "(0, 1)), init_scale and the size of the ratings")
     row = {"loss": loss, "train_rmse": float(np.sqrt(sse_clipped / len(ratings))),
            "epoch_rmse": float(np.sqrt(epoch_sse / len(ratings))), "seconds": seconds}
     row.update(eval_rmse(eval_set, mu, b, c, W, V))

@@ -175,6 +175,9 @@ def _svds(op, k: int, tol: float, v0: np.ndarray):
                          "lower rank") from None
     except ArpackError as exc:
         raise ValueError(f"ARPACK failed for rank {k} ({exc}); lower rank") from None
+    except OverflowError:  # scipy scales its tolerance: tol = 1e300 overflows there
+        raise ValueError(f"tol={tol:g} is too large for ARPACK; use a tolerance below 1 (0: "
+                         "machine precision)") from None
 
 
 def _sparse_plus_lowrank(S: sp.csr_matrix, U: np.ndarray, s: np.ndarray,

@@ -46,7 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import gammaln
 
-from .._validation import check_indices, check_positive
+from .._validation import check_indices, check_positive, check_sparse
 from ..rng import check_random_state
 
 #: Largest number of float64 entries a dense sample may hold (about 800 MB).
@@ -56,7 +56,7 @@ MAX_DENSE_ENTRIES = 100_000_000
 def _as_count_matrix(counts) -> sp.csr_matrix:
     """Validate a (sparse or dense) non-negative count matrix; return float64 CSR, no zeros."""
     if sp.issparse(counts):
-        c = sp.csr_matrix(counts, dtype=np.float64, copy=True)
+        c = sp.csr_matrix(check_sparse("counts", counts), dtype=np.float64, copy=True)
     else:
         arr = np.asarray(counts, dtype=np.float64)
         if arr.ndim != 2:

@@ -27,15 +27,17 @@ def _check_grid(param_grid) -> list[dict]:
             raise ValueError(f"param_grid must be a dict of lists or a list of dicts, got {g!r}")
         if not g:
             raise ValueError("param_grid is empty: a grid needs at least one parameter")
+        lists = {}
         for name, values in g.items():
             if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
                 raise ValueError(f"param_grid[{name!r}] must be a list of values, got "
                                  f"{values!r}")
-            if len(list(values)) == 0:
+            lists[name] = list(values)  # once: a generator would be empty the second time
+            if len(lists[name]) == 0:
                 raise ValueError(f"param_grid[{name!r}] is empty: no values to try")
-        names = list(g)
+        names = list(lists)
         points += [dict(zip(names, combo)) for combo in
-                   itertools.product(*(list(g[n]) for n in names))]
+                   itertools.product(*(lists[n] for n in names))]
     if not points:
         raise ValueError("param_grid is empty: no parameter points to try")
     return points
@@ -85,15 +87,17 @@ class _Search:
         for m in metrics:
             results[f"rank_{m}"] = results[f"mean_{m}"].rank(
                 ascending=not greater_is_better(m), method="min").astype(int)
-        self.results_ = results
-        self.fold_results_ = tidy
         best = int(np.argmin(results[f"rank_{primary}"].to_numpy()))  # first of the ties
-        self.best_index_ = best
-        self.best_params_ = dict(candidates[best])
-        self.best_score_ = float(results.loc[best, f"mean_{primary}"])
+        learned = {"results_": results, "fold_results_": tidy, "best_index_": best,
+                   "best_params_": dict(candidates[best]),
+                   "best_score_": float(results.loc[best, f"mean_{primary}"])}
         if refit:
-            self.best_estimator_ = seeded_clone(self.model, self.best_params_,
-                                                refit_rng).fit(ratings)
+            learned["best_estimator_"] = seeded_clone(self.model, learned["best_params_"],
+                                                      refit_rng).fit(ratings)
+        # published together: a failed refit leaves the previous search intact (and no
+        # best_estimator_ of another search next to these results)
+        vars(self).pop("best_estimator_", None)
+        vars(self).update(learned)
         return self
 
 
@@ -161,12 +165,19 @@ class RandomizedSearch(_Search):
         if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, (int, np.integer)) \
                 or self.n_iter < 1:
             raise ValueError(f"n_iter must be a positive integer, got {self.n_iter!r}")
+        listed = {}
         for name, d in dists.items():
             if hasattr(d, "rvs"):
+                listed[name] = d
                 continue
-            if isinstance(d, (str, bytes)) or not hasattr(d, "__iter__") or len(list(d)) == 0:
+            if isinstance(d, (str, bytes)) or not hasattr(d, "__iter__"):
+                listed[name] = []
+            else:
+                listed[name] = list(d)  # once: a generator would be empty the second time
+            if len(listed[name]) == 0:
                 raise ValueError(f"param_distributions[{name!r}] must be a non-empty list or "
                                  f"a scipy distribution, got {d!r}")
+        dists = listed
         rng = check_random_state(rng)
         if all(not hasattr(d, "rvs") for d in dists.values()):
             grid = _check_grid({k: list(v) for k, v in dists.items()})

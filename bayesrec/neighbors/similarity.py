@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import check_bool, check_choice, check_positive, check_sparse
 from ..progress import progress_bar
 
 #: default size of one dense ``(block_size, n)`` float64 work array, in bytes
@@ -151,11 +152,25 @@ def top_k_similarities(D: sp.csr_matrix, k: int, min_overlap: int,
         Compute only these rows (the others stay empty), against all rows: used to time a
         sample of a large problem.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    D = sp.csr_matrix(D)
+    check_choice("engine", engine, ENGINES)
+    k = check_positive("k", k, integer=True)
+    min_overlap = check_positive("min_overlap", min_overlap, integer=True, allow_zero=True)
+    if block_size is not None:
+        block_size = check_positive("block_size", block_size, integer=True)
+    progress = check_bool("progress", progress)
+    # an index past the shape would be read out of bounds by the compiled kernel
+    D = sp.csr_matrix(check_sparse("D", D) if sp.issparse(D) else D)
+    if not np.isfinite(D.data).all():
+        raise ValueError("D holds NaN or infinite values")
     D.sort_indices()
     n = D.shape[0]
+    if rows is not None:
+        if not (isinstance(rows, tuple | list) and len(rows) == 2):
+            raise ValueError(f"rows must be a (start, stop) pair, got {rows!r}")
+        lo = check_positive("rows start", rows[0], integer=True, allow_zero=True)
+        hi = check_positive("rows stop", rows[1], integer=True)
+        if not lo < hi <= n:
+            raise ValueError(f"rows must satisfy 0 <= start < stop <= {n}, got {rows!r}")
     DT = D.T.tocsr()
     DT.sort_indices()
     indices = np.full((n, k), -1, np.int32)

@@ -35,6 +35,7 @@ from ..._validation import (
     OptionalCheck,
     RandomState,
     Real,
+    check_bool,
     check_choice,
     check_positive,
     check_probability,
@@ -325,6 +326,9 @@ class BPMF(RatingModel):
     def predict(self, users, items, return_std: bool = False, noise: bool = False):
         """Posterior-mean rating at original ids; ``return_std=True`` also returns its
         posterior sd (of the mean rating; ``noise=True``: of the rating, adding ``1/alpha``)."""
+        return_std = check_bool("return_std", return_std)  # "False" is a true string
+        if check_bool("noise", noise) and not return_std:
+            raise ValueError("noise=True changes only the returned sd: pass return_std=True")
         if not return_std:
             return super().predict(users, items)
         u, i = self._indices(users, items)

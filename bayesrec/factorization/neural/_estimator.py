@@ -440,6 +440,7 @@ class NeuralRecommender(RatingModel):
         self._require_advi("predictive_draws")
         n_draws = self._cfg_["n_draws"] if n_draws is None else check_positive(
             "n_draws", n_draws, integer=True)
+        noise = check_bool("noise", noise)  # "False" is a true string
         rng = np.random.default_rng(self._draw_seed_) if rng is None else check_random_state(rng)
         u, i = self._indices(users, items)
         return self._draws(u, i, n_draws, noise, rng)
@@ -492,6 +493,8 @@ class NeuralRecommender(RatingModel):
         h = self.history_
         if ax is None:
             fig, ax = plt.subplots(figsize=(6, 4))
+        elif not (hasattr(ax, "plot") and hasattr(ax, "figure")):
+            raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
         else:
             fig = ax.figure
         if "train_rmse" in h:
