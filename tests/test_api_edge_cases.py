@@ -807,6 +807,7 @@ def test_a_failed_refit_leaves_the_previous_search_intact(data):
     assert search.results_.equals(before[1])
 
 
+# ------------------------------------------------------------------ more arguments and messages
 def test_neural_plot_history_names_a_wrong_axes(data):
     """ax=3 raised AttributeError ("'int' object has no attribute 'figure'")."""
     import matplotlib
