@@ -12,7 +12,6 @@ every user has at least one rating, and no pair repeats.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,10 +41,6 @@ class SyntheticTruth:
         items = np.asarray(items)
         return (self.global_mean + self.user_bias[users] + self.item_bias[items]
                 + np.einsum("nk,nk->n", self.user_factors[users], self.item_factors[items]))
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
 
 
 def _capped_shares(weights: np.ndarray, total: int, cap: float) -> np.ndarray:
@@ -140,12 +135,10 @@ def synthetic_ratings(n_users: int = 1000, n_items: int = 500, n_ratings: int = 
     if n_ratings > 0.5 * n_users * n_items:
         raise ValueError("n_ratings above half of all cells: the rejection sampler is meant for "
                          "sparse data")
-    if not (_is_number(noise) and _is_number(signal) and noise >= 0 and signal >= 0):
-        raise ValueError(f"noise and signal must be non-negative, got {noise}, {signal}")
     # a nan noise was skipped silently (nan > 0 is False); the other floats met numpy's
     # messages ("scale < 0", "Probabilities contain NaN") or gave nan ratings
-    noise, signal = check_positive("noise", noise, allow_zero=True), check_positive(
-        "signal", signal, allow_zero=True)
+    noise = check_positive("noise", noise, allow_zero=True)
+    signal = check_positive("signal", signal, allow_zero=True)
     global_mean = check_finite("global_mean", global_mean)
     for name, value in (("user_bias_sd", user_bias_sd), ("item_bias_sd", item_bias_sd),
                         ("activity_sigma", activity_sigma),
