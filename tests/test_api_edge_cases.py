@@ -451,6 +451,20 @@ def test_bayesian_mf_noise_precision_whose_square_overflows_is_refused(data, mak
         model.fit(data)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("make", ["BPMF", "BayesianSVDpp"])
+def test_bayesian_mf_factors_overflowing_at_init_is_a_convergence_error(data, make):
+    """init_scale = 1e300 squares to inf in the rows' scatter: the Normal-Wishart update then
+    built a non-finite W_n and refused it as "W0 must be finite", a setting the user never
+    gave.  The error is the sampler's, and it names init_scale."""
+    from bayesrec import factorization
+    from bayesrec.exceptions import ConvergenceError
+    model = getattr(factorization, make)(rank=2, init_scale=1e300, n_samples=2, burn_in=1,
+                                         n_chains=1, verbose=False, random_state=0)
+    with pytest.raises(ConvergenceError, match="reduce init_scale"):
+        model.fit(data)
+
+
 def test_bpmf_prior_mean_must_be_numbers(data):
     """mu0="ab" gave numpy's "could not convert string to float"."""
     from bayesrec.factorization import BPMF

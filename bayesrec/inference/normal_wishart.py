@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..exceptions import ConvergenceError
+
 
 def wishart_bartlett(scale: np.ndarray, df: float, rng: np.random.Generator,
                      scale_chol: np.ndarray | None = None) -> np.ndarray:
@@ -99,6 +101,12 @@ class NormalWishart:
         ``s = sum (x - xbar)(x - xbar)^T`` (for callers with a faster scatter kernel)."""
         if n == 0:
             return self
+        if not (np.isfinite(xbar).all() and np.isfinite(s).all()):
+            # rows that overflowed float64 (an extreme init_scale or prior scale): the update
+            # would build a non-finite W_n, which is the sampler's failure, not a bad W0
+            raise ConvergenceError(
+                "Normal-Wishart update: the rows' mean or scatter is not finite (the factors "
+                "overflowed float64); reduce init_scale or the prior scales")
         beta_n = self.beta0 + n
         mu_n = (self.beta0 * self.mu0 + n * xbar) / beta_n
         d = (xbar - self.mu0)[:, None]

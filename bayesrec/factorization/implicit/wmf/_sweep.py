@@ -280,7 +280,18 @@ def sweep(state: State, data: WMFData, prior: BPMFPrior, rng: np.random.Generato
     (:mod:`._coordinate`) instead of whole rows.
     """
     coordinate = sampler == "coordinate"
-    hyper = _hyper if coordinate else _sample_hyper
+    draw_hyper = _hyper if coordinate else _sample_hyper
+
+    def hyper(prior, x, rng):
+        """``(mu, Lambda) | rows``; rows whose scatter overflowed name the settings."""
+        try:
+            return draw_hyper(prior, x, rng)
+        except ConvergenceError as err:
+            # the conjugate update refuses a non-finite scatter (e.g. init_scale 1e300)
+            raise ConvergenceError(
+                f"weighted MF sweep: the factor hyperparameter draw failed on an extreme "
+                f"state ({err}); the hyperparameters are too extreme: reduce init_scale, w0 "
+                f"or nu0") from None
     alpha = state.alpha
     if prior.alpha is None and not mode:
         alpha = float(rng.gamma(prior.alpha_a + 0.5 * data.n_cells,
