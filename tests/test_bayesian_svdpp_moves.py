@@ -14,6 +14,8 @@ the state) is compared as a Gaussian: its precision and mean by polarization of 
 joint along the shift.  The library's moves must apply the transformation they target.
 """
 
+import copy
+
 import numpy as np
 import pytest
 from _quadratic import quadratic_form
@@ -213,24 +215,31 @@ def _log_joint_hyper(r, data, s, y_obs):
     return out
 
 
+def translated(s, side, d):
+    """A copy of state ``s`` after the translation move by ``d`` on ``side`` (``"v"``: the
+    item rows, their prior mean and the bag totals move by ``d``; the other side's bias
+    column absorbs ``-x . d`` so that every prediction is unchanged)."""
+    s = copy.deepcopy(s)
+    k = len(d)
+    mov_x, mov_p, fix_x, fix_p = ((s.xv, s.pv, s.xu, s.pu) if side == "v"
+                                  else (s.xu, s.pu, s.xv, s.pv))
+    shift = fix_p[:, :k] @ d
+    mov_x[:, :k] += d
+    mov_p[:, :k] += d
+    fix_x[:, k] -= shift
+    fix_p[:, k] -= shift
+    if side == "v":
+        s.mu_v = s.mu_v + d
+    else:
+        s.mu_u = s.mu_u + d
+    return s
+
+
 def test_translate_conditional_matches_dense_log_joint(problem):
     r, data, prior, _, y_obs, s0 = problem
-    from copy import deepcopy
     for side in ("v", "u"):
         def shifted(d, side=side):
-            s = deepcopy(s0)
-            mov_x, mov_p = (s.xv, s.pv) if side == "v" else (s.xu, s.pu)
-            fix_x, fix_p = (s.xu, s.pu) if side == "v" else (s.xv, s.pv)
-            shift = fix_p[:, :K] @ d
-            mov_x[:, :K] += d
-            mov_p[:, :K] += d
-            fix_x[:, K] -= shift
-            fix_p[:, K] -= shift
-            if side == "v":
-                s.mu_v = s.mu_v + d
-            else:
-                s.mu_u = s.mu_u + d
-            return _log_joint_hyper(r, data, s, y_obs)
+            return _log_joint_hyper(r, data, translated(s0, side, d), y_obs)
         p_ref, h_ref = quadratic_form(shifted, K)
         if side == "v":
             args = (s0.pu[:, :K], s0.xu[:, K], s0.mu_v, s0.lam_v, s0.tau_b)

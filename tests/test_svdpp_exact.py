@@ -33,7 +33,7 @@ from _svdpp_prior import draw_prior, tiny_design
 from scipy import stats
 from test_bayesian_svdpp_conditionals import K as KC
 from test_bayesian_svdpp_conditionals import _problem, log_joint
-from test_bayesian_svdpp_moves import _groups, _log_joint, _log_joint_hyper, _n_net
+from test_bayesian_svdpp_moves import _groups, _log_joint, _log_joint_hyper, _n_net, translated
 
 from bayesrec.factorization.bpmf._sweep import BPMFPrior
 from bayesrec.factorization.svdpp_bayes import _moves
@@ -286,23 +286,6 @@ def tiny_state():
     return r, data, prior, s, rng.normal(0.0, 1.0, len(r))
 
 
-def _shift(s, side, d):
-    s = copy.deepcopy(s)
-    k = len(d)
-    mov_x, mov_p, fix_x, fix_p = ((s.xv, s.pv, s.xu, s.pu) if side == "v"
-                                  else (s.xu, s.pu, s.xv, s.pv))
-    shift = fix_p[:, :k] @ d
-    mov_x[:, :k] += d
-    mov_p[:, :k] += d
-    fix_x[:, k] -= shift
-    fix_p[:, k] -= shift
-    if side == "v":
-        s.mu_v = s.mu_v + d
-    else:
-        s.mu_u = s.mu_u + d
-    return s
-
-
 def test_translate_draws_both_shifts_from_the_dense_conditional(tiny_state):
     """Item shift first, then the user shift given the shifted state; each ``d`` is the dense
     Gaussian conditional along its orbit (mean and precision by polarization), read off by
@@ -310,13 +293,13 @@ def test_translate_draws_both_shifts_from_the_dense_conditional(tiny_state):
     r, data, prior, s0, y_obs = tiny_state
     k = 2
     # item side: mean, and precision from unit normals
-    p_v, h_v = quadratic_form(lambda d: _log_joint_hyper(r, data, _shift(s0, "v", d), y_obs), k)
+    p_v, h_v = quadratic_form(lambda d: _log_joint_hyper(r, data, translated(s0, "v", d), y_obs), k)
     m_v = np.linalg.solve(p_v, h_v)
-    s_mid = _shift(s0, "v", m_v)
-    p_u, h_u = quadratic_form(lambda d: _log_joint_hyper(r, data, _shift(s_mid, "u", d),
+    s_mid = translated(s0, "v", m_v)
+    p_u, h_u = quadratic_form(lambda d: _log_joint_hyper(r, data, translated(s_mid, "u", d),
                                                          y_obs), k)
     m_u = np.linalg.solve(p_u, h_u)
-    ref = _shift(s_mid, "u", m_u)
+    ref = translated(s_mid, "u", m_u)
     st = copy.deepcopy(s0)
     _moves.translate(st, prior.own.nw, Scripted([np.zeros(k), np.zeros(k)]))
     for f in ("xu", "xv", "pu", "pv", "mu_u", "mu_v"):
