@@ -28,7 +28,7 @@ from .rng import check_random_state
 
 __all__ = ["check_positive", "check_interval", "check_probability", "check_finite",
            "check_choice", "check_bool", "check_random_state", "check_indices", "check_sparse",
-           "known_index",
+           "check_path", "known_index",
            "resolve_global_mean", "Integer", "Real", "Probability", "Choice", "Boolean",
            "OptionalCheck", "RandomState", "Directory", "Anything"]
 
@@ -184,6 +184,15 @@ def check_sparse(name: str, matrix):
     return matrix.tocsr()
 
 
+def check_path(name: str, value, what: str = "a file path"):
+    """A ``str`` or ``os.PathLike`` (not bytes, not a bool, not None); returned unchanged.
+    ``TypeError`` otherwise: pathlib's own messages do not name the argument."""
+    if isinstance(value, (bytes, bool, np.bool_)) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be {what} (str or pathlib.Path), got "
+                        f"{type(value).__name__} {value!r}")
+    return value
+
+
 def known_index(index, counts) -> np.ndarray:
     """The "index, or -1 if unseen" mapping: ``index`` where ``index >= 0`` and its row has
     training data (``counts[index] > 0``), else ``-1``."""
@@ -285,9 +294,7 @@ class Directory(_Check):
     existing file; returned unchanged."""
 
     def __call__(self, name, value):
-        if isinstance(value, (bytes, bool, np.bool_)) or not isinstance(value, (str, os.PathLike)):
-            raise TypeError(f"{name} must be a directory path (str or pathlib.Path), got "
-                            f"{type(value).__name__} {value!r}")
+        check_path(name, value, "a directory path")
         if not os.fspath(value):
             raise ValueError(f"{name} must be a directory path, got an empty string")
         if os.path.exists(value) and not os.path.isdir(value):

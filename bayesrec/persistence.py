@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._validation import check_path
 from .data import Ratings
 from .exceptions import PersistenceError
 
@@ -288,9 +289,7 @@ def save(model, path) -> None:
     from .base import Recommender
     if not isinstance(model, Recommender):
         raise TypeError(f"save expects a bayesrec Recommender, got {type(model).__name__}")
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file path (str or pathlib.Path), got "
-                        f"{type(path).__name__} {path!r}")
+    check_path("path", path)
     path = Path(path)
     # named here: the errors of the temporary file below would name a file the caller never
     # gave
@@ -340,9 +339,7 @@ def load(path):
         Not a bayesrec model file, truncated or corrupted, or written by a newer format
         version (the message names the file).
     """
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file path (str or pathlib.Path), got "
-                        f"{type(path).__name__} {path!r}")
+    check_path("path", path)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no saved model at {path}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import zlib
 from importlib import resources
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._validation import check_bool
+from .._validation import check_bool, check_path
 from .ratings import Ratings
 
 RATING_FILES = ("ratings.csv", "rating.csv", "ratings.dat", "u.data")
@@ -212,9 +211,7 @@ def load_movielens(path: str | Path, rating_scale: tuple[float, float] | None = 
     -------
     Ratings, or (Ratings, DataFrame or None) with ``return_movies=True``.
     """
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file or folder path (str or pathlib.Path), got "
-                        f"{type(path).__name__} {path!r}")
+    check_path("path", path, "a file or folder path")
     return_movies = check_bool("return_movies", return_movies)  # "no" is a true string
     path = Path(path)
     if path.is_dir():
