@@ -250,9 +250,14 @@ MUTANTS = [
     _m("hpf_scale_A_without_xi", HPF, "A = xi @ theta", "A = theta.sum(0)", HPF_TESTS,
        "HPF scale move: GIG's A = sum_u theta_uk without the activities xi_u"),
     _m("hpf_gig_proposal_too_wide", HPF,
-       "t = mm + rng.standard_normal(len(todo)) / np.sqrt(2.0 * cc)",
-       "t = mm + rng.standard_normal(len(todo)) / np.sqrt(cc)", HPF_TESTS,
-       "HPF scale move: rejection proposal twice as wide as the envelope it is accepted against"),
+       "t = np.where(left, z_left[todo] - expo * wl,",
+       "t = np.where(left, z_left[todo] - 2.0 * expo * wl,", HPF_TESTS,
+       "HPF scale move: left tail of the proposal twice as wide as the hat it is accepted "
+       "against"),
+    _m("hpf_gig_tangent_at_mode", HPF,
+       "d = 1.0 / np.sqrt(curvature)", "d = 1e-3 / np.sqrt(curvature)", HPF_TESTS,
+       "HPF scale move: tangents almost at the mode (the hat stays valid, but the flat piece "
+       "is tiny and the tails are nearly flat: the acceptance rate collapses)"),
     _m("hpf_gig_mode_sign", HPF, "else np.log(2.0 * B / (R - p))",
        "else np.log(2.0 * B / (R + p))", HPF_TESTS,
        "HPF scale move: GIG mode with the wrong sign of p when p < 0 (more items than users)"),
