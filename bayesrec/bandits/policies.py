@@ -15,11 +15,9 @@ or many independent simulated bandits at once through :func:`bayesrec.bandits.si
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from .._validation import check_indices, check_interval, check_positive
+from .._validation import _is_real, check_indices, check_interval, check_positive
 from ..exceptions import NotFittedError
 from ..inference.beta import check_beta_parameters
 from ..rng import check_random_state
@@ -128,7 +126,7 @@ class BetaBernoulliThompson(BanditPolicy):
     def __init__(self, n_arms: int, a: float = 1.0, b: float = 1.0):
         super().__init__(n_arms)
         for name, value in (("a", a), ("b", b)):  # one scalar each, not a bool or a string
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            if not _is_real(value):
                 raise ValueError(f"Beta parameter {name} must be a number > 0, got {value!r}")
         a, b = check_beta_parameters(a, b)
         self.a = float(a)

@@ -24,7 +24,6 @@ test set refer to the same users and items; :meth:`Ratings.compact` drops ids no
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Hashable, Sequence
 from functools import cached_property
 
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._validation import check_positive
+from .._validation import _is_real, check_positive
 from .sorting import sorted_unique, stable_argsort
 
 DUPLICATE_POLICIES = ("error", "last", "mean")
@@ -606,8 +605,7 @@ def _check_scale(scale) -> tuple[float, float]:
     # exactly two real numbers: a string "15" or a triple (0, 5, 10) is no scale
     ok = (not isinstance(scale, (str, bytes)) and hasattr(scale, "__len__")
           and len(scale) == 2 and all(
-              isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-              for v in scale))
+              _is_real(v) for v in scale))
     if not ok:
         raise ValueError(f"rating_scale must be a (low, high) pair of numbers, got {scale!r}")
     lo, hi = float(scale[0]), float(scale[1])
